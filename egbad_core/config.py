@@ -1,0 +1,155 @@
+"""Settings, one frozen dataclass per concern, and the named presets built from them.
+
+Every checkpoint carries these (as plain dicts) so a model can be rebuilt and scored the way
+it was trained.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any, TypeVar
+
+from .errors import EgbadError
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Shapes of the three networks (DESIGN.md's table is the default)."""
+
+    channels: int = 1  # 1 for grayscale, 3 for colour
+    image_size: int = 64  # side of the square image the networks see; a power of two >= 16
+    latent_size: int = 20  # length of z
+    width: int = 64  # channels of the widest-resolution conv layer; doubles each downsampling
+    spectral_norm: bool = False  # spectral normalisation on D's layers (a stabiliser)
+
+    def validate(self) -> None:
+        size = self.image_size
+        if self.channels not in (1, 3):
+            raise EgbadError(f"channels must be 1 or 3, not {self.channels}.")
+        if size < 16 or size & (size - 1):
+            raise EgbadError(f"image size must be a power of two of at least 16, not {size}.")
+        if self.latent_size < 1 or self.width < 1:
+            raise EgbadError("latent size and width must be positive.")
+
+
+@dataclass(frozen=True)
+class Normalisation:
+    """Affine map from pixel values in [0, 1] to what the networks see: (x - mean) / std."""
+
+    mean: float = 0.1307  # the seed's MNIST statistics
+    std: float = 0.3081
+
+    def to_unit(self, value: float) -> float:
+        """Pixel value in [0, 1] of a normalised value; used to draw images."""
+        return value * self.std + self.mean
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How training runs. The defaults are the seed's recipe."""
+
+    epochs: int = 20
+    batch_size: int = 128
+    lr_g: float = 1e-4
+    lr_d: float = 1e-4
+    lr_e: float = 4e-4
+    beta1: float = 0.0  # Adam betas, as the seed
+    beta2: float = 0.9
+    seed: int = 0
+    device: str = "auto"  # auto, cpu or cuda
+    preview_images: int = 8  # how many generated and reconstructed images each epoch's preview holds
+
+    def validate(self) -> None:
+        if self.epochs < 1:
+            raise EgbadError(f"epochs must be at least 1, not {self.epochs}.")
+        if self.batch_size < 2:
+            raise EgbadError(f"batch size must be at least 2, not {self.batch_size}.")
+        for name in ("lr_g", "lr_d", "lr_e"):
+            if not getattr(self, name) > 0:
+                raise EgbadError(f"learning rate {name} must be positive.")
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise EgbadError(f"device must be auto, cpu or cuda, not {self.device!r}.")
+
+
+@dataclass(frozen=True)
+class ScoreConfig:
+    """How images are scored."""
+
+    lam: float = 0.1  # λ in A(x) = (1 − λ)·R(x) + λ·Dis(x), as the seed
+    batch_size: int = 256  # images per forward pass; large batches are faster and change no score
+    anogan_steps: int = 500  # latent-search steps per image for the AnoGAN method
+    anogan_lr: float = 0.05  # Adam step size of that search
+
+    def validate(self) -> None:
+        if not 0.0 <= self.lam <= 1.0:
+            raise EgbadError(f"λ must lie between 0 and 1, not {self.lam}.")
+        if self.batch_size < 1 or self.anogan_steps < 1:
+            raise EgbadError("scoring batch size and AnoGAN steps must be positive.")
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A named, complete recipe: what `--preset NAME` and the app's preset box select."""
+
+    name: str
+    description: str
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    score: ScoreConfig = field(default_factory=ScoreConfig)
+    normalisation: Normalisation = field(default_factory=Normalisation)
+
+
+SEED_PRESET = Preset(
+    name="seed",
+    description="The blog post's recipe exactly: networks, Adam(0, 0.9), lr 1e-4/1e-4/4e-4, "
+    "batch 128, MNIST normalisation, λ = 0.1.",
+)
+
+DEFAULT_PRESET = Preset(
+    name="default",
+    description="The seed's recipe with inputs scaled to G's tanh range [-1, 1].",
+    normalisation=Normalisation(mean=0.5, std=0.5),
+)
+
+PRESETS: dict[str, Preset] = {p.name: p for p in (DEFAULT_PRESET, SEED_PRESET)}
+
+
+def get_preset(name: str) -> Preset:
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise EgbadError(
+            f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}."
+        ) from None
+
+
+T = TypeVar("T")
+
+
+def from_dict(cls: type[T], data: dict[str, Any]) -> T:
+    """Rebuild a config dataclass from a checkpoint's dict, ignoring keys it does not know.
+
+    Unknown keys come from newer versions of the app; missing ones take today's defaults.
+    """
+    known = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+    return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def to_dict(config: Any) -> dict[str, Any]:
+    return asdict(config)
+
+
+__all__ = [
+    "ModelConfig",
+    "Normalisation",
+    "TrainConfig",
+    "ScoreConfig",
+    "Preset",
+    "PRESETS",
+    "DEFAULT_PRESET",
+    "SEED_PRESET",
+    "get_preset",
+    "from_dict",
+    "to_dict",
+    "replace",
+]

@@ -1,0 +1,408 @@
+"""Training and test images from three sources behind one interface.
+
+Every source is decoded, resized to the model's size and scaled to [0, 1] once, when it is
+loaded; training and scoring then only slice tensors. Sources:
+
+* ``demo``: the seed's MNIST task shipped in ``resources/`` (7s and 8s normal, 2s defects);
+* an MNIST-style CSV (a ``label`` column and 28×28 pixel columns, values 0–255);
+* an image folder in the MVTec AD layout (``train/good/``, ``test/<label>/``).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import warnings
+from collections import Counter
+from dataclasses import dataclass, field, replace
+from importlib import resources
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from PIL import Image, UnidentifiedImageError
+
+from .config import Normalisation
+from .errors import EgbadError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+NORMAL_FOLDER = "good"  # MVTec AD's name for defect-free images
+DEMO_NORMAL_LABELS = ("7", "8")
+DEMO_TEST_LABELS = ("2", "7", "8")
+
+Progress = Callable[[int, int], None]  # (done, total)
+
+
+@dataclass(frozen=True)
+class SkippedFile:
+    """An input file that was left out, and why, so the user is told rather than surprised."""
+
+    path: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.reason}"
+
+
+@dataclass
+class ImageSet:
+    """Images ready for the networks, with what is known about each."""
+
+    pixels: torch.Tensor  # (N, C, S, S) float32 in [0, 1]
+    labels: list[str]  # per image: the CSV label or the folder name; "" where unknown
+    ids: list[str]  # per image: file path or "file#row"
+    normal_labels: frozenset[str] | None  # labels that count as normal; None where unknown
+    source: str  # what was loaded, for messages and the status bar
+    skipped: list[SkippedFile] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return self.pixels.shape[0]
+
+    @property
+    def channels(self) -> int:
+        return self.pixels.shape[1]
+
+    @property
+    def image_size(self) -> int:
+        return self.pixels.shape[-1]
+
+    @property
+    def is_defect(self) -> np.ndarray | None:
+        """Boolean per image (True = defect), or None when the labels say nothing."""
+        if self.normal_labels is None or not all(self.labels):
+            return None
+        return np.array([label not in self.normal_labels for label in self.labels], dtype=bool)
+
+    def label_counts(self) -> dict[str, int]:
+        return dict(sorted(Counter(self.labels).items()))
+
+    def normalised(self, normalisation: Normalisation) -> torch.Tensor:
+        return (self.pixels - normalisation.mean) / normalisation.std
+
+    def subset(self, indices: np.ndarray | list[int]) -> "ImageSet":
+        index = torch.as_tensor(np.asarray(indices, dtype=np.int64))
+        return replace(
+            self,
+            pixels=self.pixels[index],
+            labels=[self.labels[i] for i in index.tolist()],
+            ids=[self.ids[i] for i in index.tolist()],
+        )
+
+    def describe(self) -> str:
+        counts = ", ".join(f"{label or '?'}: {n}" for label, n in self.label_counts().items())
+        return f"{len(self)} images {self.image_size}×{self.image_size}×{self.channels} ({counts})"
+
+
+@dataclass(frozen=True)
+class DataSource:
+    """Where the images come from and which labels matter; cheap to make, loaded on demand."""
+
+    kind: str  # "demo", "csv" or "folder"
+    path: str | None = None
+    test_path: str | None = None  # CSV only: a separate test file
+    normal_labels: tuple[str, ...] | None = None  # CSV: labels of the good images
+    test_labels: tuple[str, ...] | None = None  # CSV: labels to score; None = all
+
+    @classmethod
+    def parse(
+        cls,
+        data: str,
+        test_data: str | None = None,
+        normal_labels: str | tuple[str, ...] | None = None,
+        test_labels: str | tuple[str, ...] | None = None,
+    ) -> "DataSource":
+        """Make a source from what a user typed: ``demo``, a CSV file or a folder."""
+        normal = parse_labels(normal_labels)
+        tests = parse_labels(test_labels)
+        if data == "demo":
+            return cls("demo", normal_labels=normal or DEMO_NORMAL_LABELS, test_labels=tests or DEMO_TEST_LABELS)
+        path = Path(data)
+        if not path.exists():
+            raise EgbadError(f"{data} does not exist.")
+        if test_data is not None and not Path(test_data).is_file():
+            raise EgbadError(f"{test_data} does not exist or is not a file.")
+        if path.is_dir():
+            return cls("folder", str(path), test_data, normal, tests)
+        return cls("csv", str(path), test_data, normal, tests)
+
+    def describe(self) -> str:
+        if self.kind == "demo":
+            return "demo (MNIST 7s and 8s normal, 2s defects)"
+        return f"{self.kind} {self.path}"
+
+    def with_normal_labels(self, labels: tuple[str, ...] | None) -> "DataSource":
+        """The same source with the normal labels filled in, if it had none (from a checkpoint)."""
+        if self.normal_labels or not labels:
+            return self
+        return replace(self, normal_labels=tuple(labels))
+
+
+def parse_labels(labels: str | tuple[str, ...] | list[str] | None) -> tuple[str, ...] | None:
+    """``"7, 8"`` → ``("7", "8")``; labels are compared as text, ``7.0`` being ``7``."""
+    if labels is None:
+        return None
+    items = labels.split(",") if isinstance(labels, str) else list(labels)
+    cleaned = tuple(_label_text(item.strip()) for item in items if str(item).strip())
+    return cleaned or None
+
+
+def _label_text(value: object) -> str:
+    text = str(value).strip()
+    try:
+        number = float(text)
+    except ValueError:
+        return text
+    return str(int(number)) if number.is_integer() else text
+
+
+# ----------------------------------------------------------------------------------------
+# The one interface
+
+
+def load_training_set(
+    source: DataSource, image_size: int, channels: int | None = None, progress: Progress | None = None
+) -> ImageSet:
+    """The normal images to train on, resized to ``image_size``.
+
+    ``channels`` None lets the data decide (3 only if some image has colour).
+    """
+    if source.kind == "demo":
+        return _read_csv(_demo_file("train"), image_size, channels, source.normal_labels, source.normal_labels)
+    if source.kind == "csv":
+        return _read_csv(Path(source.path), image_size, channels, source.normal_labels, source.normal_labels)
+    root = Path(source.path)
+    good = _training_folder(root)
+    return _read_folder(
+        {NORMAL_FOLDER: good}, root, image_size, channels, frozenset({NORMAL_FOLDER}), progress
+    )
+
+
+def load_test_set(
+    source: DataSource, image_size: int, channels: int | None = None, progress: Progress | None = None
+) -> ImageSet:
+    """The images to score, with their labels where the source has them."""
+    if source.kind == "demo":
+        return _read_csv(_demo_file("test"), image_size, channels, source.test_labels, source.normal_labels)
+    if source.kind == "csv":
+        path = Path(source.test_path or source.path)
+        return _read_csv(path, image_size, channels, source.test_labels, source.normal_labels)
+    root = Path(source.path)
+    test = root / "test"
+    if test.is_dir():
+        folders = {p.name: p for p in sorted(test.iterdir()) if p.is_dir() and not p.name.startswith(".")}
+        if not folders:
+            raise EgbadError(f"{test} has no label folders; put images in test/good/ and test/<defect>/.")
+        return _read_folder(folders, root, image_size, channels, frozenset({NORMAL_FOLDER}), progress)
+    if any(_is_image_name(p) for p in root.iterdir() if p.is_file()):
+        # A plain folder of images to inspect: nothing is known about their labels.
+        return _read_folder({"": root}, root, image_size, channels, None, progress)
+    raise EgbadError(f"{root} has no test folder and no images to score (MVTec layout: test/<label>/*.png).")
+
+
+def _demo_file(split: str) -> Path:
+    return Path(str(resources.files("egbad_resources") / f"demo_{split}.csv.gz"))
+
+
+# ----------------------------------------------------------------------------------------
+# CSV
+
+
+def _read_csv(
+    path: Path,
+    image_size: int,
+    channels: int | None,
+    keep_labels: tuple[str, ...] | None,
+    normal_labels: tuple[str, ...] | None,
+) -> ImageSet:
+    if not path.is_file():
+        raise EgbadError(f"{path} does not exist or is not a file.")
+    try:
+        frame = pd.read_csv(path)
+    except pd.errors.EmptyDataError:
+        raise EgbadError(f"{path} is empty.") from None
+    except (pd.errors.ParserError, UnicodeDecodeError, EOFError, OSError) as error:
+        raise EgbadError(f"{path} is not a readable CSV file ({_first_line(error)}).") from None
+    if "label" not in frame.columns:
+        raise EgbadError(f"{path} has no 'label' column; an MNIST-style CSV has a label column and 784 pixel columns.")
+    pixel_columns = [c for c in frame.columns if c != "label"]
+    side = math.isqrt(len(pixel_columns))
+    if side * side != len(pixel_columns) or side == 0:
+        raise EgbadError(
+            f"{path} has {len(pixel_columns)} pixel columns; an MNIST-style CSV has a label column and "
+            "784 (28×28) pixel columns, or another square number."
+        )
+    if frame.empty:
+        raise EgbadError(f"{path} has a header but no rows.")
+    if frame["label"].isna().any():
+        row = int(np.flatnonzero(frame["label"].isna().to_numpy())[0])
+        raise EgbadError(f"{path} has no label on data row {row + 1}.")
+    labels = [_label_text(v) for v in frame["label"].tolist()]
+    rows = np.arange(len(frame))
+    if keep_labels:
+        missing = [label for label in keep_labels if label not in set(labels)]
+        if missing:
+            held = ", ".join(sorted(set(labels), key=_label_sort_key))
+            raise EgbadError(f"{path} holds no rows labelled {', '.join(missing)} (it holds {held}).")
+        wanted = set(keep_labels)
+        rows = np.array([i for i, label in enumerate(labels) if label in wanted], dtype=np.int64)
+    values = _numeric_pixels(frame[pixel_columns].iloc[rows], path, rows, pixel_columns)
+    if values.min() < 0 or values.max() > 255:
+        raise EgbadError(f"{path} has pixel values outside 0–255.")
+    images = torch.from_numpy(values.reshape(-1, 1, side, side) / np.float32(255.0))
+    pixels = _resize_tensor(images, image_size)
+    if channels == 3:
+        pixels = pixels.repeat(1, 3, 1, 1)
+    return ImageSet(
+        pixels=pixels,
+        labels=[labels[i] for i in rows],
+        ids=[f"{path.name}#row{i + 1}" for i in rows],
+        normal_labels=frozenset(normal_labels) if normal_labels else None,
+        source=str(path),
+    )
+
+
+def _numeric_pixels(frame: pd.DataFrame, path: Path, rows: np.ndarray, columns: list[str]) -> np.ndarray:
+    """Pixel values as float32, or a message naming the first cell that is not a number."""
+    if not all(pd.api.types.is_numeric_dtype(t) for t in frame.dtypes):
+        frame = frame.apply(pd.to_numeric, errors="coerce")
+    values = frame.to_numpy(dtype=np.float32)
+    bad = np.argwhere(~np.isfinite(values))
+    if len(bad):
+        r, c = bad[0]
+        raise EgbadError(
+            f"{path} has a missing or non-numeric pixel on data row {rows[r] + 1}, column {columns[c]!r}."
+        )
+    return values
+
+
+def _label_sort_key(label: str) -> tuple[int, float | str]:
+    try:
+        return (0, float(label))
+    except ValueError:
+        return (1, label)
+
+
+def _first_line(error: BaseException) -> str:
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]
+
+
+def _resize_tensor(images: torch.Tensor, size: int, chunk: int = 1024) -> torch.Tensor:
+    """Bicubic resize as the seed, in chunks so a large file does not double the memory."""
+    if images.shape[-1] == size and images.shape[-2] == size:
+        return images.contiguous()
+    parts = [
+        F.interpolate(part, size=(size, size), mode="bicubic", align_corners=False, antialias=True)
+        for part in images.split(chunk)
+    ]
+    return torch.cat(parts).clamp_(0.0, 1.0)
+
+
+# ----------------------------------------------------------------------------------------
+# Image folders
+
+
+def _training_folder(root: Path) -> Path:
+    if not root.is_dir():
+        raise EgbadError(f"{root} is not a folder.")
+    if not any(root.iterdir()):
+        raise EgbadError(f"{root} is empty; it needs train/good/ with images of good parts (MVTec AD layout).")
+    good = root / "train" / NORMAL_FOLDER
+    if not good.is_dir():
+        raise EgbadError(f"{root} has no train/good folder; put images of good parts in {good}.")
+    return good
+
+
+def _is_image_name(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_SUFFIXES
+
+
+def _read_folder(
+    folders: dict[str, Path],
+    root: Path,
+    image_size: int,
+    channels: int | None,
+    normal_labels: frozenset[str] | None,
+    progress: Progress | None,
+) -> ImageSet:
+    files: list[tuple[str, Path]] = []
+    skipped: list[SkippedFile] = []
+    for label, folder in folders.items():
+        for path in sorted(folder.iterdir()):
+            if path.name.startswith(".") or path.is_dir():
+                continue  # hidden files (.DS_Store) and nested folders are not images
+            if _is_image_name(path):
+                files.append((label, path))
+            else:
+                skipped.append(SkippedFile(_relative(path, root), "not an image file"))
+    arrays: list[np.ndarray] = []
+    labels: list[str] = []
+    ids: list[str] = []
+    for done, (label, path) in enumerate(files, 1):
+        try:
+            arrays.append(read_image(path, image_size))
+            labels.append(label)
+            ids.append(_relative(path, root))
+        except EgbadError as error:
+            skipped.append(SkippedFile(_relative(path, root), str(error)))
+        if progress is not None:
+            progress(done, len(files))
+    if not arrays:
+        where = ", ".join(str(f) for f in folders.values())
+        detail = f" ({len(skipped)} files skipped, first: {skipped[0]})" if skipped else ""
+        raise EgbadError(f"{where} holds no readable image{detail}.")
+    rgb = torch.from_numpy(np.stack(arrays))  # (N, 3, S, S)
+    colour = bool((rgb[:, 0] != rgb[:, 1]).any() or (rgb[:, 1] != rgb[:, 2]).any())
+    wanted = channels if channels is not None else (3 if colour else 1)
+    pixels = rgb if wanted == 3 else _to_gray(rgb)
+    return ImageSet(pixels.contiguous(), labels, ids, normal_labels, str(root), skipped)
+
+
+def _to_gray(rgb: torch.Tensor) -> torch.Tensor:
+    weights = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
+    return (rgb * weights).sum(dim=1, keepdim=True)
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return str(path.relative_to(root))
+    except ValueError:
+        return str(path)
+
+
+def read_image(path: Path, size: int) -> np.ndarray:
+    """One image file as float32 RGB (3, size, size) in [0, 1].
+
+    16-bit, palette, RGBA and CMYK images are converted; an image too large to decode safely
+    (Pillow's decompression-bomb limit, about 89 megapixels) is refused rather than risking
+    the machine's memory. Raises EgbadError with the reason, which the caller reports.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                image.draft("RGB", (size, size))  # JPEG: decode at reduced size, much faster
+                rgb = _as_rgb(image)
+                rgb = rgb.resize((size, size), Image.Resampling.BICUBIC)
+                return np.asarray(rgb, dtype=np.float32).transpose(2, 0, 1) / np.float32(255.0)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+        raise EgbadError(f"is too large to decode safely ({_first_line(error)})") from None
+    except UnidentifiedImageError:
+        size_note = "is empty (0 bytes)" if os.path.getsize(path) == 0 else "is not an image Pillow can read"
+        raise EgbadError(size_note) from None
+    except (OSError, SyntaxError, ValueError) as error:
+        raise EgbadError(f"cannot be decoded ({_first_line(error)})") from None
+
+
+def _as_rgb(image: Image.Image) -> Image.Image:
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+        values = np.asarray(image, dtype=np.float32)
+        top = 65535.0 if values.max() <= 65535 else float(values.max())
+        image = Image.fromarray((values / top * 255.0).round().astype(np.uint8))
+    elif image.mode == "F":
+        values = np.asarray(image, dtype=np.float32)
+        span = float(values.max() - values.min()) or 1.0
+        image = Image.fromarray(((values - values.min()) / span * 255.0).astype(np.uint8))
+    return image.convert("RGB")

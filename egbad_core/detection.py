@@ -1,0 +1,127 @@
+"""A scored image set with its threshold, and the summary both faces report.
+
+Moving the threshold only re-compares stored scores: nothing is scored again.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from . import metrics
+from .checkpoints import Checkpoint
+from .config import ScoreConfig
+from .data import ImageSet, SkippedFile
+from .errors import EgbadError
+from .scoring import Progress, Scores, ScoreStats, score
+
+
+@dataclass
+class Detection:
+    images: ImageSet
+    scores: Scores
+    threshold: float
+    train_stats: ScoreStats | None = None
+    checkpoint: str | None = None
+    threshold_method: str = "manual"
+
+    @property
+    def flagged(self) -> np.ndarray:
+        return metrics.flag(self.scores.score, self.threshold)
+
+    def relative(self) -> np.ndarray | None:
+        """Scores where 1.0 is the training images' 99th percentile, or None if unknown."""
+        return self.train_stats.relative(self.scores.score) if self.train_stats else None
+
+    def set_auto_threshold(self, method: str) -> float:
+        self.threshold = metrics.auto_threshold(method, self.images.is_defect, self.scores.score, self.train_stats)
+        self.threshold_method = method
+        return self.threshold
+
+    def at_threshold(self) -> metrics.ThresholdMetrics:
+        return metrics.at_threshold(self.images.is_defect, self.scores.score, self.threshold)
+
+    def summary(self) -> dict[str, Any]:
+        truth = self.images.is_defect
+        at = self.at_threshold()
+        return {
+            "method": self.scores.method,
+            "checkpoint": self.checkpoint,
+            "data": self.images.source,
+            "n_images": len(self.images),
+            "n_flagged": at.n_flagged,
+            "n_defects": int(truth.sum()) if truth is not None else None,
+            "threshold": at.threshold,
+            "threshold_method": self.threshold_method,
+            "relative_threshold": float(self.train_stats.relative(self.threshold)) if self.train_stats else None,
+            "auroc": metrics.auroc(truth, self.scores.score),
+            "auprc": metrics.auprc(truth, self.scores.score),
+            "precision": at.precision,
+            "recall": at.recall,
+            "f1": at.f1,
+            "lambda": self.scores.lam,
+            "seconds": self.scores.seconds,
+            "images_per_s": self.scores.images_per_s,
+            "train_score_stats": None if self.train_stats is None else self.train_stats.__dict__,
+            "label_counts": self.images.label_counts(),
+            "skipped": [str(s) for s in self.images.skipped],
+        }
+
+
+def default_threshold_method(images: ImageSet, stats: ScoreStats | None) -> str:
+    """Best F1 where labels of both kinds exist, else the normal images' 99th percentile."""
+    if metrics.both_classes(images.is_defect):
+        return "f1"
+    if stats is not None:
+        return "p99"
+    raise EgbadError("there are no labels and the checkpoint has no training-score statistics; give --threshold.")
+
+
+def run_detection(
+    checkpoint: Checkpoint,
+    images: ImageSet,
+    method: str = "egbad",
+    config: ScoreConfig | None = None,
+    threshold: float | str | None = None,
+    checkpoint_path: str | None = None,
+    progress: Progress | None = None,
+    stop: threading.Event | None = None,
+) -> Detection:
+    """Score ``images`` with a checkpoint's networks and set a threshold.
+
+    ``threshold``: a number, the name of an automatic method (f1, p99, mean3sigma), or None
+    for the sensible default.
+    """
+    networks = checkpoint.networks
+    if images.channels != networks.config.channels or images.image_size != networks.config.image_size:
+        raise EgbadError(
+            f"{images.source} gives {images.image_size}×{images.image_size}×{images.channels} images; "
+            f"the checkpoint expects {networks.config.image_size}×{networks.config.image_size}×{networks.config.channels}."
+        )
+    config = config or checkpoint.score
+    normalised = images.normalised(checkpoint.normalisation)
+    kwargs: dict[str, Any] = {"progress": progress, "stop": stop}
+    scores = score(method, networks, normalised, checkpoint.normalisation, config, **kwargs)
+    del normalised
+    detection = Detection(images, scores, float("inf"), checkpoint.train_stats, checkpoint_path)
+    if isinstance(threshold, (int, float)):
+        detection.threshold = float(threshold)
+    else:
+        try:
+            detection.set_auto_threshold(threshold or default_threshold_method(images, checkpoint.train_stats))
+        except ValueError as error:
+            raise EgbadError(f"cannot set the threshold automatically: {error}.") from None
+    return detection
+
+
+def skipped_lines(skipped: list[SkippedFile], limit: int = 10) -> list[str]:
+    lines = [str(s) for s in skipped[:limit]]
+    if len(skipped) > limit:
+        lines.append(f"… and {len(skipped) - limit} more")
+    return lines
+
+
+__all__ = ["Detection", "run_detection", "default_threshold_method", "skipped_lines"]

@@ -1,0 +1,146 @@
+"""EGBAD's three networks: the generator G, the encoder E and the discriminator D.
+
+With the default ModelConfig these are exactly DESIGN.md's table (latent 20, 64×64,
+one channel, width 64). Other image sizes add or remove stride-2 stages.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm
+
+from .config import ModelConfig
+
+LEAK = 0.1  # LeakyReLU slope of E and D, as the seed
+
+
+def _stages(config: ModelConfig) -> int:
+    """Stride-2 stages between the 4×4 core and the full image (4 at 64×64)."""
+    return int(math.log2(config.image_size)) - 2
+
+
+def feature_size(config: ModelConfig) -> int:
+    """Length of E's and D's image feature vector (512 by default)."""
+    return config.width * 2 ** (_stages(config) - 1)
+
+
+class Generator(nn.Module):
+    """G: z (N, latent, 1, 1) → image (N, channels, size, size) in [-1, 1]."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        stages = _stages(config)
+        channels = feature_size(config)
+        layers: list[nn.Module] = [
+            nn.ConvTranspose2d(config.latent_size, channels, 4, 1, 0),
+            nn.BatchNorm2d(channels),
+            nn.ReLU(inplace=True),
+        ]
+        for _ in range(stages - 1):
+            layers += [
+                nn.ConvTranspose2d(channels, channels // 2, 4, 2, 1),
+                nn.BatchNorm2d(channels // 2),
+                nn.ReLU(inplace=True),
+            ]
+            channels //= 2
+        layers += [nn.ConvTranspose2d(channels, config.channels, 4, 2, 1), nn.Tanh()]
+        self.network = nn.Sequential(*layers)
+        self.latent_size = config.latent_size
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.network(z.view(z.size(0), self.latent_size, 1, 1))
+
+
+def _maybe_spectral(enabled: bool):
+    return spectral_norm if enabled else (lambda module: module)
+
+
+def _image_features(config: ModelConfig, spectral: bool = False) -> nn.Sequential:
+    """The conv stack shared by E and D's image branch: image → (N, feature_size)."""
+    norm = _maybe_spectral(spectral)
+    layers: list[nn.Module] = []
+    channels_in, channels = config.channels, config.width
+    for _ in range(_stages(config)):
+        layers += [
+            norm(nn.Conv2d(channels_in, channels, 4, 2, 1)),
+            nn.BatchNorm2d(channels),
+            nn.LeakyReLU(LEAK, inplace=True),
+        ]
+        channels_in, channels = channels, channels * 2
+    layers += [norm(nn.Conv2d(channels_in, feature_size(config), 4, 1, 0)), nn.Flatten()]
+    return nn.Sequential(*layers)
+
+
+class Encoder(nn.Module):
+    """E: image → z (N, latent)."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.features = _image_features(config)
+        self.embedding = nn.Linear(feature_size(config), config.latent_size)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.embedding(self.features(x))
+
+
+class Discriminator(nn.Module):
+    """D: a pair (image, z) → (logit (N,), image features (N, feature_size)).
+
+    The features feed the discrimination score; the logit says "real pair (x, E(x))".
+    """
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        norm = _maybe_spectral(config.spectral_norm)
+        size = feature_size(config)
+        self.features = _image_features(config, spectral=config.spectral_norm)
+        self.latent = nn.Sequential(
+            norm(nn.Linear(config.latent_size, size)),
+            nn.BatchNorm1d(size),
+            nn.LeakyReLU(LEAK, inplace=True),
+        )
+        self.critic = norm(nn.Linear(2 * size, 1))
+
+    def forward(self, x: torch.Tensor, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        features = self.features(x)
+        latent = self.latent(z.view(z.size(0), -1))
+        logit = self.critic(torch.cat([features, latent], dim=1)).view(-1)
+        return logit, features
+
+
+@dataclass
+class Networks:
+    """G, E and D together, as training, scoring and checkpoints handle them."""
+
+    config: ModelConfig
+    generator: Generator
+    encoder: Encoder
+    discriminator: Discriminator
+
+    @classmethod
+    def build(cls, config: ModelConfig) -> "Networks":
+        config.validate()
+        return cls(config, Generator(config), Encoder(config), Discriminator(config))
+
+    def modules(self) -> dict[str, nn.Module]:
+        return {"generator": self.generator, "encoder": self.encoder, "discriminator": self.discriminator}
+
+    def to(self, device: torch.device) -> "Networks":
+        for module in self.modules().values():
+            module.to(device)
+        return self
+
+    def train(self, mode: bool = True) -> None:
+        for module in self.modules().values():
+            module.train(mode)
+
+    def eval(self) -> None:
+        self.train(False)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.generator.parameters()).device

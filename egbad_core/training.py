@@ -1,0 +1,455 @@
+"""EGBAD training as a generator of small events.
+
+``Trainer.run()`` yields an event after every iteration and at every epoch end; each yield is
+a safe place to stop, and a stop request (a ``threading.Event`` set from any thread) is
+honoured before the next iteration starts. The GUI forwards the events as signals, the
+command line draws them as a progress bar; neither holds training logic.
+
+Per batch, in the seed's order: (1) D on real pairs (x, E(x)) labelled 1 and fake pairs
+(G(z), z) labelled 0, with G and E outside the graph; (2) G with a fresh z, fake pairs
+labelled 1; (3) E with real pairs labelled 0. Adam with the configured betas.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Iterator, Union
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .checkpoints import Checkpoint, ensure_writable_folder, save_checkpoint
+from .config import Normalisation, Preset, ScoreConfig, TrainConfig
+from .data import ImageSet
+from .device import resolve_device
+from .errors import EgbadError
+from .models import Networks
+from .scoring import ScoreStats, score_images
+
+
+# ----------------------------------------------------------------------------------------
+# Events
+
+
+@dataclass(frozen=True)
+class IterationEvent:
+    epoch: int  # 1-based
+    batch: int  # 1-based within the epoch
+    batches: int
+    iteration: int  # 1-based over the whole history, resumed runs included
+    d_loss: float
+    g_loss: float
+    e_loss: float
+    images_per_s: float  # this run so far
+    eta_s: float  # to the end of the last epoch
+
+
+@dataclass(frozen=True)
+class EpochEvent:
+    epoch: int
+    epochs: int
+    d_loss: float  # means over the epoch's batches
+    g_loss: float
+    e_loss: float
+    seconds: float
+    images_per_s: float
+    eta_s: float
+    checkpoint: str | None
+
+
+@dataclass(frozen=True)
+class PreviewEvent:
+    """Pictures of progress: G(fixed z), and a few training images beside G(E(x))."""
+
+    epoch: int
+    generated: np.ndarray  # (n, C, S, S) in [0, 1]
+    originals: np.ndarray
+    reconstructions: np.ndarray
+
+
+@dataclass(frozen=True)
+class WarningEvent:
+    """Something the user should know while training goes on (for instance a collapse)."""
+
+    epoch: int
+    kind: str
+    message: str
+
+
+@dataclass(frozen=True)
+class FinishedEvent:
+    reason: str  # "completed", "stopped" or "diverged"
+    epochs_done: int
+    seconds: float
+    images_per_s: float
+    checkpoint: str | None
+    message: str
+
+
+Event = Union[IterationEvent, EpochEvent, PreviewEvent, WarningEvent, FinishedEvent]
+
+
+# ----------------------------------------------------------------------------------------
+# Collapse watch
+
+
+class CollapseWatch:
+    """Notices the two ways EGBAD training degenerates and says what to do about each."""
+
+    D_LOSS_FLOOR = 0.01  # mean D loss under this for a whole epoch: D separates every pair
+    ALIKE_RATIO = 0.1  # reconstructions vary less than a tenth as much as their inputs
+
+    def __init__(self) -> None:
+        self.warned: set[str] = set()
+
+    def check(self, epoch: int, d_loss: float, originals: np.ndarray, reconstructions: np.ndarray) -> list[WarningEvent]:
+        found: list[WarningEvent] = []
+        if d_loss < self.D_LOSS_FLOOR and "discriminator" not in self.warned:
+            found.append(
+                WarningEvent(
+                    epoch,
+                    "discriminator",
+                    f"The discriminator has won (D loss {d_loss:.1e}): G and E get no useful signal "
+                    "and scores will only count ink. Use the default preset (spectral normalisation "
+                    "and a balanced D), or lower the D learning rate.",
+                )
+            )
+        spread_in = float(originals.std(axis=0).mean()) if len(originals) > 1 else 0.0
+        spread_out = float(reconstructions.std(axis=0).mean()) if len(reconstructions) > 1 else 0.0
+        if spread_in > 0 and spread_out < self.ALIKE_RATIO * spread_in and "alike" not in self.warned:
+            found.append(
+                WarningEvent(
+                    epoch,
+                    "alike",
+                    "The reconstructions of different images have become alike (mode collapse): "
+                    "G ignores what E encodes. Train longer, or restart with another seed.",
+                )
+            )
+        self.warned.update(w.kind for w in found)
+        return found
+
+
+# ----------------------------------------------------------------------------------------
+# Trainer
+
+
+@dataclass
+class _History:
+    iteration_losses: list[tuple[float, float, float]] = field(default_factory=list)
+    epoch_summaries: list[dict[str, float]] = field(default_factory=list)
+
+
+class Trainer:
+    """Holds the networks, optimisers and history of one model while it trains."""
+
+    def __init__(
+        self,
+        train_set: ImageSet,
+        preset: Preset,
+        train: TrainConfig | None = None,
+        score: ScoreConfig | None = None,
+        checkpoint_path: str | Path | None = None,
+        data_info: dict[str, Any] | None = None,
+    ) -> None:
+        self.preset = preset
+        self.train_config = train or preset.train
+        self.score_config = score or preset.score
+        self.normalisation: Normalisation = preset.normalisation
+        self.train_config.validate()
+        self.score_config.validate()
+        if len(train_set) < 2:
+            raise EgbadError(f"{train_set.source} has {len(train_set)} training image; at least 2 are needed.")
+        self.device = resolve_device(self.train_config.device)
+        self.checkpoint_path = Path(checkpoint_path) if checkpoint_path else None
+        if self.checkpoint_path is not None:
+            ensure_writable_folder(self.checkpoint_path.parent)  # fail now, not after an hour
+        model_config = _model_for(preset, train_set)
+        torch.manual_seed(self.train_config.seed)
+        self.networks = Networks.build(model_config).to(self.device)
+        self.rng = torch.Generator().manual_seed(self.train_config.seed)
+        self.epoch = 0
+        self.history = _History()
+        self.data_info = dict(data_info or {})
+        self.images = train_set.normalised(self.normalisation).to(self.device)
+        self.train_set = train_set
+        self._optimisers()
+        preview = min(self.train_config.preview_images, len(train_set))
+        self.fixed_z = torch.randn(
+            preview, model_config.latent_size, generator=torch.Generator().manual_seed(self.train_config.seed + 1)
+        ).to(self.device)
+        self.preview_images = self.images[:preview]
+        self.last_checkpoint: str | None = None
+
+    @classmethod
+    def resume(
+        cls,
+        checkpoint: Checkpoint,
+        train_set: ImageSet,
+        epochs: int | None = None,
+        checkpoint_path: str | Path | None = None,
+        device: str | None = None,
+    ) -> "Trainer":
+        """Continue a checkpoint's run with its optimiser and RNG states and its history.
+
+        ``epochs`` is the total to reach (default: the checkpoint's own setting).
+        """
+        train = checkpoint.train
+        changes: dict[str, Any] = {}
+        if epochs is not None:
+            changes["epochs"] = epochs
+        if device is not None:
+            changes["device"] = device
+        if changes:
+            train = replace(train, **changes)
+        preset = Preset(
+            name=checkpoint.preset,
+            description="resumed",
+            model=checkpoint.networks.config,
+            train=train,
+            score=checkpoint.score,
+            normalisation=checkpoint.normalisation,
+        )
+        if train_set.channels != checkpoint.networks.config.channels:
+            raise EgbadError(
+                f"{train_set.source} has {train_set.channels}-channel images; the checkpoint was trained on "
+                f"{checkpoint.networks.config.channels}-channel images."
+            )
+        trainer = cls(train_set, preset, train, checkpoint.score, checkpoint_path, checkpoint.data)
+        for name, module in trainer.networks.modules().items():
+            module.load_state_dict(checkpoint.networks.modules()[name].state_dict())
+        if checkpoint.optimiser_states:
+            for name, optimiser in trainer.optimisers.items():
+                optimiser.load_state_dict(checkpoint.optimiser_states[name])
+        if checkpoint.rng_state is not None:
+            trainer.rng.set_state(checkpoint.rng_state)
+        trainer.epoch = checkpoint.epoch
+        trainer.history.iteration_losses = [tuple(map(float, row)) for row in checkpoint.iteration_losses]
+        trainer.history.epoch_summaries = list(checkpoint.epoch_summaries)
+        return trainer
+
+    def _optimisers(self) -> None:
+        c = self.train_config
+        betas = (c.beta1, c.beta2)
+        n = self.networks
+        self.optimisers = {
+            "generator": torch.optim.Adam(n.generator.parameters(), lr=c.lr_g, betas=betas),
+            "encoder": torch.optim.Adam(n.encoder.parameters(), lr=c.lr_e, betas=betas),
+            "discriminator": torch.optim.Adam(n.discriminator.parameters(), lr=c.lr_d, betas=betas),
+        }
+
+    # ------------------------------------------------------------------------------------
+
+    def batches(self) -> list[torch.Tensor]:
+        """This epoch's shuffled index batches; a last batch of one joins the one before it,
+        because BatchNorm cannot normalise a single image in training mode."""
+        order = torch.randperm(len(self.train_set), generator=self.rng)
+        batches = list(order.split(self.train_config.batch_size))
+        if len(batches) > 1 and batches[-1].numel() == 1:
+            last = batches.pop()
+            batches[-1] = torch.cat([batches[-1], last])
+        return batches
+
+    def step(self, x: torch.Tensor) -> tuple[float, float, float]:
+        """One iteration of the three updates on a batch; returns the D, G and E losses."""
+        n = self.networks
+        size = x.shape[0]
+        latent = n.config.latent_size
+        ones = torch.ones(size, device=self.device)
+        zeros = torch.zeros(size, device=self.device)
+
+        # (1) D: real pairs (x, E(x)) → 1, fake pairs (G(z), z) → 0. G and E only supply
+        # inputs here, so they run without autograd (the seed back-propagated into them).
+        z = self._noise(size, latent)
+        with torch.no_grad():
+            fake = n.generator(z)
+            z_real = n.encoder(x)
+        real_logit, _ = n.discriminator(x, z_real)
+        fake_logit, _ = n.discriminator(fake, z)
+        d_loss = F.binary_cross_entropy_with_logits(real_logit, ones) + F.binary_cross_entropy_with_logits(
+            fake_logit, zeros
+        )
+        self._update("discriminator", d_loss)
+
+        # (2) G with a fresh z; D's weights need no gradient for this step.
+        with _frozen(n.discriminator):
+            z = self._noise(size, latent)
+            fake_logit, _ = n.discriminator(n.generator(z), z)
+            g_loss = F.binary_cross_entropy_with_logits(fake_logit, ones)
+            self._update("generator", g_loss)
+
+            # (3) E: real pairs labelled 0, so E learns to make them look like fakes.
+            real_logit, _ = n.discriminator(x, n.encoder(x))
+            e_loss = F.binary_cross_entropy_with_logits(real_logit, zeros)
+            self._update("encoder", e_loss)
+        return d_loss.item(), g_loss.item(), e_loss.item()
+
+    def _noise(self, size: int, latent: int) -> torch.Tensor:
+        return torch.randn(size, latent, generator=self.rng).to(self.device, non_blocking=True)
+
+    def _update(self, name: str, loss: torch.Tensor) -> None:
+        optimiser = self.optimisers[name]
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        optimiser.step()
+
+    # ------------------------------------------------------------------------------------
+
+    def run(self, stop: threading.Event | None = None) -> Iterator[Event]:
+        """Train up to ``train_config.epochs`` epochs in total, yielding events as it goes.
+
+        Always ends with one FinishedEvent, whatever the reason.
+        """
+        stop = stop or threading.Event()
+        epochs = self.train_config.epochs
+        first_epoch = self.epoch + 1
+        total_iterations = max(0, epochs - self.epoch) * self._batches_per_epoch()
+        started = time.perf_counter()
+        images_seen = 0
+        done_iterations = 0
+        watch = CollapseWatch()
+        self.networks.train()
+        for epoch in range(first_epoch, epochs + 1):
+            epoch_start = time.perf_counter()
+            sums = np.zeros(3)
+            batches = self.batches()
+            for number, index in enumerate(batches, 1):
+                if stop.is_set():
+                    yield self._finish("stopped", started, images_seen, save=done_iterations > 0)
+                    return
+                losses = self.step(self.images[index.to(self.device)])
+                if not all(math.isfinite(v) for v in losses):
+                    yield self._diverged(epoch, number, losses, started, images_seen)
+                    return
+                sums += losses
+                images_seen += index.numel()
+                done_iterations += 1
+                self.history.iteration_losses.append(losses)
+                elapsed = time.perf_counter() - started
+                rate = images_seen / elapsed if elapsed > 0 else 0.0
+                eta = elapsed / done_iterations * (total_iterations - done_iterations)
+                yield IterationEvent(
+                    epoch, number, len(batches), len(self.history.iteration_losses), *losses, rate, eta
+                )
+            self.epoch = epoch
+            means = sums / len(batches)  # per batch, not per 128 images as the seed
+            seconds = time.perf_counter() - epoch_start
+            summary = {"epoch": epoch, "d_loss": means[0], "g_loss": means[1], "e_loss": means[2], "seconds": seconds}
+            self.history.epoch_summaries.append({k: float(v) for k, v in summary.items()})
+            preview = self.preview(epoch)
+            checkpoint = self.save()
+            elapsed = time.perf_counter() - started
+            yield EpochEvent(
+                epoch,
+                epochs,
+                *map(float, means),
+                seconds,
+                images_seen / elapsed,
+                elapsed / done_iterations * (total_iterations - done_iterations),
+                checkpoint,
+            )
+            yield preview
+            yield from watch.check(epoch, float(means[0]), preview.originals, preview.reconstructions)
+            self.networks.train()
+        yield self._finish("completed", started, images_seen, save=False)
+
+    def _batches_per_epoch(self) -> int:
+        n, b = len(self.train_set), self.train_config.batch_size
+        return math.ceil(n / b) - (1 if n > b and n % b == 1 else 0)
+
+    def _finish(self, reason: str, started: float, images_seen: int, save: bool) -> FinishedEvent:
+        if save:
+            self.save(stopped=True)
+        seconds = time.perf_counter() - started
+        where = f" Checkpoint: {self.last_checkpoint}." if self.last_checkpoint else ""
+        text = {
+            "completed": f"Training finished after {self.epoch} epochs.{where}",
+            "stopped": f"Training stopped at your request after {self.epoch} complete epochs.{where}",
+        }[reason]
+        rate = images_seen / seconds if seconds > 0 else 0.0
+        return FinishedEvent(reason, self.epoch, seconds, rate, self.last_checkpoint, text)
+
+    def _diverged(self, epoch: int, batch: int, losses, started: float, images_seen: int) -> FinishedEvent:
+        names = [name for name, value in zip(("D", "G", "E"), losses) if not math.isfinite(value)]
+        kept = (
+            f" The last good checkpoint (epoch {self.epoch}) is kept at {self.last_checkpoint}."
+            if self.last_checkpoint
+            else " No checkpoint had been written yet."
+        )
+        message = (
+            f"Training diverged at epoch {epoch}, batch {batch}: the {'/'.join(names)} loss became "
+            f"{'NaN' if any(math.isnan(v) for v in losses) else 'infinite'}.{kept} Lower the learning rates "
+            "or use the default preset."
+        )
+        seconds = time.perf_counter() - started
+        return FinishedEvent("diverged", self.epoch, seconds, images_seen / max(seconds, 1e-9), self.last_checkpoint, message)
+
+    # ------------------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def preview(self, epoch: int) -> PreviewEvent:
+        n = self.networks
+        n.eval()
+        try:
+            generated = n.generator(self.fixed_z)
+            reconstructions = n.generator(n.encoder(self.preview_images))
+        finally:
+            n.train()
+        unit = self._to_unit
+        return PreviewEvent(epoch, unit(generated), unit(self.preview_images), unit(reconstructions))
+
+    def _to_unit(self, images: torch.Tensor) -> np.ndarray:
+        m = self.normalisation
+        return (images * m.std + m.mean).clamp(0, 1).float().cpu().numpy()
+
+    def training_scores(self) -> np.ndarray:
+        """Scores of the training images: the yardstick for thresholds and readable scores."""
+        return score_images(self.networks, self.images, self.normalisation, self.score_config, keep_images=False).score
+
+    def checkpoint(self, stopped: bool = False) -> Checkpoint:
+        return Checkpoint(
+            networks=self.networks,
+            train=self.train_config,
+            score=self.score_config,
+            normalisation=self.normalisation,
+            preset=self.preset.name,
+            epoch=self.epoch,
+            iteration_losses=np.asarray(self.history.iteration_losses, dtype=np.float32).reshape(-1, 3),
+            epoch_summaries=list(self.history.epoch_summaries),
+            train_stats=ScoreStats.of(self.training_scores()),
+            data=self.data_info,
+            optimiser_states={k: o.state_dict() for k, o in self.optimisers.items()},
+            rng_state=self.rng.get_state(),
+            notes={"stopped_mid_epoch": stopped},
+        )
+
+    def save(self, stopped: bool = False) -> str | None:
+        if self.checkpoint_path is None:
+            return None
+        save_checkpoint(self.checkpoint_path, self.checkpoint(stopped))
+        self.last_checkpoint = str(self.checkpoint_path)
+        return self.last_checkpoint
+
+
+class _frozen:
+    """Turns off a module's weight gradients for a block: gradients still flow through it."""
+
+    def __init__(self, module: torch.nn.Module) -> None:
+        self.parameters = list(module.parameters())
+
+    def __enter__(self) -> None:
+        for p in self.parameters:
+            p.requires_grad_(False)
+
+    def __exit__(self, *exc: object) -> None:
+        for p in self.parameters:
+            p.requires_grad_(True)
+
+
+def _model_for(preset: Preset, train_set: ImageSet):
+    """The preset's model shape, with the channel count and image size the data has."""
+    return replace(preset.model, channels=train_set.channels, image_size=train_set.image_size)

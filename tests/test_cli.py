@@ -1,0 +1,59 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+from conftest import write_mnist_csv
+from egbad_core.cli import main
+
+
+def run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "egbad_core.cli", *args], capture_output=True, text=True, timeout=300)
+
+
+def test_train_then_detect_end_to_end_on_tiny_data(tmp_path):
+    csv = write_mnist_csv(tmp_path / "digits.csv", [7, 8, 2] * 6)
+    checkpoint = tmp_path / "ck" / "m.pt"
+    trained = run("train", "--data", str(csv), "--normal-labels", "7,8", "--epochs", "1", "--batch-size", "8",
+                  "--device", "cpu", "--out", str(checkpoint), "--quiet")
+    assert trained.returncode == 0, trained.stderr
+    result = json.loads(trained.stdout.strip().splitlines()[-1])
+    assert result["epochs"] == 1 and result["checkpoint"] == str(checkpoint)
+    assert result["seconds"] > 0 and result["train_images_per_s"] > 0
+    assert checkpoint.is_file()
+
+    out = tmp_path / "out"
+    detected = run("detect", "--checkpoint", str(checkpoint), "--data", str(csv), "--out-dir", str(out), "--quiet")
+    assert detected.returncode == 0, detected.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    for key in ("auroc", "auprc", "f1", "threshold", "n_images", "n_flagged", "seconds", "images_per_s"):
+        assert key in summary
+    assert summary["n_images"] == 18 and summary["auroc"] is not None  # 2s are defects: not in 7,8
+    assert (out / "grid.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    lines = (out / "scores.csv").read_text().splitlines()
+    assert lines[0] == "id,label,is_defect,residual,discrimination,score,relative_score,flagged"
+    assert len(lines) == 19
+    assert json.loads(detected.stdout.strip().splitlines()[-1])["n_flagged"] == summary["n_flagged"]
+
+
+@pytest.mark.parametrize(
+    "make,args,message",
+    [
+        (None, ["train", "--data", "{tmp}/missing.csv"], "missing.csv does not exist"),
+        ("empty_dir", ["train", "--data", "{tmp}/empty"], "is empty"),
+        ("no_label", ["train", "--data", "{tmp}/nolabel.csv"], "no 'label' column"),
+        ("bad_ckpt", ["detect", "--checkpoint", "{tmp}/bad.pt", "--data", "demo", "--out-dir", "{tmp}/o"], "bad.pt"),
+    ],
+)
+def test_bad_input_ends_with_exit_2_and_one_plain_line(tmp_path, capsys, make, args, message):
+    if make == "empty_dir":
+        (tmp_path / "empty").mkdir()
+    if make == "no_label":
+        (tmp_path / "nolabel.csv").write_text("a,b\n1,2\n")
+    if make == "bad_ckpt":
+        (tmp_path / "bad.pt").write_text("not a model")
+    code = main([a.format(tmp=tmp_path) for a in args])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2
+    assert len(err) == 1 and message in err[0] and "Traceback" not in err[0]

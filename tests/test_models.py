@@ -1,0 +1,65 @@
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from egbad_core.config import ModelConfig
+from egbad_core.errors import EgbadError
+from egbad_core.models import Networks, feature_size
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+
+
+@pytest.mark.parametrize("batch", [1, 2])
+def test_shapes_of_the_default_networks(batch):
+    networks = Networks.build(ModelConfig())
+    networks.eval()  # batch 1 is only legal in eval mode (BatchNorm1d in D's z-branch)
+    if batch > 1:
+        networks.train()
+    z = torch.randn(batch, 20)
+    x = networks.generator(z)
+    assert x.shape == (batch, 1, 64, 64)
+    assert networks.encoder(x).shape == (batch, 20)
+    logit, features = networks.discriminator(x, z)
+    assert logit.shape == (batch,)
+    assert features.shape == (batch, 512)
+
+
+def test_default_networks_have_the_seeds_layers():
+    import seed_baseline
+
+    ours = Networks.build(ModelConfig())
+    seed = {"generator": seed_baseline.Generator(), "encoder": seed_baseline.Encoder(), "discriminator": seed_baseline.Discriminator()}
+    for name, module in ours.modules().items():
+        our_shapes = [tuple(p.shape) for p in module.parameters()]
+        seed_shapes = [tuple(p.shape) for p in seed[name].parameters()]
+        assert our_shapes == seed_shapes, name
+
+
+@pytest.mark.parametrize("size,channels,latent", [(32, 3, 8), (128, 1, 20), (16, 3, 4)])
+def test_sizes_channels_and_latent_are_configurable(size, channels, latent):
+    config = ModelConfig(channels=channels, image_size=size, latent_size=latent, width=8)
+    networks = Networks.build(config)
+    networks.train()
+    z = torch.randn(2, latent)
+    x = networks.generator(z)
+    assert x.shape == (2, channels, size, size)
+    assert networks.encoder(x).shape == (2, latent)
+    assert networks.discriminator(x, z)[1].shape == (2, feature_size(config))
+
+
+def test_image_size_must_be_a_power_of_two():
+    with pytest.raises(EgbadError, match="power of two"):
+        Networks.build(ModelConfig(image_size=48))
+
+
+def test_spectral_norm_option_wraps_every_weight_layer_of_d():
+    plain = Networks.build(ModelConfig(width=8, image_size=16))
+    normed = Networks.build(ModelConfig(width=8, image_size=16, spectral_norm=True))
+    def wrapped(module):
+        return [m for m in module.modules() if hasattr(m, "parametrizations")]
+    assert not wrapped(plain.discriminator)
+    layers = [m for m in normed.discriminator.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
+    assert len(wrapped(normed.discriminator)) == len(layers) > 0
+    assert not wrapped(normed.encoder)

@@ -1,0 +1,107 @@
+import threading
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import TINY, write_mnist_csv
+from egbad_core.checkpoints import load_checkpoint
+from egbad_core.config import replace
+from egbad_core.data import DataSource, load_training_set
+from egbad_core.errors import EgbadError
+from egbad_core.training import EpochEvent, FinishedEvent, IterationEvent, PreviewEvent, Trainer
+
+
+def tiny_set(tmp_path, count=16):
+    csv = write_mnist_csv(tmp_path / "t.csv", [7, 8] * (count // 2) + [7] * (count % 2))
+    return load_training_set(DataSource.parse(str(csv)), TINY.model.image_size)
+
+
+def test_a_two_iteration_run_yields_losses_an_epoch_and_a_finish(tmp_path):
+    trainer = Trainer(tiny_set(tmp_path), TINY, checkpoint_path=tmp_path / "m.pt")
+    events = list(trainer.run())
+    iterations = [e for e in events if isinstance(e, IterationEvent)]
+    assert len(iterations) == 2  # 16 images, batch 8
+    assert all(np.isfinite([e.d_loss, e.g_loss, e.e_loss]).all() for e in iterations)
+    epoch = next(e for e in events if isinstance(e, EpochEvent))
+    assert epoch.d_loss == pytest.approx(np.mean([e.d_loss for e in iterations]))  # per batch, not / 128
+    preview = next(e for e in events if isinstance(e, PreviewEvent))
+    assert preview.generated.shape == (4, 1, 16, 16) and preview.reconstructions.shape == (4, 1, 16, 16)
+    assert isinstance(events[-1], FinishedEvent) and events[-1].reason == "completed"
+    assert load_checkpoint(tmp_path / "m.pt").epoch == 1
+
+
+def test_stop_ends_within_one_iteration_and_keeps_a_checkpoint(tmp_path):
+    trainer = Trainer(tiny_set(tmp_path, 40), replace(TINY, train=replace(TINY.train, epochs=3)), checkpoint_path=tmp_path / "m.pt")
+    stop = threading.Event()
+    seen = []
+    for event in trainer.run(stop):
+        seen.append(event)
+        if isinstance(event, IterationEvent):
+            stop.set()
+    assert [type(e).__name__ for e in seen] == ["IterationEvent", "FinishedEvent"]
+    assert seen[-1].reason == "stopped"
+    assert load_checkpoint(tmp_path / "m.pt").notes["stopped_mid_epoch"] is True
+
+
+def test_a_last_batch_of_one_joins_the_batch_before_it(tmp_path):
+    trainer = Trainer(tiny_set(tmp_path, 17), TINY)
+    sizes = [len(b) for b in trainer.batches()]
+    assert sizes == [8, 9]
+    assert sorted(torch.cat(trainer.batches()).tolist()) == list(range(17))
+    events = list(trainer.run())  # would raise in BatchNorm1d on a batch of one
+    assert events[-1].reason == "completed"
+
+
+def test_non_finite_losses_stop_the_run_and_keep_the_last_good_checkpoint(tmp_path, monkeypatch):
+    trainer = Trainer(tiny_set(tmp_path), replace(TINY, train=replace(TINY.train, epochs=2)), checkpoint_path=tmp_path / "m.pt")
+    events = trainer.run()
+    for event in events:
+        if isinstance(event, EpochEvent):
+            break
+    before = (tmp_path / "m.pt").read_bytes()
+    monkeypatch.setattr(trainer, "step", lambda x: (float("nan"), 1.0, 1.0))
+    finished = [e for e in events if isinstance(e, FinishedEvent)][0]
+    assert finished.reason == "diverged"
+    assert "D loss became NaN" in finished.message and "epoch 1" in finished.message
+    assert (tmp_path / "m.pt").read_bytes() == before
+
+
+def test_the_d_step_leaves_g_and_e_without_gradients(tmp_path):
+    trainer = Trainer(tiny_set(tmp_path), TINY)
+    x = trainer.images[:8]
+    calls = []
+    original = trainer._update
+
+    def spy(name, loss):
+        if name == "discriminator":
+            loss.backward(retain_graph=True)
+            calls.append([p.grad for m in (trainer.networks.generator, trainer.networks.encoder) for p in m.parameters()])
+            for p in trainer.networks.discriminator.parameters():
+                p.grad = None
+        original(name, loss)
+
+    trainer._update = spy
+    trainer.step(x)
+    assert calls and all(g is None for g in calls[0])
+
+
+def test_same_seed_same_losses(tmp_path):
+    data = tiny_set(tmp_path)
+    first = [e.d_loss for e in Trainer(data, TINY).run() if isinstance(e, IterationEvent)]
+    second = [e.d_loss for e in Trainer(data, TINY).run() if isinstance(e, IterationEvent)]
+    assert first == second
+
+
+def test_unwritable_checkpoint_folder_is_reported_before_training(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(EgbadError, match="cannot be written"):
+        Trainer(tiny_set(tmp_path), TINY, checkpoint_path=blocker / "sub" / "m.pt")
+
+
+def test_cuda_asked_for_without_cuda_is_a_plain_error(tmp_path):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    with pytest.raises(EgbadError, match="no CUDA device"):
+        Trainer(tiny_set(tmp_path), replace(TINY, train=replace(TINY.train, device="cuda")))
