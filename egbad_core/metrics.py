@@ -7,11 +7,13 @@ Ranking metrics come from scikit-learn; they are None where the labels hold one 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score
 
-from .scoring import ScoreStats
+if TYPE_CHECKING:
+    from .scoring import ScoreStats
 
 AUTO_THRESHOLDS = ("f1", "p99", "mean3sigma")
 

@@ -1,0 +1,305 @@
+"""Detection mode: histogram, threshold, metrics, table and the selected image up close.
+
+It shows a core `Detection` and changes only its threshold; moving the threshold compares
+stored scores again and never re-scores.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+from PySide6.QtCore import QSize, QSortFilterProxyModel, Qt, Signal
+from PySide6.QtWidgets import (
+    QAbstractItemView, QCheckBox, QComboBox, QDoubleSpinBox, QHBoxLayout, QHeaderView, QLabel,
+    QProgressBar, QPushButton, QSlider, QSplitter, QTableView, QVBoxLayout, QWidget,
+)
+
+from egbad_core.pictures import to_rgb8, triptych
+
+from .images import outlined, pixmap_from_rgb
+from .plots import ScoreHistogram
+from .score_table import SORT_ROLE, ScoreTableModel
+
+if TYPE_CHECKING:
+    from egbad_core.detection import Detection
+
+SLIDER_STEPS = 1000
+
+
+class DetectionView(QWidget):
+    detect_requested = Signal(str)  # method
+    threshold_changed = Signal(float)  # raw threshold
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.detection: Detection | None = None
+        self.scale = 1.0  # raw score per displayed unit (the training 99th percentile)
+        self.top = 1.0  # slider's upper end, in displayed units
+        self._thumbnails: dict[tuple[int, bool], object] = {}
+        self._heat_top = 1.0
+        self._ranking: tuple[float, float] | None = None  # AUROC, AUPRC: they do not depend on the threshold
+
+        # --- run row
+        self.method = QComboBox()
+        self.method.addItem("EGBAD (one forward pass)", "egbad")
+        self.method.addItem("AnoGAN (latent search, slow)", "anogan")
+        self.detect_button = QPushButton("Detect")
+        self.detect_button.setObjectName("detectButton")
+        self.detect_button.setToolTip("Score the test images with the current model (Ctrl+D)")
+        self.detect_button.clicked.connect(lambda: self.detect_requested.emit(self.method.currentData()))
+        self.progress = QProgressBar()
+        self.progress.setFormat("%v of %m images")
+        self.progress.setVisible(False)
+        run_row = QHBoxLayout()
+        run_row.addWidget(QLabel("Method"))
+        run_row.addWidget(self.method)
+        run_row.addWidget(self.detect_button)
+        run_row.addWidget(self.progress, 1)
+
+        # --- threshold row
+        self.slider = QSlider(Qt.Orientation.Horizontal)
+        self.slider.setObjectName("thresholdSlider")
+        self.slider.setRange(0, SLIDER_STEPS)
+        self.slider.valueChanged.connect(self._slider_moved)
+        self.spin = QDoubleSpinBox()
+        self.spin.setObjectName("thresholdSpin")
+        self.spin.setDecimals(3)
+        self.spin.setSingleStep(0.01)
+        self.spin.setKeyboardTracking(False)
+        self.spin.valueChanged.connect(self._spin_changed)
+        self.auto_f1 = QPushButton("Best F1")
+        self.auto_f1.setToolTip("The threshold with the highest F1 on these labelled images")
+        self.auto_p99 = QPushButton("99th pct")
+        self.auto_p99.setToolTip("The training images' 99th percentile: for when only good parts are known")
+        self.auto_sigma = QPushButton("Mean + 3σ")
+        self.auto_sigma.setToolTip("The training images' mean score plus three standard deviations")
+        self.auto_f1.clicked.connect(lambda: self.apply_auto("f1"))
+        self.auto_p99.clicked.connect(lambda: self.apply_auto("p99"))
+        self.auto_sigma.clicked.connect(lambda: self.apply_auto("mean3sigma"))
+        threshold_row = QHBoxLayout()
+        threshold_row.addWidget(QLabel("Threshold"))
+        threshold_row.addWidget(self.slider, 1)
+        threshold_row.addWidget(self.spin)
+        for button in (self.auto_f1, self.auto_p99, self.auto_sigma):
+            threshold_row.addWidget(button)
+
+        self.flagged_label = QLabel("No scores yet: train or load a model, then Detect.")
+        self.flagged_label.setObjectName("flaggedLabel")
+        self.flagged_label.setStyleSheet("font-weight: bold")
+        self.metrics_label = QLabel("")
+        self.metrics_label.setObjectName("metricsLabel")
+        info_row = QHBoxLayout()
+        info_row.addWidget(self.flagged_label)
+        info_row.addStretch(1)
+        info_row.addWidget(self.metrics_label)
+
+        # --- histogram beside the selected image
+        self.histogram = ScoreHistogram()
+        self.histogram.threshold_dragged.connect(self._line_dragged)
+        self.detail_image = QLabel("Select a row to see the image, its reconstruction and residual.")
+        self.detail_image.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.detail_image.setMinimumSize(280, 120)
+        self.detail_text = QLabel("")
+        self.detail_text.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.detail_text.setWordWrap(True)
+        detail = QWidget()
+        detail_layout = QVBoxLayout(detail)
+        caption = QLabel("real  |  reconstruction  |  residual")
+        caption.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        detail_layout.addWidget(caption)
+        detail_layout.addWidget(self.detail_image, 1)
+        detail_layout.addWidget(self.detail_text)
+        upper = QSplitter(Qt.Orientation.Horizontal)
+        upper.addWidget(self.histogram)
+        upper.addWidget(detail)
+        upper.setSizes([600, 320])
+
+        # --- table
+        self.model = ScoreTableModel(self)
+        self.proxy = QSortFilterProxyModel(self)
+        self.proxy.setSourceModel(self.model)
+        self.proxy.setSortRole(SORT_ROLE)
+        self.table = QTableView()
+        self.table.setObjectName("scoreTable")
+        self.table.setModel(self.proxy)
+        self.table.setSortingEnabled(True)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.verticalHeader().setDefaultSectionSize(36)
+        self.table.verticalHeader().setVisible(False)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.setIconSize(QSize(110, 34))
+        self.table.selectionModel().currentRowChanged.connect(self._row_selected)
+
+        # --- export row
+        self.export_grid_button = QPushButton("Export grid…")
+        self.export_grid_button.setObjectName("exportGridButton")
+        self.export_grid_button.setToolTip("Save the result grid as a PNG (Ctrl+E)")
+        self.only_flagged = QCheckBox("only flagged images")
+        self.export_csv_button = QPushButton("Export scores CSV…")
+        self.export_summary_button = QPushButton("Export summary JSON…")
+        export_row = QHBoxLayout()
+        export_row.addWidget(self.export_grid_button)
+        export_row.addWidget(self.only_flagged)
+        export_row.addStretch(1)
+        export_row.addWidget(self.export_csv_button)
+        export_row.addWidget(self.export_summary_button)
+
+        vertical = QSplitter(Qt.Orientation.Vertical)
+        vertical.addWidget(upper)
+        vertical.addWidget(self.table)
+        vertical.setSizes([300, 400])
+        layout = QVBoxLayout(self)
+        layout.addLayout(run_row)
+        layout.addLayout(threshold_row)
+        layout.addLayout(info_row)
+        layout.addWidget(vertical, 1)
+        layout.addLayout(export_row)
+        self._set_enabled(False)
+
+    # ------------------------------------------------------------------------------------
+
+    def _set_enabled(self, enabled: bool) -> None:
+        for widget in (self.slider, self.spin, self.auto_f1, self.auto_p99, self.auto_sigma,
+                       self.export_grid_button, self.export_csv_button, self.export_summary_button, self.only_flagged):
+            widget.setEnabled(enabled)
+
+    def set_busy(self, busy: bool) -> None:
+        self.progress.setVisible(busy)
+        self.method.setEnabled(not busy)
+
+    def show_progress(self, done: int, total: int) -> None:
+        self.progress.setMaximum(max(total, 1))
+        self.progress.setValue(done)
+
+    def show_detection(self, detection: "Detection") -> None:
+        self.detection = detection
+        self._thumbnails.clear()
+        scores = detection.scores
+        stats = detection.train_stats
+        self.scale = stats.p99 if stats is not None and stats.p99 > 0 else 1.0
+        shown = scores.score / self.scale
+        self.top = float(max(shown.max(), detection.threshold / self.scale) * 1.05) or 1.0
+        self._heat_top = float(np.percentile(scores.residual_maps, 99.9)) if scores.residual_maps is not None else 1.0
+        self.histogram.getPlotItem().setLabel(
+            "bottom", "score (1.0 = 99th percentile of the training images)" if stats else "score"
+        )
+        self.histogram.set_scores(shown, detection.images.is_defect)
+        self.spin.blockSignals(True)
+        self.spin.setRange(0.0, self.top)
+        self.spin.blockSignals(False)
+        from egbad_core import metrics  # loaded on first use: start-up paints without sklearn
+
+        truth = detection.images.is_defect
+        labelled = metrics.both_classes(truth)
+        self._ranking = (metrics.auroc(truth, scores.score), metrics.auprc(truth, scores.score)) if labelled else None
+        self.model.set_results(
+            detection.images.ids, detection.images.labels, scores.residual, scores.discrimination,
+            scores.score, detection.relative(), detection.flagged, self._thumbnail,
+        )
+        self._set_enabled(True)
+        self.auto_f1.setEnabled(labelled)
+        self.auto_p99.setEnabled(stats is not None)
+        self.auto_sigma.setEnabled(stats is not None)
+        self.table.resizeColumnsToContents()
+        self.table.sortByColumn(5, Qt.SortOrder.DescendingOrder)
+        self.set_threshold(detection.threshold)
+        if self.proxy.rowCount():
+            self.table.selectRow(0)
+
+    # --- threshold, from any of its four controls -------------------------------------------
+
+    def set_threshold(self, raw: float) -> None:
+        """The one place the threshold changes: every control follows without echoing."""
+        if self.detection is None:
+            return
+        self.detection.threshold = float(raw)
+        shown = raw / self.scale
+        self.slider.blockSignals(True)
+        self.slider.setValue(int(round(np.clip(shown / self.top, 0, 1) * SLIDER_STEPS)))
+        self.slider.blockSignals(False)
+        self.spin.blockSignals(True)
+        self.spin.setValue(shown)
+        self.spin.blockSignals(False)
+        self.histogram.set_threshold(shown)
+        self._refresh_flags()
+        self.threshold_changed.emit(float(raw))
+
+    def _slider_moved(self, value: int) -> None:
+        self.set_threshold(value / SLIDER_STEPS * self.top * self.scale)
+
+    def _spin_changed(self, value: float) -> None:
+        self.set_threshold(value * self.scale)
+
+    def _line_dragged(self, value: float) -> None:
+        self.set_threshold(max(0.0, value) * self.scale)
+
+    def apply_auto(self, method: str) -> None:
+        if self.detection is None:
+            return
+        try:
+            threshold = self.detection.set_auto_threshold(method)
+        except ValueError:
+            return
+        self.set_threshold(threshold)
+        self.detection.threshold_method = method
+
+    def _refresh_flags(self) -> None:
+        detection = self.detection
+        at = detection.at_threshold()
+        self.model.set_flagged(detection.flagged)
+        self.flagged_label.setText(f"{at.n_flagged} of {at.n_images} flagged")
+        summary = []
+        if at.precision is not None:
+            summary.append(f"precision {at.precision:.3f}   recall {at.recall:.3f}   F1 {at.f1:.3f}")
+        if self._ranking is not None:
+            summary.append(f"AUROC {self._ranking[0]:.3f}   AUPRC {self._ranking[1]:.3f}")
+        self.metrics_label.setText("     ".join(summary))
+        self._show_row(self._current_row())
+
+    # --- pictures -----------------------------------------------------------------------------
+
+    def _thumbnail(self, row: int, flagged: bool):
+        key = (row, flagged)
+        if key not in self._thumbnails:
+            tile = self._tile(row)
+            pixmap = pixmap_from_rgb(tile).scaledToHeight(34)
+            self._thumbnails[key] = outlined(pixmap, width=2) if flagged else pixmap
+        return self._thumbnails[key]
+
+    def _tile(self, row: int) -> np.ndarray:
+        detection = self.detection
+        pixels = detection.images.pixels[row].numpy()
+        scores = detection.scores
+        if scores.reconstructions is None:
+            return to_rgb8(pixels)
+        return triptych(pixels, scores.reconstructions[row], scores.residual_maps[row], self._heat_top)
+
+    def _current_row(self) -> int | None:
+        index = self.table.selectionModel().currentIndex()
+        return self.proxy.mapToSource(index).row() if index.isValid() else None
+
+    def _row_selected(self, current, _previous) -> None:
+        self._show_row(self.proxy.mapToSource(current).row() if current.isValid() else None)
+
+    def _show_row(self, row: int | None) -> None:
+        if self.detection is None or row is None or row < 0:
+            return
+        detection = self.detection
+        scores = detection.scores
+        flagged = bool(detection.flagged[row])
+        tile = self._tile(row)
+        scale = max(1, 96 // tile.shape[0])
+        pixmap = pixmap_from_rgb(tile, scale)
+        self.detail_image.setPixmap(outlined(pixmap, width=4) if flagged else pixmap)
+        relative = f" ({scores.score[row] / self.scale:.2f} × the normal 99th percentile)" if detection.train_stats else ""
+        label = detection.images.labels[row]
+        self.detail_text.setText(
+            f"<b>{detection.images.ids[row]}</b>{'  label ' + label if label else ''}<br>"
+            f"residual {scores.residual[row]:.1f}   discrimination {scores.discrimination[row]:.1f}<br>"
+            f"score {scores.score[row]:.1f}{relative}<br>"
+            + ("<span style='color:#c01010'><b>FLAGGED</b></span>" if flagged else "not flagged")
+        )
+

@@ -1,0 +1,241 @@
+"""The left-hand panels: where the data comes from, and how training runs."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QButtonGroup, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel,
+    QLineEdit, QProgressBar, QPushButton, QRadioButton, QSpinBox, QStackedWidget, QVBoxLayout, QWidget,
+)
+
+from egbad_core.config import PRESETS, Preset, ScoreConfig, TrainConfig
+
+
+def _path_row(placeholder: str, browse) -> tuple[QWidget, QLineEdit]:
+    row = QWidget()
+    layout = QHBoxLayout(row)
+    layout.setContentsMargins(0, 0, 0, 0)
+    edit = QLineEdit()
+    edit.setPlaceholderText(placeholder)
+    button = QPushButton("Browse…")
+    button.clicked.connect(browse)
+    layout.addWidget(edit, 1)
+    layout.addWidget(button)
+    return row, edit
+
+
+class DataPanel(QGroupBox):
+    """Demo, an MNIST CSV or an MVTec folder; Load asks the window to load it in a worker."""
+
+    load_requested = Signal(dict)  # DataSource.parse keyword arguments
+
+    def __init__(self, parent=None) -> None:
+        super().__init__("Data", parent)
+        self.demo = QRadioButton("Demo (MNIST: 7s and 8s are good, 2s are defects)")
+        self.csv = QRadioButton("MNIST CSV…")
+        self.folder = QRadioButton("Image folder… (MVTec layout)")
+        self.kind = QButtonGroup(self)
+        for index, button in enumerate((self.demo, self.csv, self.folder)):
+            self.kind.addButton(button, index)
+        self.demo.setChecked(True)
+
+        self.stack = QStackedWidget()
+        self.stack.addWidget(QWidget())
+        csv_page = QWidget()
+        csv_form = QFormLayout(csv_page)
+        csv_row, self.csv_path = _path_row("training CSV (label + 784 pixel columns)", self._browse_csv)
+        test_row, self.csv_test_path = _path_row("test CSV (optional: else the same file)", self._browse_test_csv)
+        self.normal_labels = QLineEdit("7,8")
+        self.normal_labels.setToolTip("Labels of good images: training uses only these")
+        self.test_labels = QLineEdit("")
+        self.test_labels.setPlaceholderText("all")
+        self.test_labels.setToolTip("Labels to score; those not among the normal labels count as defects")
+        csv_form.addRow("Train", csv_row)
+        csv_form.addRow("Test", test_row)
+        csv_form.addRow("Normal labels", self.normal_labels)
+        csv_form.addRow("Test labels", self.test_labels)
+        self.stack.addWidget(csv_page)
+        folder_page = QWidget()
+        folder_form = QFormLayout(folder_page)
+        folder_row, self.folder_path = _path_row("folder with train/good/ and test/<label>/", self._browse_folder)
+        folder_form.addRow("Folder", folder_row)
+        self.stack.addWidget(folder_page)
+        self.kind.idToggled.connect(lambda index, on: on and self.stack.setCurrentIndex(index))
+
+        self.load_button = QPushButton("Load data")
+        self.load_button.setObjectName("loadDataButton")
+        self.load_button.clicked.connect(self.request_load)
+        self.summary = QLabel("")
+        self.summary.setWordWrap(True)
+        self.summary.setObjectName("dataSummary")
+        self.examples = QLabel()
+        self.examples.setAlignment(Qt.AlignmentFlag.AlignLeft)
+        layout = QVBoxLayout(self)
+        for widget in (self.demo, self.csv, self.folder, self.stack, self.load_button, self.summary, self.examples):
+            layout.addWidget(widget)
+        self.last_folder = ""
+
+    def _browse_csv(self) -> None:
+        self._browse_file(self.csv_path)
+
+    def _browse_test_csv(self) -> None:
+        self._browse_file(self.csv_test_path)
+
+    def _browse_file(self, edit: QLineEdit) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "MNIST-style CSV", self.last_folder, "CSV files (*.csv *.csv.gz);;All files (*)")
+        if path:
+            edit.setText(path)
+            self.request_load()
+
+    def _browse_folder(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Image folder (MVTec layout)", self.last_folder)
+        if path:
+            self.folder_path.setText(path)
+            self.request_load()
+
+    def request(self) -> dict:
+        """What is chosen now, as DataSource.parse arguments."""
+        kind = self.kind.checkedId()
+        if kind == 0:
+            return {"data": "demo"}
+        if kind == 1:
+            return {
+                "data": self.csv_path.text().strip(),
+                "test_data": self.csv_test_path.text().strip() or None,
+                "normal_labels": self.normal_labels.text().strip() or None,
+                "test_labels": self.test_labels.text().strip() or None,
+            }
+        return {"data": self.folder_path.text().strip()}
+
+    def request_load(self) -> None:
+        self.load_requested.emit(self.request())
+
+    def restore(self, request: dict) -> None:
+        data = request.get("data") or "demo"
+        if data == "demo":
+            self.demo.setChecked(True)
+        elif Path(data).is_dir():
+            self.folder.setChecked(True)
+            self.folder_path.setText(data)
+        else:
+            self.csv.setChecked(True)
+            self.csv_path.setText(data)
+            self.csv_test_path.setText(request.get("test_data") or "")
+            self.normal_labels.setText(request.get("normal_labels") or "")
+            self.test_labels.setText(request.get("test_labels") or "")
+
+
+class TrainingPanel(QGroupBox):
+    """Settings of a training run, Train / Stop / Resume, and its progress."""
+
+    def __init__(self, parent=None) -> None:
+        super().__init__("Training", parent)
+        self.preset = QComboBox()
+        for name, preset in PRESETS.items():
+            self.preset.addItem(name, name)
+            self.preset.setItemData(self.preset.count() - 1, preset.description, Qt.ItemDataRole.ToolTipRole)
+        self.epochs = QSpinBox()
+        self.epochs.setRange(1, 10_000)
+        self.batch_size = QSpinBox()
+        self.batch_size.setRange(2, 4096)
+        self.lr_g, self.lr_d, self.lr_e = (self._rate() for _ in range(3))
+        self.lam = QDoubleSpinBox()
+        self.lam.setRange(0.0, 1.0)
+        self.lam.setDecimals(3)
+        self.lam.setSingleStep(0.05)
+        self.lam.setToolTip("λ: weight of the discrimination term in the score")
+        self.seed = QSpinBox()
+        self.seed.setRange(0, 2**31 - 1)
+        self.device = QComboBox()
+        for label, value in (("Auto", "auto"), ("CPU", "cpu"), ("CUDA", "cuda")):
+            self.device.addItem(label, value)
+        self.device_in_use = QLabel("")
+        self.device_in_use.setObjectName("deviceLabel")
+
+        self.train_button = QPushButton("Train")
+        self.train_button.setObjectName("trainButton")
+        self.train_button.setToolTip("Train a new model on the loaded data (Ctrl+T)")
+        self.resume_button = QPushButton("Resume")
+        self.resume_button.setObjectName("resumeButton")
+        self.resume_button.setToolTip("Continue training the current model up to the epochs above")
+        self.stop_button = QPushButton("Stop")
+        self.stop_button.setObjectName("stopButton")
+        self.stop_button.setToolTip("Stop after the current iteration; the model and its checkpoint are kept (Esc)")
+        self.stop_button.setEnabled(False)
+        self.progress = QProgressBar()
+        self.progress.setObjectName("trainProgress")
+        self.progress.setFormat("idle")
+        self.progress.setValue(0)
+
+        form = QFormLayout()
+        form.addRow("Preset", self.preset)
+        form.addRow("Epochs", self.epochs)
+        form.addRow("Batch size", self.batch_size)
+        form.addRow("LR of G", self.lr_g)
+        form.addRow("LR of D", self.lr_d)
+        form.addRow("LR of E", self.lr_e)
+        form.addRow("λ (score)", self.lam)
+        form.addRow("Seed", self.seed)
+        form.addRow("Device", self.device)
+        form.addRow("", self.device_in_use)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.train_button)
+        buttons.addWidget(self.resume_button)
+        buttons.addWidget(self.stop_button)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addLayout(buttons)
+        layout.addWidget(self.progress)
+        self.preset.currentIndexChanged.connect(lambda _i: self.show_preset(self.selected_preset()))
+        self.show_preset(self.selected_preset())
+
+    @staticmethod
+    def _rate() -> QDoubleSpinBox:
+        box = QDoubleSpinBox()
+        box.setDecimals(6)
+        box.setRange(1e-6, 1.0)
+        box.setSingleStep(1e-5)
+        return box
+
+    def selected_preset(self) -> Preset:
+        return PRESETS[self.preset.currentData()]
+
+    def show_preset(self, preset: Preset, train: TrainConfig | None = None, score: ScoreConfig | None = None) -> None:
+        train = train or preset.train
+        score = score or preset.score
+        self.epochs.setValue(train.epochs)
+        self.batch_size.setValue(train.batch_size)
+        self.lr_g.setValue(train.lr_g)
+        self.lr_d.setValue(train.lr_d)
+        self.lr_e.setValue(train.lr_e)
+        self.seed.setValue(train.seed)
+        self.lam.setValue(score.lam)
+
+    def set_preset_name(self, name: str) -> None:
+        index = self.preset.findData(name)
+        if index >= 0:
+            self.preset.blockSignals(True)
+            self.preset.setCurrentIndex(index)
+            self.preset.blockSignals(False)
+
+    def train_config(self) -> TrainConfig:
+        base = self.selected_preset().train
+        values = asdict(base) | {
+            "epochs": self.epochs.value(), "batch_size": self.batch_size.value(), "lr_g": self.lr_g.value(),
+            "lr_d": self.lr_d.value(), "lr_e": self.lr_e.value(), "seed": self.seed.value(),
+            "device": self.device.currentData(),
+        }
+        return TrainConfig(**values)
+
+    def score_config(self) -> ScoreConfig:
+        return ScoreConfig(**(asdict(self.selected_preset().score) | {"lam": self.lam.value()}))
+
+    def set_running(self, running: bool) -> None:
+        self.train_button.setEnabled(not running)
+        self.resume_button.setEnabled(not running)
+        self.stop_button.setEnabled(running)
+        for widget in (self.preset, self.epochs, self.batch_size, self.lr_g, self.lr_d, self.lr_e, self.seed, self.device, self.lam):
+            widget.setEnabled(not running)

@@ -1,0 +1,139 @@
+"""The two pyqtgraph views: live D/G/E losses, and the score histogram with its threshold line.
+
+Curves and items are made once and updated with setData; the loss plot redraws on a timer
+at most ten times a second, whatever the iteration rate.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QTimer, Signal
+
+COLOURS = {"D": (220, 60, 60), "G": (40, 110, 220), "E": (40, 160, 70)}
+SMOOTHING = 0.9  # exponential moving average weight of the smoothed lines
+REDRAW_MS = 100
+
+
+class LossPlot(pg.PlotWidget):
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent, background="w")
+        self.setObjectName("lossPlot")
+        item = self.getPlotItem()
+        item.setLabel("bottom", "iteration")
+        item.setLabel("left", "loss")
+        item.showGrid(x=True, y=True, alpha=0.2)
+        item.addLegend(offset=(-10, 10))
+        item.setClipToView(True)
+        item.setDownsampling(auto=True, mode="peak")
+        self.raw = {}
+        self.smooth = {}
+        for name, colour in COLOURS.items():
+            faded = pg.mkPen(colour + (70,), width=1)
+            self.raw[name] = item.plot(pen=faded)
+            self.smooth[name] = item.plot(pen=pg.mkPen(colour, width=2), name=f"{name} loss")
+        self._epoch_lines: list[pg.InfiniteLine] = []
+        self.clear_history()
+        self._dirty = False
+        self.redraws = 0
+        self._timer = QTimer(self)
+        self._timer.setInterval(REDRAW_MS)
+        self._timer.timeout.connect(self._redraw)
+        self._timer.start()
+
+    def point_count(self) -> int:
+        return len(self._losses)
+
+    def clear_history(self) -> None:
+        self._losses = np.zeros((0, 3))
+        self._smoothed = np.zeros((0, 3))
+        self._level = np.zeros(3)
+        self._correction = 0.0
+        for line in self._epoch_lines:
+            self.removeItem(line)
+        self._epoch_lines.clear()
+        self._dirty = True
+
+    def append(self, losses: np.ndarray) -> None:
+        """Add rows of (D, G, E) losses; drawn on the next timer tick.
+
+        The smoothed lines are a bias-corrected exponential moving average (as TensorBoard's),
+        carried on from the last row instead of recomputed over the whole history.
+        """
+        if not len(losses):
+            return
+        rows = np.empty((len(losses), 3))
+        for i, row in enumerate(losses):
+            self._level = SMOOTHING * self._level + (1 - SMOOTHING) * row
+            self._correction = SMOOTHING * self._correction + (1 - SMOOTHING)
+            rows[i] = self._level / self._correction
+        self._losses = np.concatenate([self._losses, losses])
+        self._smoothed = np.concatenate([self._smoothed, rows])
+        self._dirty = True
+
+    def mark_epoch(self, iteration: int, epoch: int) -> None:
+        line = pg.InfiniteLine(
+            pos=iteration, angle=90, pen=pg.mkPen((150, 150, 150), style=pg.QtCore.Qt.PenStyle.DashLine),
+            label=f"{epoch}", labelOpts={"position": 0.95, "color": (120, 120, 120)},
+        )
+        self.addItem(line)
+        self._epoch_lines.append(line)
+
+    def set_history(self, losses: np.ndarray, epoch_ends: list[int]) -> None:
+        """Show a loaded checkpoint's whole history at once."""
+        self.clear_history()
+        self.append(np.asarray(losses, dtype=np.float64).reshape(-1, 3))
+        for epoch, iteration in enumerate(epoch_ends, 1):
+            self.mark_epoch(iteration, epoch)
+
+    def _redraw(self) -> None:
+        if not self._dirty:
+            return
+        self._dirty = False
+        self.redraws += 1
+        x = np.arange(1, len(self._losses) + 1)
+        for column, name in enumerate(COLOURS):
+            self.raw[name].setData(x, self._losses[:, column])
+            self.smooth[name].setData(x, self._smoothed[:, column])
+
+
+class ScoreHistogram(pg.PlotWidget):
+    """Score histogram, normal and defect apart when labels exist, with a draggable threshold."""
+
+    threshold_dragged = Signal(float)
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent, background="w")
+        self.setObjectName("scoreHistogram")
+        item = self.getPlotItem()
+        item.setLabel("bottom", "score (1.0 = 99th percentile of the training images)")
+        item.setLabel("left", "images")
+        item.addLegend(offset=(-10, 10))
+        self.normal = pg.PlotDataItem(stepMode="center", fillLevel=0, brush=(60, 130, 220, 120), pen=(60, 130, 220), name="normal")
+        self.defect = pg.PlotDataItem(stepMode="center", fillLevel=0, brush=(230, 120, 30, 120), pen=(230, 120, 30), name="defect")
+        self.unlabelled = pg.PlotDataItem(stepMode="center", fillLevel=0, brush=(120, 120, 120, 120), pen=(90, 90, 90), name="images")
+        for curve in (self.normal, self.defect, self.unlabelled):
+            item.addItem(curve)
+        self.line = pg.InfiniteLine(angle=90, movable=True, pen=pg.mkPen((220, 30, 30), width=2),
+                                    hoverPen=pg.mkPen((255, 0, 0), width=4), label="threshold",
+                                    labelOpts={"position": 0.9, "color": (200, 30, 30)})
+        item.addItem(self.line)
+        self.line.sigPositionChanged.connect(lambda line: self.threshold_dragged.emit(float(line.value())))
+
+    def set_scores(self, scores: np.ndarray, is_defect: np.ndarray | None) -> None:
+        edges = np.histogram_bin_edges(scores, bins=min(60, max(10, len(scores) // 10)))
+        if is_defect is None:
+            self.unlabelled.setData(edges, np.histogram(scores, edges)[0])
+            self.normal.setData([], [])
+            self.defect.setData([], [])
+        else:
+            self.normal.setData(edges, np.histogram(scores[~is_defect], edges)[0])
+            self.defect.setData(edges, np.histogram(scores[is_defect], edges)[0])
+            self.unlabelled.setData([], [])
+        self.getPlotItem().enableAutoRange()
+
+    def set_threshold(self, value: float) -> None:
+        """Move the line without echoing a drag signal back."""
+        self.line.blockSignals(True)
+        self.line.setValue(value)
+        self.line.blockSignals(False)

@@ -1,0 +1,200 @@
+"""The window as a user clicks it, offscreen, on tiny data with tiny networks."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+pytest.importorskip("pytestqt")
+
+from PySide6.QtCore import QSettings, Qt, QTimer  # noqa: E402
+from PySide6.QtWidgets import QPushButton  # noqa: E402
+
+from conftest import TINY, write_folder, write_mnist_csv  # noqa: E402
+from egbad_core import config  # noqa: E402
+from egbad_core.checkpoints import load_checkpoint  # noqa: E402
+
+
+@pytest.fixture
+def window(qtbot, tmp_path, monkeypatch):
+    monkeypatch.setitem(config.PRESETS, "default", TINY)
+    monkeypatch.chdir(tmp_path)  # checkpoints/ goes under tmp_path
+    from egbad_gui.app import build_window
+
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    win = build_window(settings)
+    qtbot.addWidget(win)
+    win.show()
+    with qtbot.waitSignal(win.data_loaded, timeout=60_000):
+        pass  # the demo loads after the first paint
+    csv = write_mnist_csv(tmp_path / "digits.csv", [7, 8, 2] * 16)
+    panel = win.data_panel
+    panel.csv.setChecked(True)
+    panel.csv_path.setText(str(csv))
+    panel.normal_labels.setText("7,8")
+    with qtbot.waitSignal(win.data_loaded, timeout=30_000):
+        panel.load_button.click()
+    yield win
+    win.close()
+    assert not win.runner.any_running(), "a worker thread outlived its test"
+
+
+def button(win, name: str) -> QPushButton:
+    found = win.findChild(QPushButton, name)
+    assert found is not None, name
+    return found
+
+
+def train(qtbot, win, epochs: int) -> None:
+    win.training_panel.epochs.setValue(epochs)
+    with qtbot.waitSignal(win.training_finished, timeout=120_000):
+        button(win, "trainButton").click()
+
+
+def test_required_widgets_carry_their_object_names(window):
+    from PySide6.QtWidgets import QWidget
+
+    for name in ("trainButton", "stopButton", "detectButton", "lossPlot", "thresholdSlider", "flaggedLabel",
+                 "exportGridButton", "scoreTable", "scoreHistogram"):
+        assert window.findChild(QWidget, name) is not None, name
+
+
+def test_loaded_data_is_described(window):
+    assert "32 images" in window.data_panel.summary.text()  # 7s and 8s for training
+    assert window.data_panel.examples.pixmap() is not None
+
+
+def test_train_fills_the_loss_plot_and_stop_re_enables_train(qtbot, window):
+    window.training_panel.epochs.setValue(50)
+    stop = button(window, "stopButton")
+    start = button(window, "trainButton")
+    start.click()
+    assert not start.isEnabled() and stop.isEnabled()
+    start.click()  # a second click during the run does nothing
+    qtbot.waitUntil(lambda: window.loss_plot.point_count() >= 3, timeout=60_000)
+    with qtbot.waitSignal(window.training_finished, timeout=60_000) as finished:
+        stop.click()
+    assert finished.args == ["stopped"]
+    assert start.isEnabled() and not stop.isEnabled()
+    assert window.model is not None and window.model_path
+    assert load_checkpoint(window.model_path).iteration_losses.shape[0] == window.loss_plot.point_count()
+    qtbot.waitUntil(lambda: window.loss_plot.redraws > 0, timeout=2000)
+
+
+def test_detect_fills_the_table_and_the_slider_ends_change_the_flagged_count(qtbot, window, tmp_path):
+    train(qtbot, window, 2)
+    with qtbot.waitSignal(window.detection_ready, timeout=60_000):
+        qtbot.keyClick(window, Qt.Key.Key_D, Qt.KeyboardModifier.ControlModifier)
+    view = window.detection_view
+    assert view.table.model().rowCount() == 48
+    slider = view.slider
+    slider.setValue(slider.minimum())
+    assert view.flagged_label.text() == "48 of 48 flagged"
+    slider.setValue(slider.maximum())
+    low = int(view.flagged_label.text().split()[0])
+    assert low < 48
+    assert view.spin.value() == pytest.approx(view.top, rel=1e-3)
+    assert view.histogram.line.value() == pytest.approx(view.top, rel=1e-3)
+    assert "AUROC" in view.metrics_label.text()
+
+    with qtbot.waitSignal(window.exported, timeout=30_000):
+        window.export_grid(str(tmp_path / "grid.png"))
+    assert (tmp_path / "grid.png").read_bytes()[:4] == b"\x89PNG"
+    with qtbot.waitSignal(window.exported, timeout=30_000):
+        window.export_scores_csv(str(tmp_path / "scores.csv"))
+    assert (tmp_path / "scores.csv").read_text().count("\n") == 49
+
+
+def test_dragging_the_histogram_line_moves_the_slider(qtbot, window):
+    train(qtbot, window, 1)
+    with qtbot.waitSignal(window.detection_ready, timeout=60_000):
+        button(window, "detectButton").click()
+    view = window.detection_view
+    view.histogram.line.setValue(view.top / 2)  # as a mouse drag does
+    assert view.slider.value() == pytest.approx(500, abs=2)
+    assert view.spin.value() == pytest.approx(view.top / 2, rel=1e-3)
+
+
+def test_closing_during_training_is_clean_and_keeps_a_checkpoint(qtbot, window, tmp_path):
+    window.training_panel.epochs.setValue(200)
+    button(window, "trainButton").click()
+    qtbot.waitUntil(lambda: window.loss_plot.point_count() >= 2, timeout=60_000)
+    path = window._pending_path
+    window.close()
+    assert not window.runner.any_running()
+    assert load_checkpoint(path).notes["stopped_mid_epoch"] in (True, False)
+    assert not list((tmp_path / "checkpoints").glob(".*.tmp"))
+
+
+def test_the_ui_thread_never_blocks_while_training(qtbot, window):
+    gaps: list[float] = []
+    last = [time.perf_counter()]
+
+    def beat() -> None:
+        now = time.perf_counter()
+        gaps.append(now - last[0])
+        last[0] = now
+
+    heartbeat = QTimer()
+    heartbeat.setInterval(10)
+    heartbeat.timeout.connect(beat)
+    heartbeat.start()
+    train(qtbot, window, 3)
+    heartbeat.stop()
+    assert len(gaps) > 20
+    assert max(gaps[1:]) < 0.2, f"the UI thread stalled for {max(gaps[1:]) * 1000:.0f} ms"
+
+
+def test_bad_data_shows_a_message_and_keeps_the_loaded_data(qtbot, window, tmp_path):
+    before = window.data
+    bad = tmp_path / "bad.csv"
+    bad.write_text("a,b\n1,2\n")
+    window.data_panel.csv_path.setText(str(bad))
+    window.data_panel.load_button.click()
+    qtbot.waitUntil(lambda: window.last_error is not None, timeout=10_000)
+    assert "no 'label' column" in window.last_error and "bad.csv" in window.last_error
+    assert window.data is before
+
+
+def test_a_bad_checkpoint_shows_a_message(qtbot, window, tmp_path):
+    bad = tmp_path / "bad.pt"
+    bad.write_text("nope")
+    window.load_checkpoint(str(bad))
+    qtbot.waitUntil(lambda: window.last_error is not None, timeout=10_000)
+    assert "bad.pt" in window.last_error
+    assert window.model is None
+
+
+def test_a_loaded_checkpoint_brings_back_its_history_and_settings(qtbot, window):
+    train(qtbot, window, 2)
+    path = window.model_path
+    points = window.loss_plot.point_count()
+    window.loss_plot.clear_history()
+    window.training_panel.epochs.setValue(7)
+    with qtbot.waitSignal(window.model_changed, timeout=30_000):
+        window.load_checkpoint(path)
+    assert window.loss_plot.point_count() == points
+    assert window.training_panel.epochs.value() == 2
+
+
+def test_folder_data_with_a_corrupt_image_names_it(qtbot, window, tmp_path):
+    root = write_folder(tmp_path / "parts", train=6)
+    (root / "train" / "good" / "broken.png").write_bytes(b"garbage")
+    window.data_panel.folder.setChecked(True)
+    window.data_panel.folder_path.setText(str(root))
+    with qtbot.waitSignal(window.data_loaded, timeout=30_000):
+        window.data_panel.load_button.click()
+    assert "broken.png" in window.data_panel.summary.text()
+
+
+def test_settings_are_kept_between_runs(qtbot, window, tmp_path):
+    window.training_panel.epochs.setValue(33)
+    window.close()
+    from egbad_gui.app import build_window
+
+    again = build_window(window.settings)
+    qtbot.addWidget(again)
+    assert again.training_panel.epochs.value() == 33
+    assert again.data_panel.csv.isChecked()
+    again.close()
