@@ -58,6 +58,15 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"  # auto, cpu or cuda
     preview_images: int = 8  # how many generated and reconstructed images each epoch's preview holds
+    # Stabilisers and the second stage (issue 4); all off in the seed's recipe.
+    real_label: float = 1.0  # D's target for real pairs; below 1 is one-sided label smoothing
+    refine_epochs: int = 0  # f-AnoGAN stage after the GAN epochs: E alone learns G(E(x)) ≈ x
+    refine_lr: float = 1e-3  # Adam step size of E in that stage
+    refine_feature_weight: float = 1.0  # κ: weight of D's feature match in that stage
+
+    @property
+    def total_epochs(self) -> int:
+        return self.epochs + self.refine_epochs
 
     def validate(self) -> None:
         if self.epochs < 1:
@@ -67,6 +76,10 @@ class TrainConfig:
         for name in ("lr_g", "lr_d", "lr_e"):
             if not getattr(self, name) > 0:
                 raise EgbadError(f"learning rate {name} must be positive.")
+        if not 0.5 <= self.real_label <= 1.0:
+            raise EgbadError(f"the real label must lie between 0.5 and 1, not {self.real_label}.")
+        if self.refine_epochs < 0:
+            raise EgbadError(f"refinement epochs cannot be negative, not {self.refine_epochs}.")
         if self.device not in ("auto", "cpu", "cuda"):
             raise EgbadError(f"device must be auto, cpu or cuda, not {self.device!r}.")
 

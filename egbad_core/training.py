@@ -240,6 +240,7 @@ class Trainer:
             "generator": torch.optim.Adam(n.generator.parameters(), lr=c.lr_g, betas=betas),
             "encoder": torch.optim.Adam(n.encoder.parameters(), lr=c.lr_e, betas=betas),
             "discriminator": torch.optim.Adam(n.discriminator.parameters(), lr=c.lr_d, betas=betas),
+            "refine": torch.optim.Adam(n.encoder.parameters(), lr=c.refine_lr),
         }
 
     # ------------------------------------------------------------------------------------
@@ -260,6 +261,7 @@ class Trainer:
         size = x.shape[0]
         latent = n.config.latent_size
         ones = torch.ones(size, device=self.device)
+        real = torch.full((size,), self.train_config.real_label, device=self.device)
         zeros = torch.zeros(size, device=self.device)
 
         # (1) D: real pairs (x, E(x)) → 1, fake pairs (G(z), z) → 0. G and E only supply
@@ -270,7 +272,7 @@ class Trainer:
             z_real = n.encoder(x)
         real_logit, _ = n.discriminator(x, z_real)
         fake_logit, _ = n.discriminator(fake, z)
-        d_loss = F.binary_cross_entropy_with_logits(real_logit, ones) + F.binary_cross_entropy_with_logits(
+        d_loss = F.binary_cross_entropy_with_logits(real_logit, real) + F.binary_cross_entropy_with_logits(
             fake_logit, zeros
         )
         self._update("discriminator", d_loss)
@@ -288,6 +290,21 @@ class Trainer:
             self._update("encoder", e_loss)
         return d_loss.item(), g_loss.item(), e_loss.item()
 
+    def refine_step(self, x: torch.Tensor) -> float:
+        """f-AnoGAN's second stage for one batch: only E learns, so that G(E(x)) ≈ x and D sees
+        the same features in x and in its reconstruction. G and D stay fixed, in eval mode."""
+        n = self.networks
+        with _frozen(n.generator), _frozen(n.discriminator):
+            z = n.encoder(x)
+            reconstruction = n.generator(z)
+            _, real_features = n.discriminator(x, z)
+            _, fake_features = n.discriminator(reconstruction, z)
+            loss = F.mse_loss(reconstruction, x) + self.train_config.refine_feature_weight * F.mse_loss(
+                fake_features, real_features
+            )
+            self._update("refine", loss)
+        return loss.item()
+
     def _noise(self, size: int, latent: int) -> torch.Tensor:
         return torch.randn(size, latent, generator=self.rng).to(self.device, non_blocking=True)
 
@@ -300,20 +317,21 @@ class Trainer:
     # ------------------------------------------------------------------------------------
 
     def run(self, stop: threading.Event | None = None) -> Iterator[Event]:
-        """Train up to ``train_config.epochs`` epochs in total, yielding events as it goes.
+        """Train up to ``train_config.total_epochs`` epochs in total, yielding events as it goes:
+        the GAN epochs, then any refinement epochs (where D and G losses are NaN: not trained).
 
         Always ends with one FinishedEvent, whatever the reason.
         """
         stop = stop or threading.Event()
-        epochs = self.train_config.epochs
+        epochs = self.train_config.total_epochs
         first_epoch = self.epoch + 1
         total_iterations = max(0, epochs - self.epoch) * self._batches_per_epoch()
         started = time.perf_counter()
         images_seen = 0
         done_iterations = 0
         watch = CollapseWatch()
-        self.networks.train()
         for epoch in range(first_epoch, epochs + 1):
+            refining = self._set_phase(epoch)
             epoch_start = time.perf_counter()
             sums = np.zeros(3)
             batches = self.batches()
@@ -321,8 +339,9 @@ class Trainer:
                 if stop.is_set():
                     yield self._finish("stopped", started, images_seen, save=done_iterations > 0)
                     return
-                losses = self.step(self.images[index.to(self.device)])
-                if not all(math.isfinite(v) for v in losses):
+                x = self.images[index.to(self.device)]
+                losses = (math.nan, math.nan, self.refine_step(x)) if refining else self.step(x)
+                if not all(math.isfinite(v) for v in (losses[2:] if refining else losses)):
                     yield self._diverged(epoch, number, losses, started, images_seen)
                     return
                 sums += losses
@@ -353,9 +372,18 @@ class Trainer:
                 checkpoint,
             )
             yield preview
-            yield from watch.check(epoch, float(means[0]), preview.originals, preview.reconstructions)
-            self.networks.train()
+            if not refining:
+                yield from watch.check(epoch, float(means[0]), preview.originals, preview.reconstructions)
         yield self._finish("completed", started, images_seen, save=False)
+
+    def _set_phase(self, epoch: int) -> bool:
+        """Training modes for the epoch's phase; True in the refinement stage."""
+        refining = epoch > self.train_config.epochs
+        self.networks.train()
+        if refining:
+            self.networks.generator.eval()
+            self.networks.discriminator.eval()
+        return refining
 
     def _batches_per_epoch(self) -> int:
         n, b = len(self.train_set), self.train_config.batch_size

@@ -105,3 +105,38 @@ def test_cuda_asked_for_without_cuda_is_a_plain_error(tmp_path):
         pytest.skip("this machine has CUDA")
     with pytest.raises(EgbadError, match="no CUDA device"):
         Trainer(tiny_set(tmp_path), replace(TINY, train=replace(TINY.train, device="cuda")))
+
+
+def test_the_refinement_stage_lowers_the_training_residual(tmp_path):
+    from egbad_core.scoring import score_images
+
+    preset = replace(TINY, train=replace(TINY.train, epochs=1, refine_epochs=10, refine_lr=1e-2))
+    trainer = Trainer(tiny_set(tmp_path, 32), preset)
+
+    def residual() -> float:
+        return float(score_images(trainer.networks, trainer.images, trainer.normalisation, keep_images=False).residual.mean())
+
+    before = None
+    events = []
+    for event in trainer.run():
+        events.append(event)
+        if isinstance(event, EpochEvent) and event.epoch == 1:
+            before = residual()
+    assert events[-1].reason == "completed" and events[-1].epochs_done == 11
+    assert residual() < 0.97 * before  # a tiny G after one epoch bounds how far E can go
+    refine_iterations = [e for e in events if isinstance(e, IterationEvent) and e.epoch > 1]
+    assert refine_iterations and all(np.isnan(e.d_loss) and np.isfinite(e.e_loss) for e in refine_iterations)
+
+
+def test_refinement_leaves_g_and_d_untouched(tmp_path):
+    preset = replace(TINY, train=replace(TINY.train, epochs=1, refine_epochs=1))
+    trainer = Trainer(tiny_set(tmp_path), preset)
+    events = trainer.run()
+    for event in events:
+        if isinstance(event, EpochEvent):
+            break
+    frozen = {name: {k: v.clone() for k, v in m.state_dict().items()} for name, m in trainer.networks.modules().items() if name != "encoder"}
+    list(events)
+    for name, state in frozen.items():
+        for key, value in trainer.networks.modules()[name].state_dict().items():
+            assert torch.equal(state[key], value), f"{name}.{key} changed during refinement"
