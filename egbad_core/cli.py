@@ -37,6 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--lr-g", type=float, help="learning rate of G")
     train.add_argument("--lr-d", type=float, help="learning rate of D")
     train.add_argument("--lr-e", type=float, help="learning rate of E")
+    train.add_argument("--refine-epochs", type=int, help="encoder refinement epochs after the GAN epochs")
+    train.add_argument("--image-size", type=int, help="side the images are resized to (a power of two)")
     train.add_argument("--seed", type=int)
     train.add_argument("--device", choices=("auto", "cpu", "cuda"), default=None)
     train.add_argument("--resume", metavar="CKPT", help="continue training this checkpoint")
@@ -77,6 +79,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except EgbadError as error:
         print(f"egbad: {error}", file=sys.stderr)
         return EXIT_USER_ERROR
+    except RuntimeError as error:  # torch.cuda.OutOfMemoryError is a RuntimeError
+        if "out of memory" not in str(error).lower():
+            raise
+        print(f"egbad: the device ran out of memory; lower --batch-size (it was {args.batch_size or 'the preset default'}).", file=sys.stderr)
+        return EXIT_USER_ERROR
 
 
 # ----------------------------------------------------------------------------------------
@@ -95,6 +102,9 @@ def train_command(args: argparse.Namespace) -> int:
         source = source.with_normal_labels(resumed.normal_labels)
     channels = resumed.networks.config.channels if resumed else None
     preset = get_preset(resumed.preset if resumed and resumed.preset in PRESETS else args.preset)
+    if args.image_size and not resumed:
+        preset = replace(preset, model=replace(preset.model, image_size=args.image_size))
+        preset.model.validate()
     image_size = resumed.networks.config.image_size if resumed else preset.model.image_size
     train_set = load_training_set(source, image_size, channels)
     _report_skipped(train_set.skipped)
@@ -106,16 +116,16 @@ def train_command(args: argparse.Namespace) -> int:
             k: v
             for k, v in {
                 "epochs": args.epochs, "batch_size": args.batch_size, "lr_g": args.lr_g, "lr_d": args.lr_d,
-                "lr_e": args.lr_e, "seed": args.seed, "device": args.device,
+                "lr_e": args.lr_e, "seed": args.seed, "device": args.device, "refine_epochs": args.refine_epochs,
             }.items()
             if v is not None
         }
         trainer = Trainer(train_set, preset, replace(preset.train, **changes), checkpoint_path=out, data_info=data_info)
     _info(
         f"Training {preset.name} preset on {train_set.describe()} from {source.describe()}, "
-        f"device {trainer.device}, epochs {trainer.epoch + 1}–{trainer.train_config.epochs}.",
+        f"device {trainer.device}, epochs {trainer.epoch + 1}–{trainer.train_config.total_epochs}.",
     )
-    bar = _progress_bar(args.quiet, (trainer.train_config.epochs - trainer.epoch) * trainer._batches_per_epoch(), "train")
+    bar = _progress_bar(args.quiet, (trainer.train_config.total_epochs - trainer.epoch) * trainer._batches_per_epoch(), "train")
     stop = threading.Event()
     finished: FinishedEvent | None = None
     events = trainer.run(stop)
@@ -124,7 +134,7 @@ def train_command(args: argparse.Namespace) -> int:
             if isinstance(event, IterationEvent):
                 bar.update(1)
                 bar.set_postfix_str(
-                    f"epoch {event.epoch}/{trainer.train_config.epochs} D {event.d_loss:.3f} G {event.g_loss:.3f} "
+                    f"epoch {event.epoch}/{trainer.train_config.total_epochs} D {event.d_loss:.3f} G {event.g_loss:.3f} "
                     f"E {event.e_loss:.3f} {event.images_per_s:.0f} img/s",
                     refresh=False,
                 )

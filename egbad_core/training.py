@@ -196,12 +196,15 @@ class Trainer:
     ) -> "Trainer":
         """Continue a checkpoint's run with its optimiser and RNG states and its history.
 
-        ``epochs`` is the total to reach (default: the checkpoint's own setting).
+        ``epochs`` is the total to reach, refinement epochs included (default: the checkpoint's own).
         """
         train = checkpoint.train
         changes: dict[str, Any] = {}
-        if epochs is not None:
-            changes["epochs"] = epochs
+        if epochs is not None:  # a total: more refinement once refining, else more GAN epochs
+            if checkpoint.epoch > train.epochs:
+                changes["refine_epochs"] = max(0, epochs - train.epochs)
+            else:
+                changes["epochs"] = max(1, epochs - train.refine_epochs)
         if device is not None:
             changes["device"] = device
         if changes:

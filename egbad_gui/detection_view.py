@@ -291,8 +291,11 @@ class DetectionView(QWidget):
         scores = detection.scores
         flagged = bool(detection.flagged[row])
         tile = self._tile(row)
-        scale = max(1, 96 // tile.shape[0])
-        pixmap = pixmap_from_rgb(tile, scale)
+        room = self.detail_image.size()
+        pixmap = pixmap_from_rgb(tile).scaled(
+            max(room.width() - 8, 64), max(room.height() - 8, 32), Qt.AspectRatioMode.KeepAspectRatio,
+            Qt.TransformationMode.FastTransformation,
+        )
         self.detail_image.setPixmap(outlined(pixmap, width=4) if flagged else pixmap)
         relative = f" ({scores.score[row] / self.scale:.2f} × the normal 99th percentile)" if detection.train_stats else ""
         label = detection.images.labels[row]

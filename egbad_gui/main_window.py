@@ -299,7 +299,7 @@ class MainWindow(QMainWindow):
                 shape = (model.networks.config.image_size, model.networks.config.channels)
                 if (train_set.image_size, train_set.channels) != shape:
                     train_set = load_training_set(data.source, *shape)
-                trainer = Trainer.resume(model, train_set, train_config.epochs, path, train_config.device)
+                trainer = Trainer.resume(model, train_set, train_config.total_epochs, path, train_config.device)
             else:
                 trainer = Trainer(train_set, preset, train_config, score_config, path, data_info)
             state.emit(("device", describe_device(trainer.device), trainer.epoch, trainer._batches_per_epoch()))
@@ -349,7 +349,7 @@ class MainWindow(QMainWindow):
         elif isinstance(event, LossBatch):
             self.loss_plot.append(event.losses)
             latest = event.latest
-            epochs = panel.epochs.value()
+            epochs = panel.epochs.value() + panel.refine_epochs.value()
             total = max(1, (epochs - self._first_epoch) * latest.batches)
             done = (latest.epoch - 1 - self._first_epoch) * latest.batches + latest.batch
             panel.progress.setMaximum(total)
@@ -637,7 +637,8 @@ class MainWindow(QMainWindow):
         if preset in PRESETS:
             panel.set_preset_name(preset)
             panel.show_preset(PRESETS[preset])
-        for key, box, kind in (("epochs", panel.epochs, int), ("batch_size", panel.batch_size, int), ("seed", panel.seed, int),
+        for key, box, kind in (("epochs", panel.epochs, int), ("refine_epochs", panel.refine_epochs, int),
+                               ("batch_size", panel.batch_size, int), ("seed", panel.seed, int),
                                ("lr_g", panel.lr_g, float), ("lr_d", panel.lr_d, float), ("lr_e", panel.lr_e, float),
                                ("lam", panel.lam, float)):
             value = s.value(f"training/{key}")
@@ -660,7 +661,7 @@ class MainWindow(QMainWindow):
         s.setValue("window/splitter", self.splitter.saveState())
         panel = self.training_panel
         s.setValue("training/preset", panel.preset.currentData())
-        for key, box in (("epochs", panel.epochs), ("batch_size", panel.batch_size), ("seed", panel.seed), ("lr_g", panel.lr_g),
+        for key, box in (("epochs", panel.epochs), ("refine_epochs", panel.refine_epochs), ("batch_size", panel.batch_size), ("seed", panel.seed), ("lr_g", panel.lr_g),
                          ("lr_d", panel.lr_d), ("lr_e", panel.lr_e), ("lam", panel.lam)):
             s.setValue(f"training/{key}", box.value())
         s.setValue("training/device", panel.device.currentData())

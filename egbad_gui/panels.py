@@ -8,7 +8,7 @@ from pathlib import Path
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QButtonGroup, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel,
-    QLineEdit, QProgressBar, QPushButton, QRadioButton, QSpinBox, QStackedWidget, QVBoxLayout, QWidget,
+    QLineEdit, QProgressBar, QPushButton, QRadioButton, QSpinBox, QVBoxLayout, QWidget,
 )
 
 from egbad_core.config import PRESETS, Preset, ScoreConfig, TrainConfig
@@ -42,8 +42,6 @@ class DataPanel(QGroupBox):
             self.kind.addButton(button, index)
         self.demo.setChecked(True)
 
-        self.stack = QStackedWidget()
-        self.stack.addWidget(QWidget())
         csv_page = QWidget()
         csv_form = QFormLayout(csv_page)
         csv_row, self.csv_path = _path_row("training CSV (label + 784 pixel columns)", self._browse_csv)
@@ -57,13 +55,14 @@ class DataPanel(QGroupBox):
         csv_form.addRow("Test", test_row)
         csv_form.addRow("Normal labels", self.normal_labels)
         csv_form.addRow("Test labels", self.test_labels)
-        self.stack.addWidget(csv_page)
         folder_page = QWidget()
         folder_form = QFormLayout(folder_page)
         folder_row, self.folder_path = _path_row("folder with train/good/ and test/<label>/", self._browse_folder)
         folder_form.addRow("Folder", folder_row)
-        self.stack.addWidget(folder_page)
-        self.kind.idToggled.connect(lambda index, on: on and self.stack.setCurrentIndex(index))
+        self.pages = {1: csv_page, 2: folder_page}  # only the chosen source's fields are shown
+        for page in self.pages.values():
+            page.setVisible(False)
+        self.kind.idToggled.connect(lambda index, on: index in self.pages and self.pages[index].setVisible(on))
 
         self.load_button = QPushButton("Load data")
         self.load_button.setObjectName("loadDataButton")
@@ -74,7 +73,7 @@ class DataPanel(QGroupBox):
         self.examples = QLabel()
         self.examples.setAlignment(Qt.AlignmentFlag.AlignLeft)
         layout = QVBoxLayout(self)
-        for widget in (self.demo, self.csv, self.folder, self.stack, self.load_button, self.summary, self.examples):
+        for widget in (self.demo, self.csv, csv_page, self.folder, folder_page, self.load_button, self.summary, self.examples):
             layout.addWidget(widget)
         self.last_folder = ""
 
@@ -139,6 +138,10 @@ class TrainingPanel(QGroupBox):
             self.preset.setItemData(self.preset.count() - 1, preset.description, Qt.ItemDataRole.ToolTipRole)
         self.epochs = QSpinBox()
         self.epochs.setRange(1, 10_000)
+        self.epochs.setToolTip("GAN epochs: D, G and E trained together")
+        self.refine_epochs = QSpinBox()
+        self.refine_epochs.setRange(0, 10_000)
+        self.refine_epochs.setToolTip("Then E alone learns to reconstruct through G (f-AnoGAN's second stage)")
         self.batch_size = QSpinBox()
         self.batch_size.setRange(2, 4096)
         self.lr_g, self.lr_d, self.lr_e = (self._rate() for _ in range(3))
@@ -173,6 +176,7 @@ class TrainingPanel(QGroupBox):
         form = QFormLayout()
         form.addRow("Preset", self.preset)
         form.addRow("Epochs", self.epochs)
+        form.addRow("Refine epochs", self.refine_epochs)
         form.addRow("Batch size", self.batch_size)
         form.addRow("LR of G", self.lr_g)
         form.addRow("LR of D", self.lr_d)
@@ -207,6 +211,7 @@ class TrainingPanel(QGroupBox):
         train = train or preset.train
         score = score or preset.score
         self.epochs.setValue(train.epochs)
+        self.refine_epochs.setValue(train.refine_epochs)
         self.batch_size.setValue(train.batch_size)
         self.lr_g.setValue(train.lr_g)
         self.lr_d.setValue(train.lr_d)
@@ -224,7 +229,7 @@ class TrainingPanel(QGroupBox):
     def train_config(self) -> TrainConfig:
         base = self.selected_preset().train
         values = asdict(base) | {
-            "epochs": self.epochs.value(), "batch_size": self.batch_size.value(), "lr_g": self.lr_g.value(),
+            "epochs": self.epochs.value(), "refine_epochs": self.refine_epochs.value(), "batch_size": self.batch_size.value(), "lr_g": self.lr_g.value(),
             "lr_d": self.lr_d.value(), "lr_e": self.lr_e.value(), "seed": self.seed.value(),
             "device": self.device.currentData(),
         }
@@ -237,5 +242,5 @@ class TrainingPanel(QGroupBox):
         self.train_button.setEnabled(not running)
         self.resume_button.setEnabled(not running)
         self.stop_button.setEnabled(running)
-        for widget in (self.preset, self.epochs, self.batch_size, self.lr_g, self.lr_d, self.lr_e, self.seed, self.device, self.lam):
+        for widget in (self.preset, self.epochs, self.refine_epochs, self.batch_size, self.lr_g, self.lr_d, self.lr_e, self.seed, self.device, self.lam):
             widget.setEnabled(not running)

@@ -108,10 +108,10 @@ class ScoreHistogram(pg.PlotWidget):
         item = self.getPlotItem()
         item.setLabel("bottom", "score (1.0 = 99th percentile of the training images)")
         item.setLabel("left", "images")
-        item.addLegend(offset=(-10, 10))
-        self.normal = pg.PlotDataItem(stepMode="center", fillLevel=0, brush=(60, 130, 220, 120), pen=(60, 130, 220), name="normal")
-        self.defect = pg.PlotDataItem(stepMode="center", fillLevel=0, brush=(230, 120, 30, 120), pen=(230, 120, 30), name="defect")
-        self.unlabelled = pg.PlotDataItem(stepMode="center", fillLevel=0, brush=(120, 120, 120, 120), pen=(90, 90, 90), name="images")
+        self.legend = item.addLegend(offset=(-10, 10))
+        self.normal = pg.PlotDataItem(stepMode="center", fillLevel=0, brush=(60, 130, 220, 120), pen=(60, 130, 220))
+        self.defect = pg.PlotDataItem(stepMode="center", fillLevel=0, brush=(230, 120, 30, 120), pen=(230, 120, 30))
+        self.unlabelled = pg.PlotDataItem(stepMode="center", fillLevel=0, brush=(120, 120, 120, 120), pen=(90, 90, 90))
         for curve in (self.normal, self.defect, self.unlabelled):
             item.addItem(curve)
         self.line = pg.InfiniteLine(angle=90, movable=True, pen=pg.mkPen((220, 30, 30), width=2),
@@ -122,11 +122,15 @@ class ScoreHistogram(pg.PlotWidget):
 
     def set_scores(self, scores: np.ndarray, is_defect: np.ndarray | None) -> None:
         edges = np.histogram_bin_edges(scores, bins=min(60, max(10, len(scores) // 10)))
+        self.legend.clear()
         if is_defect is None:
+            self.legend.addItem(self.unlabelled, "images")
             self.unlabelled.setData(edges, np.histogram(scores, edges)[0])
             self.normal.setData([], [])
             self.defect.setData([], [])
         else:
+            self.legend.addItem(self.normal, "normal")
+            self.legend.addItem(self.defect, "defect")
             self.normal.setData(edges, np.histogram(scores[~is_defect], edges)[0])
             self.defect.setData(edges, np.histogram(scores[is_defect], edges)[0])
             self.unlabelled.setData([], [])

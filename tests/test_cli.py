@@ -57,3 +57,15 @@ def test_bad_input_ends_with_exit_2_and_one_plain_line(tmp_path, capsys, make, a
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2
     assert len(err) == 1 and message in err[0] and "Traceback" not in err[0]
+
+
+def test_out_of_memory_names_the_setting_to_lower(monkeypatch, capsys, tmp_path):
+    import egbad_core.cli as cli
+
+    def exhausted(args):
+        raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(cli, "train_command", exhausted)
+    assert cli.main(["train", "--data", "demo", "--batch-size", "512"]) == 2
+    err = capsys.readouterr().err
+    assert "lower --batch-size (it was 512)" in err and "Traceback" not in err
