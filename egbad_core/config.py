@@ -57,6 +57,7 @@ class TrainConfig:
     beta2: float = 0.9
     seed: int = 0
     device: str = "auto"  # auto, cpu or cuda
+    channels_last: bool = True  # memory layout of weights and images: faster, same numbers
     preview_images: int = 8  # how many generated and reconstructed images each epoch's preview holds
     # Stabilisers and the second stage (issue 4); all off in the seed's recipe.
     real_label: float = 1.0  # D's target for real pairs; below 1 is one-sided label smoothing

@@ -118,7 +118,7 @@ def score_images(
         for done, batch in _batches(images, config.batch_size):
             if stop is not None and stop.is_set():
                 raise ScoringStopped()
-            x = batch.to(device, non_blocking=True)
+            x = networks.layout(batch.to(device, non_blocking=True))
             z = networks.encoder(x)
             reconstruction, maps, residual, discrimination = _score_terms(networks, x, z)
             parts["residual"].append(residual.float().cpu())
@@ -158,7 +158,7 @@ def score_anogan(
             p.requires_grad_(False)
         try:
             for done, batch in _batches(images, config.batch_size):
-                x = batch.to(device)
+                x = networks.layout(batch.to(device))
                 z = torch.randn(x.shape[0], networks.config.latent_size, generator=generator).to(device)
                 z.requires_grad_(True)
                 optimiser = torch.optim.Adam([z], lr=config.anogan_lr)

@@ -170,12 +170,12 @@ class Trainer:
             ensure_writable_folder(self.checkpoint_path.parent)  # fail now, not after an hour
         model_config = _model_for(preset, train_set)
         torch.manual_seed(self.train_config.seed)
-        self.networks = Networks.build(model_config).to(self.device)
+        self.networks = Networks.build(model_config).to(self.device, self.train_config.channels_last)
         self.rng = torch.Generator().manual_seed(self.train_config.seed)
         self.epoch = 0
         self.history = _History()
         self.data_info = dict(data_info or {})
-        self.images = train_set.normalised(self.normalisation).to(self.device)
+        self.images = self.networks.layout(train_set.normalised(self.normalisation).to(self.device))
         self.train_set = train_set
         self._optimisers()
         preview = min(self.train_config.preview_images, len(train_set))
@@ -342,7 +342,7 @@ class Trainer:
                 if stop.is_set():
                     yield self._finish("stopped", started, images_seen, save=done_iterations > 0)
                     return
-                x = self.images[index.to(self.device)]
+                x = self.networks.layout(self.images[index.to(self.device)])
                 losses = (math.nan, math.nan, self.refine_step(x)) if refining else self.step(x)
                 if not all(math.isfinite(v) for v in (losses[2:] if refining else losses)):
                     yield self._diverged(epoch, number, losses, started, images_seen)

@@ -140,3 +140,17 @@ def test_refinement_leaves_g_and_d_untouched(tmp_path):
     for name, state in frozen.items():
         for key, value in trainer.networks.modules()[name].state_dict().items():
             assert torch.equal(state[key], value), f"{name}.{key} changed during refinement"
+
+
+def test_the_fast_memory_layout_gives_the_same_losses_and_scores(tmp_path):
+    from egbad_core.scoring import score_images
+
+    data = tiny_set(tmp_path)
+    results = []
+    for channels_last in (False, True):
+        trainer = Trainer(data, replace(TINY, train=replace(TINY.train, channels_last=channels_last)))
+        losses = [(e.d_loss, e.g_loss, e.e_loss) for e in trainer.run() if isinstance(e, IterationEvent)]
+        scores = score_images(trainer.networks, trainer.images, trainer.normalisation, keep_images=False).score
+        results.append((np.array(losses), scores))
+    assert np.allclose(results[0][0], results[1][0], rtol=1e-4, atol=1e-5)
+    assert np.allclose(results[0][1], results[1][1], rtol=1e-3)  # Adam carries rounding into the weights
