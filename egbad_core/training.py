@@ -466,6 +466,16 @@ class Trainer:
         return self.last_checkpoint
 
 
+def warm_up() -> None:
+    """Import now what the first optimiser would import later.
+
+    Creating the first torch optimiser imports torch._dynamo: two seconds of imports holding
+    the GIL, which a window would feel as stalls when Train is clicked. The app calls this
+    while its data loads, in a worker.
+    """
+    import torch._dynamo  # noqa: F401
+
+
 class _frozen:
     """Turns off a module's weight gradients for a block: gradients still flow through it."""
 

@@ -38,6 +38,7 @@ class DetectionView(QWidget):
         self.top = 1.0  # slider's upper end, in displayed units
         self._thumbnails: dict[tuple[int, bool], object] = {}
         self._heat_top = 1.0
+        self._shown_flag: bool | None = None  # flag of the image shown up close
         self._ranking: tuple[float, float] | None = None  # AUROC, AUPRC: they do not depend on the threshold
 
         # --- run row
@@ -120,6 +121,9 @@ class DetectionView(QWidget):
         self.proxy = QSortFilterProxyModel(self)
         self.proxy.setSourceModel(self.model)
         self.proxy.setSortRole(SORT_ROLE)
+        # Re-flagging changes a column on every threshold step; re-sorting 2,000 rows each time
+        # would make the drag lag. Rows re-sort when a header is clicked.
+        self.proxy.setDynamicSortFilter(False)
         self.table = QTableView()
         self.table.setObjectName("scoreTable")
         self.table.setModel(self.proxy)
@@ -257,7 +261,9 @@ class DetectionView(QWidget):
         if self._ranking is not None:
             summary.append(f"AUROC {self._ranking[0]:.3f}   AUPRC {self._ranking[1]:.3f}")
         self.metrics_label.setText("     ".join(summary))
-        self._show_row(self._current_row())
+        row = self._current_row()
+        if row is not None and self._shown_flag != bool(detection.flagged[row]):
+            self._show_row(row)  # only when the selected image's flag changed
 
     # --- pictures -----------------------------------------------------------------------------
 
@@ -290,6 +296,7 @@ class DetectionView(QWidget):
         detection = self.detection
         scores = detection.scores
         flagged = bool(detection.flagged[row])
+        self._shown_flag = flagged
         tile = self._tile(row)
         room = self.detail_image.size()
         pixmap = pixmap_from_rgb(tile).scaled(

@@ -1,0 +1,137 @@
+"""Speed and memory beside the seed's own code, measured in one run on one machine.
+
+Prints a table and writes JSON:
+  * training images/s, ``--preset seed`` against the seed's loop as written (seed_baseline.py);
+  * scoring images/s, EGBAD as the product does it against the seed's scoring as written
+    (batches of 5, training mode, autograd on);
+  * EGBAD against the project's own AnoGAN scorer (500 latent steps), per image;
+  * peak resident memory of ``egbad train --data demo --preset seed`` and of the seed's loop,
+    each in a fresh process.
+
+    python benchmarks/speed.py [--epochs 2] [--anogan-images 8] [--out benchmarks/out/speed.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import seed_baseline  # noqa: E402
+from egbad_core.config import SEED_PRESET, ScoreConfig  # noqa: E402
+from egbad_core.data import DataSource, load_test_set, load_training_set  # noqa: E402
+from egbad_core.scoring import score_anogan, score_images  # noqa: E402
+from egbad_core.training import Trainer  # noqa: E402
+
+
+def demo_arrays() -> tuple[np.ndarray, np.ndarray]:
+    """The demo split as the seed reads it: float32 (N, 28, 28), values 0–255."""
+    from importlib import resources
+
+    folder = resources.files("egbad_resources")
+    arrays = []
+    for split in ("train", "test"):
+        frame = pd.read_csv(str(folder / f"demo_{split}.csv.gz"), dtype=np.float32)
+        arrays.append(frame.iloc[:, 1:].values.astype("float32").reshape(-1, 28, 28))
+    return arrays[0], arrays[1]
+
+
+def peak_rss_mb(command: list[str]) -> float:
+    """Peak resident memory of a fresh child process, in MB."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    subprocess.run(command, check=True, capture_output=True, cwd=ROOT)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    if after <= before:
+        raise RuntimeError("a child's peak memory was hidden by an earlier, larger child; run this section first")
+    return after / 1024
+
+
+SEED_MEMORY_SCRIPT = """
+import sys; sys.path.insert(0, 'benchmarks')
+import speed, seed_baseline
+train, test = speed.demo_arrays()
+G, E, D, _ = seed_baseline.train(train, epochs=1)
+seed_baseline.score(G, E, D, test)
+"""
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--anogan-images", type=int, default=8)
+    parser.add_argument("--anogan-steps", type=int, default=500)
+    parser.add_argument("--skip-memory", action="store_true")
+    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "out" / "speed.json"))
+    args = parser.parse_args()
+    rows: dict[str, dict] = {}
+
+    # Memory first: getrusage reports the largest child so far, so the smaller one must not follow a larger one.
+    if not args.skip_memory:
+        with tempfile.TemporaryDirectory() as folder:
+            ours = peak_rss_mb([sys.executable, "-m", "egbad_core.cli", "train", "--data", "demo", "--preset", "seed",
+                                "--epochs", "1", "--out", f"{folder}/m.pt", "--quiet"])
+        seed = peak_rss_mb([sys.executable, "-c", SEED_MEMORY_SCRIPT])
+        rows["peak memory, one epoch (MB)"] = {"seed": seed, "ours": ours, "ratio": ours / seed}
+
+    train28, test28 = demo_arrays()
+    source = DataSource.parse("demo")
+    train_set = load_training_set(source, 64)
+    test_set = load_test_set(source, 64)
+    images = len(train_set) * args.epochs
+
+    _, _, _, seed_seconds = seed_baseline.train(train28, epochs=args.epochs)
+    trainer = Trainer(train_set, SEED_PRESET, replace(SEED_PRESET.train, epochs=args.epochs))
+    start = time.perf_counter()
+    for _event in trainer.run():
+        pass
+    ours_seconds = time.perf_counter() - start
+    rows["training images/s, preset seed"] = {
+        "seed": images / seed_seconds, "ours": images / ours_seconds, "ratio": seed_seconds / ours_seconds,
+    }
+
+    G, E, D, _ = seed_baseline.train(train28, epochs=1)
+    _, seed_score_seconds = seed_baseline.score(G, E, D, test28)
+    normalised = test_set.normalised(trainer.normalisation)
+    score_images(trainer.networks, normalised[:64], trainer.normalisation)  # warm-up, as the seed's first batch is
+    ours_scores = score_images(trainer.networks, normalised, trainer.normalisation, ScoreConfig(batch_size=256))
+    rows["scoring images/s, EGBAD"] = {
+        "seed": len(test_set) / seed_score_seconds, "ours": ours_scores.images_per_s,
+        "ratio": ours_scores.images_per_s * seed_score_seconds / len(test_set),
+    }
+
+    few = normalised[: args.anogan_images]
+    anogan = score_anogan(trainer.networks, few, trainer.normalisation,
+                          ScoreConfig(anogan_steps=args.anogan_steps, batch_size=len(few)), keep_images=False)
+    per_image_anogan = anogan.seconds / len(few)
+    per_image_egbad = ours_scores.seconds / len(test_set)
+    rows[f"seconds per image, AnoGAN ({args.anogan_steps} steps) vs EGBAD"] = {
+        "seed": per_image_anogan, "ours": per_image_egbad, "ratio": per_image_anogan / per_image_egbad,
+    }
+
+    machine = f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, torch {torch.__version__}"
+    print(f"machine: {machine}")
+    print(f"{'what':<52} {'baseline':>10} {'ours':>10} {'ratio':>8}")
+    for name, row in rows.items():
+        print(f"{name:<52} {row['seed']:>10.4g} {row['ours']:>10.4g} {row['ratio']:>7.2f}×")
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps({"machine": machine, "rows": rows}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
