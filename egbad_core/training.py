@@ -103,6 +103,7 @@ class CollapseWatch:
 
     D_LOSS_FLOOR = 0.01  # mean D loss under this for a whole epoch: D separates every pair
     ALIKE_RATIO = 0.1  # reconstructions vary less than a tenth as much as their inputs
+    GRACE_EPOCHS = 2
 
     def __init__(self) -> None:
         self.warned: set[str] = set()
@@ -121,7 +122,8 @@ class CollapseWatch:
             )
         spread_in = float(originals.std(axis=0).mean()) if len(originals) > 1 else 0.0
         spread_out = float(reconstructions.std(axis=0).mean()) if len(reconstructions) > 1 else 0.0
-        if spread_in > 0 and spread_out < self.ALIKE_RATIO * spread_in and "alike" not in self.warned:
+        settled = epoch > self.GRACE_EPOCHS  # every fresh G starts out drawing the same blur
+        if settled and spread_in > 0 and spread_out < self.ALIKE_RATIO * spread_in and "alike" not in self.warned:
             found.append(
                 WarningEvent(
                     epoch,
@@ -281,15 +283,22 @@ class Trainer:
         self._update("discriminator", d_loss)
 
         # (2) G with a fresh z; D's weights need no gradient for this step.
+        cycle = self.train_config.cycle_weight
         with _frozen(n.discriminator):
             z = self._noise(size, latent)
             fake_logit, _ = n.discriminator(n.generator(z), z)
             g_loss = F.binary_cross_entropy_with_logits(fake_logit, ones)
+            if cycle:  # G also learns to reconstruct from E's codes
+                g_loss = g_loss + cycle * F.l1_loss(n.generator(z_real), x)
             self._update("generator", g_loss)
 
             # (3) E: real pairs labelled 0, so E learns to make them look like fakes.
-            real_logit, _ = n.discriminator(x, n.encoder(x))
+            z_code = n.encoder(x)
+            real_logit, _ = n.discriminator(x, z_code)
             e_loss = F.binary_cross_entropy_with_logits(real_logit, zeros)
+            if cycle:  # and E learns codes from which G reconstructs x
+                with _frozen(n.generator):
+                    e_loss = e_loss + cycle * F.l1_loss(n.generator(z_code), x)
             self._update("encoder", e_loss)
         return d_loss.item(), g_loss.item(), e_loss.item()
 

@@ -154,3 +154,39 @@ def test_the_fast_memory_layout_gives_the_same_losses_and_scores(tmp_path):
         results.append((np.array(losses), scores))
     assert np.allclose(results[0][0], results[1][0], rtol=1e-4, atol=1e-5)
     assert np.allclose(results[0][1], results[1][1], rtol=1e-3)  # Adam carries rounding into the weights
+
+
+def test_the_collapse_watch_explains_a_winning_discriminator_and_alike_reconstructions():
+    from egbad_core.training import CollapseWatch
+
+    rng = np.random.default_rng(0)
+    originals = rng.random((6, 1, 8, 8))
+    varied = rng.random((6, 1, 8, 8))
+    alike = np.repeat(varied[:1], 6, axis=0)
+    watch = CollapseWatch()
+    assert watch.check(1, 0.7, originals, alike) == []  # a fresh G is allowed its blur
+    assert watch.check(3, 0.7, originals, varied) == []
+    warnings = watch.check(4, 1e-4, originals, alike)
+    assert {w.kind for w in warnings} == {"discriminator", "alike"}
+    assert all(w.message and w.epoch == 4 for w in warnings)
+    assert watch.check(5, 1e-4, originals, alike) == []  # said once, not every epoch
+
+
+def test_cycle_consistency_is_off_in_the_seed_recipe_and_on_by_default():
+    from egbad_core.config import DEFAULT_PRESET, SEED_PRESET
+
+    assert SEED_PRESET.train.cycle_weight == 0 and not SEED_PRESET.model.spectral_norm
+    assert DEFAULT_PRESET.train.cycle_weight > 0 and DEFAULT_PRESET.model.spectral_norm
+
+
+def test_cycle_consistency_lowers_the_reconstruction_error(tmp_path):
+    from egbad_core.scoring import score_images
+
+    data = tiny_set(tmp_path, 32)
+    residuals = []
+    for weight in (0.0, 1.0):
+        preset = replace(TINY, train=replace(TINY.train, epochs=4, cycle_weight=weight, lr_g=1e-3, lr_e=1e-3))
+        trainer = Trainer(data, preset)
+        list(trainer.run())
+        residuals.append(score_images(trainer.networks, trainer.images, trainer.normalisation, keep_images=False).residual.mean())
+    assert residuals[1] < residuals[0]
