@@ -125,7 +125,7 @@ def train_command(args: argparse.Namespace) -> int:
         f"Training {preset.name} preset on {train_set.describe()} from {source.describe()}, "
         f"device {trainer.device}, epochs {trainer.epoch + 1}–{trainer.train_config.total_epochs}.",
     )
-    bar = _progress_bar(args.quiet, (trainer.train_config.total_epochs - trainer.epoch) * trainer._batches_per_epoch(), "train")
+    bar = _progress_bar(args.quiet, (trainer.train_config.total_epochs - trainer.epoch) * trainer.batches_per_epoch(), "train")
     stop = threading.Event()
     finished: FinishedEvent | None = None
     events = trainer.run(stop)

@@ -337,7 +337,7 @@ class Trainer:
         stop = stop or threading.Event()
         epochs = self.train_config.total_epochs
         first_epoch = self.epoch + 1
-        total_iterations = max(0, epochs - self.epoch) * self._batches_per_epoch()
+        total_iterations = max(0, epochs - self.epoch) * self.batches_per_epoch()
         started = time.perf_counter()
         images_seen = 0
         done_iterations = 0
@@ -397,7 +397,7 @@ class Trainer:
             self.networks.discriminator.eval()
         return refining
 
-    def _batches_per_epoch(self) -> int:
+    def batches_per_epoch(self) -> int:
         n, b = len(self.train_set), self.train_config.batch_size
         return math.ceil(n / b) - (1 if n > b and n % b == 1 else 0)
 

@@ -17,8 +17,8 @@ import numpy as np
 from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QIcon, QKeySequence
 from PySide6.QtWidgets import (
-    QFileDialog, QHBoxLayout, QLabel, QMainWindow, QMessageBox, QScrollArea, QSplitter, QTabWidget,
-    QVBoxLayout, QWidget,
+    QFileDialog, QHBoxLayout, QLabel, QMainWindow, QMessageBox, QPushButton, QScrollArea, QSplitter,
+    QTabWidget, QVBoxLayout, QWidget,
 )
 
 from egbad_core import __version__
@@ -66,7 +66,9 @@ class MainWindow(QMainWindow):
         self.model_path: str | None = None
         self.detection = None
         self.last_error: str | None = None
-        self._run_start_iteration = 0
+        self._pending_path: str | None = None  # the checkpoint the running training writes
+        self._finished_event = None  # the running training's FinishedEvent, once it came
+        self._first_epoch = 0  # epochs the running training started from
 
         self.data_panel = DataPanel()
         self.data_panel.load_requested.connect(self.load_data)
@@ -177,9 +179,7 @@ class MainWindow(QMainWindow):
         row.addWidget(self.save_model_button)
         self.training_panel.layout().addLayout(row)
 
-    def _button(self, text: str, slot, name: str):
-        from PySide6.QtWidgets import QPushButton
-
+    def _button(self, text: str, slot, name: str) -> QPushButton:
         button = QPushButton(text)
         button.setObjectName(name)
         button.clicked.connect(slot)
@@ -305,7 +305,7 @@ class MainWindow(QMainWindow):
                 trainer = Trainer.resume(model, train_set, train_config.total_epochs, path, train_config.device)
             else:
                 trainer = Trainer(train_set, preset, train_config, score_config, path, data_info)
-            state.emit(("device", describe_device(trainer.device), trainer.epoch, trainer._batches_per_epoch()))
+            state.emit(("device", describe_device(trainer.device), trainer.epoch))
             pending: list[tuple[float, float, float]] = []
             last = time.monotonic()
             latest = None
@@ -324,7 +324,7 @@ class MainWindow(QMainWindow):
                     state.emit(event)
             return load_checkpoint(trainer.last_checkpoint) if trainer.last_checkpoint else None
 
-        self._run_start_iteration = self.loss_plot.point_count() if resume else 0
+        self._finished_event = None
         if not resume:
             self.loss_plot.clear_history()
         self.warning_banner.setVisible(False)
@@ -344,10 +344,9 @@ class MainWindow(QMainWindow):
 
         panel = self.training_panel
         if isinstance(event, tuple) and event[0] == "device":
-            _, device, first_epoch, batches = event
+            _, device, first_epoch = event
             self.device_status.setText(f"device: {device}")
             panel.device_in_use.setText(f"in use: {device}")
-            self._batches = batches
             self._first_epoch = first_epoch
         elif isinstance(event, LossBatch):
             self.loss_plot.append(event.losses)
@@ -389,7 +388,7 @@ class MainWindow(QMainWindow):
     def _training_done(self, checkpoint) -> None:
         self.training_panel.set_running(False)
         self.state_status.setText("ready")
-        finished = getattr(self, "_finished_event", None)
+        finished = self._finished_event
         if checkpoint is not None:
             self._set_model(checkpoint, self._pending_path, keep_plot=True)
         self._update_buttons()
@@ -535,22 +534,28 @@ class MainWindow(QMainWindow):
     def export_grid(self, path: str, only_flagged: bool | None = None) -> None:
         """Write the result grid PNG in a worker; ``exported`` is emitted when it is on disk."""
         flagged = self.detection_view.only_flagged.isChecked() if only_flagged is None else only_flagged
-        self._export(path, lambda d: __import__("egbad_core.export", fromlist=["x"]).write_grid(path, d, only_flagged=flagged))
+        self._export(path, "grid", flagged)
 
     def export_scores_csv(self, path: str) -> None:
-        self._export(path, lambda d: __import__("egbad_core.export", fromlist=["x"]).write_scores_csv(path, d))
+        self._export(path, "csv")
 
     def export_summary(self, path: str) -> None:
-        self._export(path, lambda d: __import__("egbad_core.export", fromlist=["x"]).write_summary(path, d.summary()))
+        self._export(path, "summary")
 
-    def _export(self, path: str, write) -> None:
+    def _export(self, path: str, what: str, only_flagged: bool = False) -> None:
         if self.detection is None:
             self.show_error("Nothing to export", "Run Detect first.")
             return
         detection = replace(self.detection)  # the threshold as it is now, whatever the slider does next
 
         def task(state: TaskState) -> str:
-            return str(write(detection))
+            from egbad_core import export
+
+            if what == "grid":
+                return str(export.write_grid(path, detection, only_flagged=only_flagged))
+            if what == "csv":
+                return str(export.write_scores_csv(path, detection))
+            return str(export.write_summary(path, detection.summary()))
 
         self.runner.start(f"export:{path}", task, self._exported, lambda m: self.show_error("Export failed", m))
 
