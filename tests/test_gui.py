@@ -198,3 +198,31 @@ def test_settings_are_kept_between_runs(qtbot, window, tmp_path):
     assert again.training_panel.epochs.value() == 33
     assert again.data_panel.csv.isChecked()
     again.close()
+
+
+def test_closing_during_scoring_is_clean(qtbot, window):
+    train(qtbot, window, 1)
+    window.model = replace_score(window.model, anogan_steps=100_000)  # a search that would run for minutes
+    index = window.detection_view.method.findData("anogan")
+    window.detection_view.method.setCurrentIndex(index)
+    button(window, "detectButton").click()
+    qtbot.waitUntil(lambda: window.runner.is_running("score"), timeout=5000)
+    window.close()
+    assert not window.runner.any_running()
+
+
+def replace_score(model, **changes):
+    from dataclasses import replace
+
+    return replace(model, score=replace(model.score, **changes))
+
+
+def test_a_diverging_run_says_so_and_the_window_keeps_working(qtbot, window, monkeypatch):
+    from egbad_core.training import Trainer
+
+    monkeypatch.setattr(Trainer, "step", lambda self, x: (float("nan"), 1.0, 1.0))
+    with qtbot.waitSignal(window.training_finished, timeout=60_000) as finished:
+        button(window, "trainButton").click()
+    assert finished.args == ["diverged"]
+    assert "diverged" in window.last_error and "NaN" in window.last_error
+    assert button(window, "trainButton").isEnabled()
