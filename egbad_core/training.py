@@ -229,7 +229,8 @@ class Trainer:
             module.load_state_dict(checkpoint.networks.modules()[name].state_dict())
         if checkpoint.optimiser_states:
             for name, optimiser in trainer.optimisers.items():
-                optimiser.load_state_dict(checkpoint.optimiser_states[name])
+                if name in checkpoint.optimiser_states:
+                    optimiser.load_state_dict(checkpoint.optimiser_states[name])
         if checkpoint.rng_state is not None:
             trainer.rng.set_state(checkpoint.rng_state)
         trainer.epoch = checkpoint.epoch

@@ -304,6 +304,8 @@ class MainWindow(QMainWindow):
                     train_set = load_training_set(data.source, *shape)
                 trainer = Trainer.resume(model, train_set, train_config.total_epochs, path, train_config.device)
             else:
+                if train_set.image_size != preset.model.image_size:  # data loaded for another preset
+                    train_set = load_training_set(data.source, preset.model.image_size)
                 trainer = Trainer(train_set, preset, train_config, score_config, path, data_info)
             state.emit(("device", describe_device(trainer.device), trainer.epoch))
             pending: list[tuple[float, float, float]] = []

@@ -226,3 +226,12 @@ def test_a_diverging_run_says_so_and_the_window_keeps_working(qtbot, window, mon
     assert finished.args == ["diverged"]
     assert "diverged" in window.last_error and "NaN" in window.last_error
     assert button(window, "trainButton").isEnabled()
+
+
+def test_each_preset_trains_at_its_own_image_size(qtbot, window):
+    panel = window.training_panel
+    panel.preset.setCurrentIndex(panel.preset.findData("seed"))
+    assert panel.batch_size.value() == 128 and panel.lr_e.value() == pytest.approx(4e-4)
+    train(qtbot, window, 1)
+    assert window.data.train.image_size == TINY.model.image_size  # loaded for the default preset
+    assert window.model.networks.config.image_size == 64 and window.model.preset == "seed"
