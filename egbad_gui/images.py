@@ -40,14 +40,3 @@ def strip(tiles: list[np.ndarray], gap: int = 2) -> np.ndarray:
     for tile in tiles:
         parts += [tile, spacer]
     return np.concatenate(parts[:-1], axis=1)
-
-
-def stack(rows: list[np.ndarray], gap: int = 2) -> np.ndarray:
-    """uint8 rows stacked vertically, padded to the widest."""
-    width = max(r.shape[1] for r in rows)
-    padded = [np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0)), constant_values=255) for r in rows]
-    spacer = np.full((gap, width, 3), 255, np.uint8)
-    parts: list[np.ndarray] = []
-    for row in padded:
-        parts += [row, spacer]
-    return np.concatenate(parts[:-1], axis=0)

@@ -17,7 +17,7 @@ import numpy as np
 from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QIcon, QKeySequence
 from PySide6.QtWidgets import (
-    QFileDialog, QHBoxLayout, QLabel, QMainWindow, QMessageBox, QPushButton, QScrollArea, QSplitter,
+    QFileDialog, QGridLayout, QHBoxLayout, QLabel, QMainWindow, QMessageBox, QPushButton, QScrollArea, QSplitter,
     QTabWidget, QVBoxLayout, QWidget,
 )
 
@@ -25,7 +25,7 @@ from egbad_core import __version__
 from egbad_core.config import PRESETS, Preset
 
 from .detection_view import DetectionView
-from .images import pixmap_from_rgb, stack, strip
+from .images import pixmap_from_rgb, strip
 from .panels import DataPanel, TrainingPanel
 from .plots import LossPlot
 from .workers import TaskRunner, TaskState
@@ -92,9 +92,18 @@ class MainWindow(QMainWindow):
         scroll.setMinimumWidth(360)
 
         self.loss_plot = LossPlot()
-        self.preview = QLabel("Previews appear after each epoch:\nG(fixed z), training images and their reconstructions.")
-        self.preview.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.preview.setObjectName("previewImage")
+        self.preview_rows = {}  # caption → QLabel holding that row of the epoch's preview
+        preview_box = QWidget()
+        preview_grid = QGridLayout(preview_box)
+        for row, caption in enumerate(("G(fixed z)", "training images", "G(E(x))")):
+            title = QLabel(caption)
+            title.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            picture = QLabel("after the first epoch" if row == 0 else "")
+            picture.setObjectName("previewImage" if row == 0 else "")
+            preview_grid.addWidget(title, row, 0)
+            preview_grid.addWidget(picture, row, 1)
+            self.preview_rows[caption] = picture
+        preview_grid.setColumnStretch(1, 1)
         self.warning_banner = QLabel("")
         self.warning_banner.setWordWrap(True)
         self.warning_banner.setStyleSheet("background: #fff3c4; color: #5a4300; padding: 6px; border-radius: 4px")
@@ -104,12 +113,6 @@ class MainWindow(QMainWindow):
         training_layout.addWidget(self.warning_banner)
         split = QSplitter(Qt.Orientation.Vertical)
         split.addWidget(self.loss_plot)
-        preview_box = QWidget()
-        preview_layout = QHBoxLayout(preview_box)
-        captions = QLabel("G(fixed z)\n\n\ntraining images\n\n\nG(E(x))")
-        captions.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        preview_layout.addWidget(captions)
-        preview_layout.addWidget(self.preview, 1)
         split.addWidget(preview_box)
         split.setSizes([420, 240])
         training_layout.addWidget(split)
@@ -382,10 +385,9 @@ class MainWindow(QMainWindow):
     def _show_preview(self, event) -> None:
         from egbad_core.pictures import to_rgb8
 
-        rows = [strip(list(to_rgb8(images))) for images in (event.generated, event.originals, event.reconstructions)]
-        picture = stack(rows, gap=6)
-        scale = max(1, 72 // event.generated.shape[-1])
-        self.preview.setPixmap(pixmap_from_rgb(picture, scale))
+        scale = max(1, 64 // event.generated.shape[-1])
+        for caption, images in zip(self.preview_rows, (event.generated, event.originals, event.reconstructions)):
+            self.preview_rows[caption].setPixmap(pixmap_from_rgb(strip(list(to_rgb8(images))), scale))
 
     def _training_done(self, checkpoint) -> None:
         self.training_panel.set_running(False)

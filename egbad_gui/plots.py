@@ -23,7 +23,7 @@ class LossPlot(pg.PlotWidget):
         item.setLabel("bottom", "iteration")
         item.setLabel("left", "loss")
         item.showGrid(x=True, y=True, alpha=0.2)
-        item.addLegend(offset=(-10, 10))
+        item.addLegend(offset=(-10, 30), labelTextColor=(30, 30, 30), brush=(255, 255, 255, 200))
         item.setClipToView(True)
         item.setDownsampling(auto=True, mode="peak")
         self.raw = {}
@@ -108,7 +108,7 @@ class ScoreHistogram(pg.PlotWidget):
         item = self.getPlotItem()
         item.setLabel("bottom", "score (1.0 = 99th percentile of the training images)")
         item.setLabel("left", "images")
-        self.legend = item.addLegend(offset=(-10, 10))
+        self.legend = item.addLegend(offset=(-10, 10), labelTextColor=(30, 30, 30))
         self.normal = pg.PlotDataItem(stepMode="center", fillLevel=0, brush=(60, 130, 220, 120), pen=(60, 130, 220))
         self.defect = pg.PlotDataItem(stepMode="center", fillLevel=0, brush=(230, 120, 30, 120), pen=(230, 120, 30))
         self.unlabelled = pg.PlotDataItem(stepMode="center", fillLevel=0, brush=(120, 120, 120, 120), pen=(90, 90, 90))
