@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from . import __version__
-from .config import PRESETS, get_preset, replace
+from .config import AUTO_THRESHOLDS, PRESETS, SCORING_METHODS, get_preset, replace
 from .errors import EgbadError
 
 EXIT_USER_ERROR = 2
@@ -49,11 +49,11 @@ def build_parser() -> argparse.ArgumentParser:
     detect.add_argument("--checkpoint", required=True, metavar="CKPT")
     _data_arguments(detect)
     detect.add_argument("--test-labels", help="CSV: labels to score, e.g. 2,7,8 (default: all)")
-    detect.add_argument("--method", choices=("egbad", "anogan"), default="egbad")
+    detect.add_argument("--method", choices=SCORING_METHODS, default="egbad")
     group = detect.add_mutually_exclusive_group()
     group.add_argument("--threshold", type=float, help="flag images whose score is at least this")
     group.add_argument(
-        "--auto-threshold", choices=("f1", "p99", "mean3sigma"),
+        "--auto-threshold", choices=AUTO_THRESHOLDS,
         help="best F1 (needs labels), or the training images' 99th percentile or mean + 3σ",
     )
     detect.add_argument("--lam", type=float, help="λ, the weight of the discrimination term")

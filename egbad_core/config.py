@@ -12,6 +12,10 @@ from typing import Any, TypeVar
 from .errors import EgbadError
 
 
+SCORING_METHODS = ("egbad", "anogan")  # one forward pass, or AnoGAN's latent search
+AUTO_THRESHOLDS = ("f1", "p99", "mean3sigma")  # best F1 (needs labels), or from the training scores
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     """Shapes of the three networks (DESIGN.md's table is the default)."""
@@ -38,10 +42,6 @@ class Normalisation:
 
     mean: float = 0.1307  # the seed's MNIST statistics
     std: float = 0.3081
-
-    def to_unit(self, value: float) -> float:
-        """Pixel value in [0, 1] of a normalised value; used to draw images."""
-        return value * self.std + self.mean
 
 
 @dataclass(frozen=True)
@@ -163,6 +163,8 @@ def to_dict(config: Any) -> dict[str, Any]:
 
 
 __all__ = [
+    "SCORING_METHODS",
+    "AUTO_THRESHOLDS",
     "ModelConfig",
     "Normalisation",
     "TrainConfig",

@@ -82,15 +82,6 @@ class ImageSet:
     def normalised(self, normalisation: Normalisation) -> torch.Tensor:
         return (self.pixels - normalisation.mean) / normalisation.std
 
-    def subset(self, indices: np.ndarray | list[int]) -> "ImageSet":
-        index = torch.as_tensor(np.asarray(indices, dtype=np.int64))
-        return replace(
-            self,
-            pixels=self.pixels[index],
-            labels=[self.labels[i] for i in index.tolist()],
-            ids=[self.ids[i] for i in index.tolist()],
-        )
-
     def describe(self) -> str:
         counts = ", ".join(f"{label or '?'}: {n}" for label, n in self.label_counts().items())
         return f"{len(self)} images {self.image_size}×{self.image_size}×{self.channels} ({counts})"

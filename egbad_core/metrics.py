@@ -15,8 +15,6 @@ from sklearn.metrics import average_precision_score, precision_recall_curve, roc
 if TYPE_CHECKING:
     from .scoring import ScoreStats
 
-AUTO_THRESHOLDS = ("f1", "p99", "mean3sigma")
-
 
 @dataclass(frozen=True)
 class ThresholdMetrics:

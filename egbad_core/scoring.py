@@ -23,7 +23,6 @@ from .config import Normalisation, ScoreConfig
 from .models import Networks
 
 Progress = Callable[[int, int], None]
-METHODS = ("egbad", "anogan")
 
 
 class ScoringStopped(Exception):
