@@ -30,22 +30,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from egbad_core import metrics  # noqa: E402
-from egbad_core.config import get_preset  # noqa: E402
+from egbad_core.config import get_preset, with_overrides  # noqa: E402
 from egbad_core.data import DataSource, load_test_set, load_training_set  # noqa: E402
 from egbad_core.detection import run_detection  # noqa: E402
 from egbad_core.training import FinishedEvent, Trainer  # noqa: E402
-
-
-def apply_overrides(preset, overrides: list[str]):
-    """``train.epochs=5`` style settings on top of a preset, for experiments."""
-    for item in overrides:
-        key, _, raw = item.partition("=")
-        part, _, name = key.partition(".")
-        section = getattr(preset, part)
-        current = getattr(section, name)
-        value = type(current)(raw) if not isinstance(current, bool) else raw.lower() in ("1", "true", "yes")
-        preset = replace(preset, **{part: replace(section, **{name: value})})
-    return preset
 
 
 def baselines(source: DataSource, size: int) -> list[dict]:
@@ -108,7 +96,7 @@ def main() -> int:
     source = DataSource.parse(args.data, args.test_data, args.normal_labels, args.test_labels)
     rows = [] if args.no_baselines else baselines(source, 28 if source.kind != "folder" else 64)
     for name in args.presets.split(","):
-        preset = apply_overrides(get_preset(name), args.set)
+        preset = with_overrides(get_preset(name), args.set)
         for seed in (int(s) for s in args.seeds.split(",")):
             rows.append(run_one(source, preset, seed, args.device))
             print(json.dumps(rows[-1]), flush=True)

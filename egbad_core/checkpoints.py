@@ -25,7 +25,7 @@ from . import __version__
 from .config import ModelConfig, Normalisation, ScoreConfig, TrainConfig, from_dict, to_dict
 from .errors import EgbadError
 from .models import Networks
-from .scoring import ScoreStats
+from .scoring import Reference, ScoreStats
 
 FORMAT = "egbad-inspector-checkpoint"
 FORMAT_VERSION = 1
@@ -46,6 +46,7 @@ class Checkpoint:
     iteration_losses: np.ndarray = field(default_factory=lambda: np.zeros((0, 3), np.float32))  # (n, 3) D, G, E
     epoch_summaries: list[dict[str, float]] = field(default_factory=list)
     train_stats: ScoreStats | None = None
+    reference: Reference | None = None  # the training images as the score measures against them
     data: dict[str, Any] = field(default_factory=dict)  # source kind, path, normal labels
     optimiser_states: dict[str, Any] | None = None
     rng_state: torch.Tensor | None = None
@@ -84,6 +85,8 @@ def save_checkpoint(path: str | Path, checkpoint: Checkpoint) -> Path:
         payload["optimisers"] = checkpoint.optimiser_states
     if checkpoint.rng_state is not None:
         payload["rng_state"] = checkpoint.rng_state
+    if checkpoint.reference is not None:
+        payload["reference"] = checkpoint.reference.to_payload()
     atomic_write(path, lambda handle: torch.save(payload, handle))
     return path
 
@@ -165,6 +168,10 @@ def load_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> Che
         raise EgbadError(f"{path} does not match the networks it describes ({_short(error)}).") from None
     stats = meta.get("train_stats")
     losses = payload.get("iteration_losses")
+    try:
+        reference = Reference.from_payload(payload["reference"]) if "reference" in payload else None
+    except (KeyError, TypeError, AttributeError, IndexError) as error:
+        raise EgbadError(f"{path} holds a damaged score reference ({_short(error)}).") from None
     return Checkpoint(
         networks=networks.to(torch.device(device)),
         train=from_dict(TrainConfig, meta.get("train", {})),
@@ -175,6 +182,7 @@ def load_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> Che
         iteration_losses=losses.numpy() if isinstance(losses, torch.Tensor) else np.zeros((0, 3), np.float32),
         epoch_summaries=list(meta.get("epoch_summaries", [])),
         train_stats=from_dict(ScoreStats, stats) if stats else None,
+        reference=reference,
         data=dict(meta.get("data", {})),
         optimiser_states=payload.get("optimisers"),
         rng_state=payload.get("rng_state"),

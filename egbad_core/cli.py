@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from . import __version__
-from .config import AUTO_THRESHOLDS, PRESETS, SCORING_METHODS, get_preset, replace
+from .config import AUTO_THRESHOLDS, PRESETS, SCORING_METHODS, get_preset, replace, with_overrides
 from .errors import EgbadError
+from .memory import limit_heap_growth
 
 EXIT_USER_ERROR = 2
 EXIT_NOT_COMPLETED = 1
@@ -40,6 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--refine-epochs", type=int, help="encoder refinement epochs after the GAN epochs")
     train.add_argument("--image-size", type=int, help="side the images are resized to (a power of two)")
     train.add_argument("--seed", type=int)
+    train.add_argument("--set", action="append", default=[], metavar="SECTION.NAME=VALUE",
+                       help="any preset option, e.g. score.lam=0.5 or train.cycle_weight=0 (repeatable)")
     train.add_argument("--device", choices=("auto", "cpu", "cuda"), default=None)
     train.add_argument("--resume", metavar="CKPT", help="continue training this checkpoint")
     train.add_argument("--out", metavar="CKPT", help="checkpoint to write (default: checkpoints/<data>-<time>.pt)")
@@ -74,6 +77,7 @@ def _data_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    limit_heap_growth()
     try:
         return {"train": train_command, "detect": detect_command}[args.command](args)
     except EgbadError as error:
@@ -105,6 +109,8 @@ def train_command(args: argparse.Namespace) -> int:
     if args.image_size and not resumed:
         preset = replace(preset, model=replace(preset.model, image_size=args.image_size))
         preset.model.validate()
+    if args.set and not resumed:
+        preset = with_overrides(preset, args.set)
     image_size = resumed.networks.config.image_size if resumed else preset.model.image_size
     train_set = load_training_set(source, image_size, channels)
     _report_skipped(train_set.skipped)

@@ -14,6 +14,7 @@ from .errors import EgbadError
 
 SCORING_METHODS = ("egbad", "anogan")  # one forward pass, or AnoGAN's latent search
 AUTO_THRESHOLDS = ("f1", "p99", "mean3sigma")  # best F1 (needs labels), or from the training scores
+DISCRIMINATIONS = ("pair", "nearest")  # EGBAD's feature match of x and G(E(x)), or a nearest-neighbour distance
 
 
 @dataclass(frozen=True)
@@ -96,10 +97,28 @@ class ScoreConfig:
     batch_size: int = 256  # images per forward pass; large batches are faster and change no score
     anogan_steps: int = 500  # latent-search steps per image for the AnoGAN method
     anogan_lr: float = 0.05  # Adam step size of that search
+    # What R and Dis are made of (issue 4); the defaults here are the seed's score.
+    residual_smoothing: float = 0.0  # σ in pixels of a Gaussian blur of x − G(E(x)) before it is summed
+    residual_standardised: bool = False  # each pixel's residual measured in the training images' spread there
+    discrimination: str = "pair"  # "pair": |f_D(x) − f_D(G(E(x)))|; "nearest": f_D(x)'s distance to the nearest training image's
+    feature_stage: int = 1  # which of D's conv stages gives f_D for "nearest"
+    feature_side: int = 4  # those features are average-pooled to at most this many cells a side
+    standardise_terms: bool = False  # divide R and Dis by their spread over the training images before mixing
 
     def validate(self) -> None:
         if not 0.0 <= self.lam <= 1.0:
             raise EgbadError(f"λ must lie between 0 and 1, not {self.lam}.")
+        if self.residual_smoothing < 0:
+            raise EgbadError(f"residual smoothing cannot be negative, not {self.residual_smoothing}.")
+        if self.discrimination not in DISCRIMINATIONS:
+            raise EgbadError(f"discrimination must be one of {', '.join(DISCRIMINATIONS)}, not {self.discrimination!r}.")
+        if self.feature_stage < 1 or self.feature_side < 1:
+            raise EgbadError("the feature stage and the feature side must be at least 1.")
+
+    @property
+    def needs_reference(self) -> bool:
+        """True where scoring needs what the training images looked like (Reference)."""
+        return self.residual_standardised or self.discrimination == "nearest" or self.standardise_terms
         if self.batch_size < 1 or self.anogan_steps < 1:
             raise EgbadError("scoring batch size and AnoGAN steps must be positive.")
 
@@ -125,11 +144,16 @@ SEED_PRESET = Preset(
 DEFAULT_PRESET = Preset(
     name="default",
     description="A recipe that learns on a CPU in minutes: 32×32 images, width 32, spectral norm in D, "
-    "label smoothing, cycle consistency on x, DCGAN's Adam settings, batch 64, inputs in [-1, 1].",
+    "label smoothing, cycle consistency on x, DCGAN's Adam settings, batch 64, inputs in [-1, 1]; "
+    "scores from the smoothed residual in the training images' per-pixel spread and the distance to the "
+    "nearest training image in D's features.",
     model=ModelConfig(image_size=32, width=32, spectral_norm=True),
     train=TrainConfig(
         epochs=60, batch_size=64, lr_g=2e-4, lr_d=2e-4, lr_e=2e-4, beta1=0.5, beta2=0.999,
         real_label=0.9, cycle_weight=1.0,
+    ),
+    score=ScoreConfig(
+        lam=0.7, residual_smoothing=1.0, residual_standardised=True, discrimination="nearest", standardise_terms=True,
     ),
     normalisation=Normalisation(mean=0.5, std=0.5),
 )
@@ -144,6 +168,44 @@ def get_preset(name: str) -> Preset:
         raise EgbadError(
             f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}."
         ) from None
+
+
+def with_overrides(preset: Preset, items: list[str]) -> Preset:
+    """``train.cycle_weight=0`` style settings on top of a preset: any named option can be switched."""
+    for item in items:
+        key, sep, raw = item.partition("=")
+        part, _, name = key.strip().partition(".")
+        section = getattr(preset, part, None) if part in ("model", "train", "score", "normalisation") else None
+        if not sep or section is None or name not in {f.name for f in fields(section)}:
+            raise EgbadError(f"{item!r} is not a setting; write SECTION.NAME=VALUE with SECTION one of "
+                             "model, train, score, normalisation (the README lists the names).")
+        current = getattr(section, name)
+        try:
+            if isinstance(current, bool):
+                if raw.lower() not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
+                    raise ValueError(raw)
+                value: Any = raw.lower() in ("1", "true", "yes", "on")
+            else:
+                value = type(current)(raw)
+        except ValueError:
+            raise EgbadError(f"{item!r}: {raw!r} is not a {type(current).__name__}.") from None
+        preset = replace(preset, **{part: replace(section, **{name: value})})
+    for section in (preset.model, preset.train, preset.score):
+        section.validate()
+    return preset
+
+
+def ingredients(preset: Preset, base: Preset = SEED_PRESET) -> list[str]:
+    """The preset's settings that differ from the seed's recipe, as ``SECTION.NAME=VALUE``:
+    what the app lists under the preset and ``egbad train --set`` accepts back."""
+    found = []
+    for part in ("model", "train", "score", "normalisation"):
+        ours, theirs = getattr(preset, part), getattr(base, part)
+        for f in fields(ours):
+            value = getattr(ours, f.name)
+            if value != getattr(theirs, f.name) and f.name not in ("seed", "device"):
+                found.append(f"{part}.{f.name}={value}")
+    return found
 
 
 T = TypeVar("T")
@@ -165,6 +227,7 @@ def to_dict(config: Any) -> dict[str, Any]:
 __all__ = [
     "SCORING_METHODS",
     "AUTO_THRESHOLDS",
+    "DISCRIMINATIONS",
     "ModelConfig",
     "Normalisation",
     "TrainConfig",
@@ -174,6 +237,8 @@ __all__ = [
     "DEFAULT_PRESET",
     "SEED_PRESET",
     "get_preset",
+    "with_overrides",
+    "ingredients",
     "from_dict",
     "to_dict",
     "replace",

@@ -104,14 +104,18 @@ def run_detection(
     config = config or checkpoint.score
     normalised = images.normalised(checkpoint.normalisation)
     kwargs: dict[str, Any] = {"progress": progress, "stop": stop}
+    if method == "egbad":
+        kwargs["reference"] = checkpoint.reference
     scores = score(method, networks, normalised, checkpoint.normalisation, config, **kwargs)
     del normalised
-    detection = Detection(images, scores, float("inf"), checkpoint.train_stats, checkpoint_path)
+    # The training statistics describe the checkpoint's own score; AnoGAN's is another scale.
+    stats = checkpoint.train_stats if method == "egbad" and config == checkpoint.score else None
+    detection = Detection(images, scores, float("inf"), stats, checkpoint_path)
     if isinstance(threshold, (int, float)):
         detection.threshold = float(threshold)
     else:
         try:
-            detection.set_auto_threshold(threshold or default_threshold_method(images, checkpoint.train_stats))
+            detection.set_auto_threshold(threshold or default_threshold_method(images, stats))
         except ValueError as error:
             raise EgbadError(f"cannot set the threshold automatically: {error}.") from None
     return detection

@@ -1,7 +1,8 @@
 """Detection metrics and automatic thresholds. Images whose score is >= the threshold are flagged.
 
 Ranking metrics come from scikit-learn; they are None where the labels hold one class only
-(AUROC is undefined then), so callers can show "—" rather than fail.
+(AUROC is undefined then), so callers can show "—" rather than fail. scikit-learn is imported
+where it is first used: training never needs it, and it would add 70 MB to its peak memory.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
-from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score
 
 if TYPE_CHECKING:
     from .scoring import ScoreStats
@@ -34,11 +34,15 @@ def both_classes(is_defect: np.ndarray | None) -> bool:
 
 
 def auroc(is_defect: np.ndarray | None, scores: np.ndarray) -> float | None:
+    from sklearn.metrics import roc_auc_score
+
     return float(roc_auc_score(is_defect, scores)) if both_classes(is_defect) else None
 
 
 def auprc(is_defect: np.ndarray | None, scores: np.ndarray) -> float | None:
     """Average precision with defects as the positive class."""
+    from sklearn.metrics import average_precision_score
+
     return float(average_precision_score(is_defect, scores)) if both_classes(is_defect) else None
 
 
@@ -62,6 +66,8 @@ def at_threshold(is_defect: np.ndarray | None, scores: np.ndarray, threshold: fl
 
 def best_f1_threshold(is_defect: np.ndarray, scores: np.ndarray) -> tuple[float, float]:
     """(threshold, F1) of the threshold with the highest F1 on labelled scores."""
+    from sklearn.metrics import precision_recall_curve
+
     if not both_classes(is_defect):
         raise ValueError("best-F1 threshold needs both normal and defect images")
     precision, recall, thresholds = precision_recall_curve(is_defect, scores)

@@ -1,11 +1,15 @@
 """Anomaly scores: EGBAD's one forward pass, and AnoGAN's latent search as the slow baseline.
 
-For an image x with z = E(x) and x' = G(z):
-    residual        R(x)   = Σ |x − x'| over pixels (in normalised units, as the seed)
+For an image x with z = E(x) and x' = G(z), the seed's score is
+    residual        R(x)   = Σ |x − x'| over pixels (in normalised units)
     discrimination  Dis(x) = Σ |f_D(x, z) − f_D(x', z)| over D's image features
     score           A(x)   = (1 − λ)·R(x) + λ·Dis(x)
-Networks are scored in eval mode with no autograd, so an image's score never depends on the
-other images in its batch (the seed's first defect).
+ScoreConfig can make each term measure against the training images instead (a Reference,
+computed once when a checkpoint is written): R from the blurred residual in units of the
+training images' spread at each pixel, Dis as the distance from D's stage features of x to
+the nearest training image's, and both terms divided by their spread over the training images
+before λ mixes them. Networks are scored in eval mode with no autograd, so an image's score
+never depends on the other images in its batch (the seed's first defect).
 """
 
 from __future__ import annotations
@@ -18,11 +22,19 @@ from typing import Callable, Iterator
 
 import numpy as np
 import torch
+import torch.nn.functional as F
+from torch import nn
 
+from .adam import Adam
 from .config import Normalisation, ScoreConfig
+from .errors import EgbadError
 from .models import Networks
 
 Progress = Callable[[int, int], None]
+
+ANOGAN_LAMBDA = 0.1  # the AnoGAN paper's λ: its latent search minimises the seed's A(x)
+MEMORY_IMAGES = 2000  # training images kept for the nearest-neighbour term, at most
+SPREAD_FLOOR = 0.025  # in units of the pixel range: quiet pixels do not turn noise into alarms
 
 
 class ScoringStopped(Exception):
@@ -72,6 +84,37 @@ class Scores:
         return len(self) / self.seconds if self.seconds > 0 else float("inf")
 
 
+@dataclass
+class Reference:
+    """The training images as a trained model sees them: what the score's terms measure against."""
+
+    residual_mean: torch.Tensor  # (C, S, S) mean of the smoothed residual x − x'
+    residual_spread: torch.Tensor  # (C, S, S) its standard deviation, floored
+    features: torch.Tensor | None  # (M, F) D's pooled stage features of up to MEMORY_IMAGES training images
+    residual_scale: float  # spread of R over the training images (1 where terms are not standardised)
+    discrimination_scale: float
+
+    def to_payload(self) -> dict[str, torch.Tensor]:
+        payload = {
+            "residual_mean": self.residual_mean, "residual_spread": self.residual_spread,
+            "scales": torch.tensor([self.residual_scale, self.discrimination_scale], dtype=torch.float64),
+        }
+        if self.features is not None:
+            payload["features"] = self.features
+        return payload
+
+    @classmethod
+    def from_payload(cls, payload: dict[str, torch.Tensor]) -> "Reference":
+        scales = payload["scales"].tolist()
+        return cls(payload["residual_mean"].float(), payload["residual_spread"].float(), payload.get("features"),
+                   float(scales[0]), float(scales[1]))
+
+    def to(self, device: torch.device) -> "Reference":
+        features = self.features.to(device) if self.features is not None else None
+        return Reference(self.residual_mean.to(device), self.residual_spread.to(device), features,
+                         self.residual_scale, self.discrimination_scale)
+
+
 @contextlib.contextmanager
 def evaluating(networks: Networks) -> Iterator[None]:
     """Eval mode for the duration, then each network back to the mode it had."""
@@ -91,13 +134,85 @@ def combine(residual: torch.Tensor, discrimination: torch.Tensor, lam: float) ->
 def _score_terms(
     networks: Networks, x: torch.Tensor, z: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(reconstruction, residual map, residual, discrimination) of a batch for a given z."""
+    """The seed's (reconstruction, residual map, R, Dis) of a batch for a given z: AnoGAN's terms."""
     reconstruction = networks.generator(z)
     residual_map = (x - reconstruction).abs().sum(dim=1)
+    discrimination = _pair_discrimination(networks, x, reconstruction, z)
+    return reconstruction, residual_map, residual_map.flatten(1).sum(dim=1), discrimination
+
+
+def smooth(images: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Gaussian blur of each channel; σ = 0 returns the images unchanged."""
+    if sigma <= 0:
+        return images
+    radius = max(1, int(round(2.5 * sigma)))
+    steps = torch.arange(-radius, radius + 1, dtype=images.dtype, device=images.device)
+    kernel = torch.exp(-(steps**2) / (2 * sigma * sigma))
+    kernel = kernel / kernel.sum()
+    channels = images.shape[1]
+    weight = (kernel[:, None] * kernel[None, :]).expand(channels, 1, -1, -1)
+    return F.conv2d(images, weight, padding=radius, groups=channels)
+
+
+def stage_features(networks: Networks, x: torch.Tensor, stage: int, side: int) -> torch.Tensor:
+    """D's activations after its ``stage``-th conv stage (or its last), average-pooled to at most
+    side × side cells: coarser cells forgive a stroke drawn a little aside."""
+    found, activation = 0, x
+    for layer in networks.discriminator.features:
+        if isinstance(layer, nn.Flatten):
+            break
+        activation = layer(activation)
+        if isinstance(layer, nn.LeakyReLU):
+            found += 1
+            if found == stage:
+                break
+    if activation.shape[-1] > side:
+        activation = F.adaptive_avg_pool2d(activation, side)
+    return activation.flatten(1).float()
+
+
+def nearest_distance(queries: torch.Tensor, memory: torch.Tensor, own_row: torch.Tensor | None = None) -> torch.Tensor:
+    """Euclidean distance from each query to its nearest memory row, in chunks that bound memory.
+
+    ``own_row[i]`` is the memory row that is query i itself (−1 if none): that one is skipped."""
+    out = []
+    for start in range(0, queries.shape[0], 512):
+        distances = torch.cdist(queries[start : start + 512], memory)
+        if own_row is not None:
+            own = own_row[start : start + distances.shape[0]].to(distances.device)
+            rows = torch.nonzero(own >= 0).flatten()
+            distances[rows, own[rows]] = float("inf")
+        out.append(distances.min(dim=1).values)
+    return torch.cat(out)
+
+
+def _residual_terms(
+    difference: torch.Tensor, config: ScoreConfig, reference: Reference | None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(residual map (N, S, S), R (N,)) from the smoothed difference x − x', as the config defines them."""
+    if config.residual_standardised:
+        maps = ((difference - reference.residual_mean) / reference.residual_spread).abs().sum(dim=1)
+    else:
+        maps = difference.abs().sum(dim=1)
+    return maps, maps.flatten(1).sum(dim=1)
+
+
+def _pair_discrimination(networks: Networks, x: torch.Tensor, reconstruction: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
     _, real_features = networks.discriminator(x, z)
     _, fake_features = networks.discriminator(reconstruction, z)
-    discrimination = (real_features - fake_features).abs().sum(dim=1)
-    return reconstruction, residual_map, residual_map.flatten(1).sum(dim=1), discrimination
+    return (real_features - fake_features).abs().sum(dim=1)
+
+
+def _forward(networks: Networks, x: torch.Tensor, config: ScoreConfig, reference: Reference | None):
+    """(reconstruction, residual map, R, Dis) of a batch, one pass of E, G and D."""
+    z = networks.encoder(x)
+    reconstruction = networks.generator(z)
+    maps, residual = _residual_terms(smooth(x - reconstruction, config.residual_smoothing), config, reference)
+    if config.discrimination == "nearest":
+        discrimination = nearest_distance(stage_features(networks, x, config.feature_stage, config.feature_side), reference.features)
+    else:
+        discrimination = _pair_discrimination(networks, x, reconstruction, z)
+    return reconstruction, maps, residual, discrimination
 
 
 def score_images(
@@ -108,18 +223,22 @@ def score_images(
     keep_images: bool = True,
     progress: Progress | None = None,
     stop: threading.Event | None = None,
+    reference: Reference | None = None,
 ) -> Scores:
     """EGBAD scores of normalised images (N, C, S, S), in large batches, one pass each."""
     start = time.perf_counter()
     device = networks.device
+    if config.needs_reference and reference is None:
+        raise EgbadError("this checkpoint's score needs the training images' reference, which it does not hold; "
+                         "train it again or score with a preset that does not standardise.")
+    reference = reference.to(device) if reference is not None else None
     parts: dict[str, list[torch.Tensor]] = {"residual": [], "discrimination": [], "recon": [], "maps": []}
     with evaluating(networks), torch.inference_mode():
         for done, batch in _batches(images, config.batch_size):
             if stop is not None and stop.is_set():
                 raise ScoringStopped()
             x = networks.layout(batch.to(device, non_blocking=True))
-            z = networks.encoder(x)
-            reconstruction, maps, residual, discrimination = _score_terms(networks, x, z)
+            reconstruction, maps, residual, discrimination = _forward(networks, x, config, reference)
             parts["residual"].append(residual.float().cpu())
             parts["discrimination"].append(discrimination.float().cpu())
             if keep_images:
@@ -127,7 +246,58 @@ def score_images(
                 parts["maps"].append(maps.float().cpu())
             if progress is not None:
                 progress(done, images.shape[0])
-    return _collect("egbad", parts, normalisation, config.lam, time.perf_counter() - start, keep_images)
+    scales = (reference.residual_scale, reference.discrimination_scale) if reference is not None else (1.0, 1.0)
+    return _collect("egbad", parts, normalisation, config.lam, time.perf_counter() - start, keep_images, scales)
+
+
+def build_reference(
+    networks: Networks, images: torch.Tensor, normalisation: Normalisation, config: ScoreConfig, seed: int = 0
+) -> tuple[Reference | None, np.ndarray]:
+    """The training images' Reference (None where the config needs none) and their own scores.
+
+    The nearest-neighbour term of a training image leaves the image itself out, so training
+    scores are what a new normal image would get, and thresholds taken from them are fair."""
+    if not config.needs_reference:
+        return None, score_images(networks, images, normalisation, config, keep_images=False).score
+    device = networks.device
+    nearest = config.discrimination == "nearest"
+    differences, features, pairs = [], [], []
+    with evaluating(networks), torch.inference_mode():
+        for _, batch in _batches(images, config.batch_size):
+            x = networks.layout(batch.to(device))
+            z = networks.encoder(x)
+            reconstruction = networks.generator(z)
+            differences.append(smooth(x - reconstruction, config.residual_smoothing).float())
+            if nearest:
+                features.append(stage_features(networks, x, config.feature_stage, config.feature_side))
+            else:
+                pairs.append(_pair_discrimination(networks, x, reconstruction, z).float())
+        difference = torch.cat(differences)
+        spread = difference.std(dim=0, unbiased=False).clamp_min(SPREAD_FLOOR / normalisation.std)
+        reference = Reference(difference.mean(dim=0), spread, None, 1.0, 1.0)
+        _, residual = _residual_terms(difference, config, reference)
+        if nearest:
+            every = torch.cat(features)
+            count = every.shape[0]
+            keep = torch.arange(count)
+            if count > MEMORY_IMAGES:
+                keep = torch.randperm(count, generator=torch.Generator().manual_seed(seed))[:MEMORY_IMAGES]
+            own_row = torch.full((count,), -1, dtype=torch.long)
+            own_row[keep] = torch.arange(keep.numel())
+            reference.features = every[keep.to(every.device)]
+            discrimination = nearest_distance(every, reference.features, own_row)
+        else:
+            discrimination = torch.cat(pairs)
+    residual, discrimination = residual.double().cpu(), discrimination.double().cpu()
+    if config.standardise_terms:
+        reference.residual_scale, reference.discrimination_scale = _spread(residual), _spread(discrimination)
+    scores = combine(residual / reference.residual_scale, discrimination / reference.discrimination_scale, config.lam)
+    return reference.to(torch.device("cpu")), scores.numpy()
+
+
+def _spread(values: torch.Tensor) -> float:
+    spread = float(values.std(unbiased=False))
+    return spread if spread > 0 else 1.0
 
 
 def score_anogan(
@@ -140,7 +310,8 @@ def score_anogan(
     stop: threading.Event | None = None,
     seed: int = 0,
 ) -> Scores:
-    """AnoGAN: search z for each image by Adam on A(x) with G and D frozen, then score.
+    """AnoGAN: search z for each image by Adam on the seed's A(x) (λ = 0.1) with G and D frozen,
+    then score with those terms.
 
     The search runs a whole batch at once; each image's loss term depends only on its own z,
     and Adam is element-wise, so batching changes no image's result.
@@ -160,12 +331,12 @@ def score_anogan(
                 x = networks.layout(batch.to(device))
                 z = torch.randn(x.shape[0], networks.config.latent_size, generator=generator).to(device)
                 z.requires_grad_(True)
-                optimiser = torch.optim.Adam([z], lr=config.anogan_lr)
+                optimiser = Adam([z], lr=config.anogan_lr)
                 for step in range(config.anogan_steps):
                     if stop is not None and stop.is_set():
                         raise ScoringStopped()
                     _, _, residual, discrimination = _score_terms(networks, x, z)
-                    loss = combine(residual, discrimination, config.lam).sum()
+                    loss = combine(residual, discrimination, ANOGAN_LAMBDA).sum()
                     optimiser.zero_grad(set_to_none=True)
                     loss.backward()
                     optimiser.step()
@@ -184,7 +355,7 @@ def score_anogan(
         finally:
             for p, flag in zip(frozen, flags):
                 p.requires_grad_(flag)
-    return _collect("anogan", parts, normalisation, config.lam, time.perf_counter() - start, keep_images)
+    return _collect("anogan", parts, normalisation, ANOGAN_LAMBDA, time.perf_counter() - start, keep_images)
 
 
 def score(
@@ -213,9 +384,11 @@ def _collect(
     lam: float,
     seconds: float,
     keep_images: bool,
+    scales: tuple[float, float] = (1.0, 1.0),
 ) -> Scores:
-    residual = torch.cat(parts["residual"]).double()
-    discrimination = torch.cat(parts["discrimination"]).double()
+    """One Scores from the batches' parts; R and Dis divided by ``scales`` (their training spreads)."""
+    residual = torch.cat(parts["residual"]).double() / scales[0]
+    discrimination = torch.cat(parts["discrimination"]).double() / scales[1]
     reconstructions = maps = None
     if keep_images:
         reconstructions = (torch.cat(parts["recon"]) * normalisation.std + normalisation.mean).clamp_(0, 1).numpy()

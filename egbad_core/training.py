@@ -23,13 +23,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .adam import Adam
 from .checkpoints import Checkpoint, ensure_writable_folder, save_checkpoint
 from .config import Normalisation, Preset, ScoreConfig, TrainConfig
 from .data import ImageSet
 from .device import resolve_device
 from .errors import EgbadError
 from .models import Networks
-from .scoring import ScoreStats, score_images
+from .scoring import Reference, ScoreStats, build_reference
 
 
 # ----------------------------------------------------------------------------------------
@@ -243,10 +244,10 @@ class Trainer:
         betas = (c.beta1, c.beta2)
         n = self.networks
         self.optimisers = {
-            "generator": torch.optim.Adam(n.generator.parameters(), lr=c.lr_g, betas=betas),
-            "encoder": torch.optim.Adam(n.encoder.parameters(), lr=c.lr_e, betas=betas),
-            "discriminator": torch.optim.Adam(n.discriminator.parameters(), lr=c.lr_d, betas=betas),
-            "refine": torch.optim.Adam(n.encoder.parameters(), lr=c.refine_lr),
+            "generator": Adam(n.generator.parameters(), lr=c.lr_g, betas=betas),
+            "encoder": Adam(n.encoder.parameters(), lr=c.lr_e, betas=betas),
+            "discriminator": Adam(n.discriminator.parameters(), lr=c.lr_d, betas=betas),
+            "refine": Adam(n.encoder.parameters(), lr=c.refine_lr),
         }
 
     # ------------------------------------------------------------------------------------
@@ -323,9 +324,9 @@ class Trainer:
 
     def _update(self, name: str, loss: torch.Tensor) -> None:
         optimiser = self.optimisers[name]
-        optimiser.zero_grad(set_to_none=True)
         loss.backward()
         optimiser.step()
+        optimiser.zero_grad(set_to_none=True)  # gradients freed now, not held until the next step
 
     # ------------------------------------------------------------------------------------
 
@@ -447,11 +448,13 @@ class Trainer:
         m = self.normalisation
         return (images * m.std + m.mean).clamp(0, 1).float().cpu().numpy()
 
-    def training_scores(self) -> np.ndarray:
-        """Scores of the training images: the yardstick for thresholds and readable scores."""
-        return score_images(self.networks, self.images, self.normalisation, self.score_config, keep_images=False).score
+    def reference(self) -> tuple[Reference | None, np.ndarray]:
+        """What the score measures against, and the training images' own scores: the yardstick
+        for thresholds and readable scores."""
+        return build_reference(self.networks, self.images, self.normalisation, self.score_config, self.train_config.seed)
 
     def checkpoint(self, stopped: bool = False) -> Checkpoint:
+        reference, training_scores = self.reference()
         return Checkpoint(
             networks=self.networks,
             train=self.train_config,
@@ -461,7 +464,8 @@ class Trainer:
             epoch=self.epoch,
             iteration_losses=np.asarray(self.history.iteration_losses, dtype=np.float32).reshape(-1, 3),
             epoch_summaries=list(self.history.epoch_summaries),
-            train_stats=ScoreStats.of(self.training_scores()),
+            train_stats=ScoreStats.of(training_scores),
+            reference=reference,
             data=self.data_info,
             optimiser_states={k: o.state_dict() for k, o in self.optimisers.items()},
             rng_state=self.rng.get_state(),
@@ -474,16 +478,6 @@ class Trainer:
         save_checkpoint(self.checkpoint_path, self.checkpoint(stopped))
         self.last_checkpoint = str(self.checkpoint_path)
         return self.last_checkpoint
-
-
-def warm_up() -> None:
-    """Import now what the first optimiser would import later.
-
-    Creating the first torch optimiser imports torch._dynamo: two seconds of imports holding
-    the GIL, which a window would feel as stalls when Train is clicked. The app calls this
-    while its data loads, in a worker.
-    """
-    import torch._dynamo  # noqa: F401
 
 
 class _frozen:

@@ -20,6 +20,9 @@ def build_window(settings: QSettings | None = None):
 
 
 def main() -> int:
+    from egbad_core.memory import limit_heap_growth
+
+    limit_heap_growth()
     app = QApplication.instance() or QApplication(sys.argv)
     app.setApplicationName("EGBAD Inspector")
     app.setOrganizationName("EGBAD Inspector")

@@ -308,8 +308,8 @@ class DetectionView(QWidget):
         label = detection.images.labels[row]
         self.detail_text.setText(
             f"<b>{detection.images.ids[row]}</b>{'  label ' + label if label else ''}<br>"
-            f"residual {scores.residual[row]:.1f}   discrimination {scores.discrimination[row]:.1f}<br>"
-            f"score {scores.score[row]:.1f}{relative}<br>"
+            f"residual {scores.residual[row]:.4g}   discrimination {scores.discrimination[row]:.4g}<br>"
+            f"score {scores.score[row]:.4g}{relative}<br>"
             + ("<span style='color:#c01010'><b>FLAGGED</b></span>" if flagged else "not flagged")
         )
 

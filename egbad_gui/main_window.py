@@ -207,9 +207,6 @@ class MainWindow(QMainWindow):
 
             state.emit(("device", describe_device(resolve_device("auto"))))
             source = DataSource.parse(**request)
-            from egbad_core.training import warm_up
-
-            warm_up()
             train = load_training_set(source, image_size, channels, progress=state.progress)
             try:
                 test = load_test_set(source, image_size, train.channels, progress=state.progress)

@@ -11,7 +11,7 @@ from PySide6.QtWidgets import (
     QLineEdit, QProgressBar, QPushButton, QRadioButton, QSpinBox, QVBoxLayout, QWidget,
 )
 
-from egbad_core.config import PRESETS, Preset, ScoreConfig, TrainConfig
+from egbad_core.config import PRESETS, Preset, ScoreConfig, TrainConfig, ingredients
 
 
 def _path_row(placeholder: str, browse) -> tuple[QWidget, QLineEdit]:
@@ -136,6 +136,12 @@ class TrainingPanel(QGroupBox):
         for name, preset in PRESETS.items():
             self.preset.addItem(name, name)
             self.preset.setItemData(self.preset.count() - 1, preset.description, Qt.ItemDataRole.ToolTipRole)
+        self.recipe = QLabel("")
+        self.recipe.setObjectName("recipeLabel")
+        self.recipe.setWordWrap(True)
+        self.recipe.setStyleSheet("color: #555; font-size: 11px;")
+        self.recipe.setToolTip("What this preset changes from the seed's recipe (README: Presets). "
+                               "Switch any of them with egbad train --set SECTION.NAME=VALUE.")
         self.epochs = QSpinBox()
         self.epochs.setRange(1, 10_000)
         self.epochs.setToolTip("GAN epochs: D, G and E trained together")
@@ -175,6 +181,7 @@ class TrainingPanel(QGroupBox):
 
         form = QFormLayout()
         form.addRow("Preset", self.preset)
+        form.addRow("", self.recipe)
         form.addRow("Epochs", self.epochs)
         form.addRow("Refine epochs", self.refine_epochs)
         form.addRow("Batch size", self.batch_size)
@@ -218,6 +225,9 @@ class TrainingPanel(QGroupBox):
         self.lr_e.setValue(train.lr_e)
         self.seed.setValue(train.seed)
         self.lam.setValue(score.lam)
+        fields_above = ("train.epochs=", "train.batch_size=", "train.lr_", "score.lam=")
+        listed = [item.split(".", 1)[1] for item in ingredients(preset) if not item.startswith(fields_above)]
+        self.recipe.setText(" · ".join(listed) if listed else "the seed's recipe as written")
 
     def set_preset_name(self, name: str) -> None:
         index = self.preset.findData(name)

@@ -16,6 +16,8 @@ Index = QModelIndex | QPersistentModelIndex
 
 
 class ScoreTableModel(QAbstractTableModel):
+    ROW_BY_ROW_LIMIT = 64  # more changed rows than this are announced as one range
+
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
         self.ids: list[str] = []
@@ -34,13 +36,19 @@ class ScoreTableModel(QAbstractTableModel):
         self.endResetModel()
 
     def set_flagged(self, flagged: np.ndarray) -> None:
-        """Re-flag rows: only the rows that changed are repainted."""
+        """Re-flag rows: only the rows that changed are announced, one by one.
+
+        A threshold step changes a few images that sit side by side in score order but far apart
+        in this model's order; one min..max range would make the sorted view repaint every
+        visible row on each step of a drag."""
         changed = np.flatnonzero(flagged != self.flagged)
         self.flagged = flagged.copy()
-        if len(changed):
-            top = self.index(int(changed.min()), 0)
-            bottom = self.index(int(changed.max()), len(COLUMNS) - 1)
-            self.dataChanged.emit(top, bottom)
+        if len(changed) > self.ROW_BY_ROW_LIMIT:
+            self.dataChanged.emit(self.index(int(changed.min()), 0), self.index(int(changed.max()), len(COLUMNS) - 1))
+            return
+        last = len(COLUMNS) - 1
+        for row in changed.tolist():
+            self.dataChanged.emit(self.index(row, 0), self.index(row, last))
 
     def rowCount(self, parent: Index = QModelIndex()) -> int:
         return 0 if parent.isValid() else len(self.ids)
@@ -54,23 +62,25 @@ class ScoreTableModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.ToolTipRole and orientation == Qt.Orientation.Horizontal:
             return {
                 "Relative": "score ÷ the training images' 99th percentile: above 1.0 is unusual",
-                "Residual": "Σ|x − G(E(x))| over pixels",
-                "Discrimination": "Σ|f_D(x) − f_D(G(E(x)))| over D's features",
+                "Residual": "how far x lies from its reconstruction G(E(x)); default preset: the blurred "
+                "difference in units of the training images' spread at each pixel",
+                "Discrimination": "seed preset: Σ|f_D(x) − f_D(G(E(x)))|; default preset: the distance from D's "
+                "features of x to the nearest training image's",
             }.get(COLUMNS[section])
         return None
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid():
+        if role not in HANDLED_ROLES or not index.isValid():  # the view asks for many roles per cell
             return None
         row, column = index.row(), index.column()
         name = COLUMNS[column]
         flagged = bool(self.flagged[row])
-        if role == Qt.ItemDataRole.DecorationRole and name == "Image" and self.thumbnail is not None:
-            return self.thumbnail(row, flagged)
-        if role == Qt.ItemDataRole.BackgroundRole and flagged:
-            return FLAGGED_BRUSH
-        if role == Qt.ItemDataRole.ForegroundRole and flagged and name == "Flagged":
-            return FLAGGED_TEXT
+        if role == Qt.ItemDataRole.DecorationRole:
+            return self.thumbnail(row, flagged) if name == "Image" and self.thumbnail is not None else None
+        if role == Qt.ItemDataRole.BackgroundRole:
+            return FLAGGED_BRUSH if flagged else None
+        if role == Qt.ItemDataRole.ForegroundRole:
+            return FLAGGED_TEXT if flagged and name == "Flagged" else None
         if role == SORT_ROLE:
             if name in ("Image",):
                 return row
@@ -80,7 +90,7 @@ class ScoreTableModel(QAbstractTableModel):
                 return self.labels[row]
             if name == "Flagged":
                 return int(flagged)
-            return float(self.numbers[row, COLUMNS.index(name) - 3])
+            return float(self.numbers[row, column - 3])
         if role == Qt.ItemDataRole.DisplayRole:
             if name == "Image":
                 return None
@@ -90,10 +100,17 @@ class ScoreTableModel(QAbstractTableModel):
                 return self.labels[row] or "—"
             if name == "Flagged":
                 return "yes" if flagged else ""
-            value = self.numbers[row, COLUMNS.index(name) - 3]
+            value = self.numbers[row, column - 3]
             if np.isnan(value):
                 return "—"
-            return f"{value:.3f}" if name == "Relative" else f"{value:.1f}"
-        if role == Qt.ItemDataRole.TextAlignmentRole and name not in ("ID", "Label", "Image"):
-            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            return f"{value:.3f}" if name == "Relative" or abs(value) < 100 else f"{value:.1f}"
+        if name not in ("ID", "Label", "Image"):  # TextAlignmentRole
+            return RIGHT_ALIGNED
         return None
+
+
+HANDLED_ROLES = frozenset({
+    Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.DecorationRole, Qt.ItemDataRole.BackgroundRole,
+    Qt.ItemDataRole.ForegroundRole, Qt.ItemDataRole.TextAlignmentRole, SORT_ROLE,
+})
+RIGHT_ALIGNED = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)

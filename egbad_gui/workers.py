@@ -9,6 +9,7 @@ thread.finished → thread.deleteLater, all connected before the thread starts.
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import time
@@ -55,6 +56,7 @@ class TaskWorker(QObject):
     @Slot()
     def work(self) -> None:
         try:
+            run_in_background()
             result = self.task(self.state)
         except EgbadError as error:
             self.failed.emit(str(error))
@@ -67,6 +69,23 @@ class TaskWorker(QObject):
             self.done.emit(result)
         finally:
             self.finished.emit()
+
+
+BACKGROUND_NICENESS = 10  # Linux nice value of worker threads; the UI thread stays at 0
+
+
+def run_in_background() -> None:
+    """Lower the calling thread's scheduling priority, so the UI thread gets a core the moment
+    it wakes even while training keeps every core busy.
+
+    On Linux the niceness of one thread is set through its thread id, and the OpenMP threads
+    torch starts from this thread inherit it. Elsewhere the QThread's LowPriority does the same.
+    """
+    if sys.platform.startswith("linux"):
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), BACKGROUND_NICENESS)
+        except OSError:  # not allowed here: run at normal priority
+            pass
 
 
 def _plain(error: Exception) -> str:
@@ -126,7 +145,7 @@ class TaskRunner(QObject):
         self._running[name] = worker
         self._threads[id(thread)] = thread
         relay.thread_key = id(thread)
-        thread.start()
+        thread.start(QThread.Priority.LowPriority)
         return worker
 
     def stop(self, name: str) -> None:

@@ -13,7 +13,7 @@ import pytest
 import torch
 from PIL import Image
 
-from egbad_core.config import ModelConfig, Preset, ScoreConfig, TrainConfig
+from egbad_core.config import DEFAULT_PRESET, ModelConfig, Preset, TrainConfig, replace
 
 torch.set_num_threads(2)
 
@@ -22,7 +22,7 @@ TINY = Preset(
     description="tiny networks for fast tests",
     model=ModelConfig(image_size=16, width=8, latent_size=4),
     train=TrainConfig(epochs=1, batch_size=8, device="cpu", preview_images=4),
-    score=ScoreConfig(batch_size=16),
+    score=replace(DEFAULT_PRESET.score, batch_size=16),  # the default's score, reference and all
 )
 
 

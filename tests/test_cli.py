@@ -16,8 +16,13 @@ def test_train_then_detect_end_to_end_on_tiny_data(tmp_path):
     csv = write_mnist_csv(tmp_path / "digits.csv", [7, 8, 2] * 6)
     checkpoint = tmp_path / "ck" / "m.pt"
     trained = run("train", "--data", str(csv), "--normal-labels", "7,8", "--epochs", "1", "--batch-size", "8",
-                  "--device", "cpu", "--out", str(checkpoint), "--quiet")
+                  "--device", "cpu", "--out", str(checkpoint), "--quiet", "--set", "score.lam=0.25",
+                  "--set", "train.cycle_weight=0")
     assert trained.returncode == 0, trained.stderr
+    from egbad_core.checkpoints import load_checkpoint
+
+    saved = load_checkpoint(checkpoint)
+    assert saved.score.lam == 0.25 and saved.train.cycle_weight == 0.0 and saved.score.discrimination == "nearest"
     result = json.loads(trained.stdout.strip().splitlines()[-1])
     assert result["epochs"] == 1 and result["checkpoint"] == str(checkpoint)
     assert result["seconds"] > 0 and result["train_images_per_s"] > 0
@@ -43,6 +48,8 @@ def test_train_then_detect_end_to_end_on_tiny_data(tmp_path):
         (None, ["train", "--data", "{tmp}/missing.csv"], "missing.csv does not exist"),
         ("empty_dir", ["train", "--data", "{tmp}/empty"], "is empty"),
         ("no_label", ["train", "--data", "{tmp}/nolabel.csv"], "no 'label' column"),
+        (None, ["train", "--data", "demo", "--set", "score.nope=1"], "is not a setting"),
+        (None, ["train", "--data", "demo", "--set", "model.spectral_norm=maybe"], "is not a bool"),
         ("bad_ckpt", ["detect", "--checkpoint", "{tmp}/bad.pt", "--data", "demo", "--out-dir", "{tmp}/o"], "bad.pt"),
     ],
 )

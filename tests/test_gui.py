@@ -230,8 +230,10 @@ def test_a_diverging_run_says_so_and_the_window_keeps_working(qtbot, window, mon
 
 def test_each_preset_trains_at_its_own_image_size(qtbot, window):
     panel = window.training_panel
+    assert "discrimination=nearest" in panel.recipe.text() and "width=8" in panel.recipe.text()
     panel.preset.setCurrentIndex(panel.preset.findData("seed"))
     assert panel.batch_size.value() == 128 and panel.lr_e.value() == pytest.approx(4e-4)
+    assert panel.recipe.text() == "the seed's recipe as written"
     train(qtbot, window, 1)
     assert window.data.train.image_size == TINY.model.image_size  # loaded for the default preset
     assert window.model.networks.config.image_size == 64 and window.model.preset == "seed"

@@ -1,8 +1,10 @@
 import numpy as np
+import pytest
 import torch
 
+from conftest import TINY
 from egbad_core.checkpoints import load_checkpoint, save_checkpoint
-from egbad_core.config import ScoreConfig
+from egbad_core.config import ScoreConfig, replace
 from egbad_core.scoring import score_anogan, score_images
 
 
@@ -61,3 +63,81 @@ def test_anogan_search_lowers_the_score_it_optimises(tiny_checkpoint):
     assert many.method == "anogan"
     assert (many.score < few.score).all()
     assert all(p.requires_grad for p in checkpoint.networks.generator.parameters())
+
+
+# --- the default preset's score: terms measured against the training images -----------------
+
+DEFAULT_SCORE = ScoreConfig(
+    lam=0.5, batch_size=16, residual_smoothing=1.0, residual_standardised=True, discrimination="nearest",
+    standardise_terms=True,
+)
+
+
+def test_smoothing_keeps_a_flat_image_and_spreads_a_spot():
+    from egbad_core.scoring import smooth
+
+    flat = torch.full((1, 1, 9, 9), 0.3)
+    assert torch.equal(smooth(flat, 0.0), flat)
+    spot = torch.zeros(1, 1, 9, 9)
+    spot[0, 0, 4, 4] = 1.0
+    blurred = smooth(spot, 1.0)
+    assert torch.allclose(smooth(flat, 1.0)[..., 3:6, 3:6], flat[..., 3:6, 3:6])
+    assert abs(float(blurred.sum()) - 1.0) < 1e-5 and float(blurred.max()) < 0.2
+
+
+def test_a_pixel_that_varies_in_the_training_images_weighs_less():
+    from egbad_core.scoring import Reference, _residual_terms
+
+    spread = torch.full((1, 4, 4), 0.1)
+    spread[0, 0, 0] = 1.0  # this pixel's residual varies ten times more in normal images
+    reference = Reference(torch.zeros(1, 4, 4), spread, None, 1.0, 1.0)
+    noisy_corner = torch.zeros(2, 1, 4, 4)
+    noisy_corner[0, 0, 0, 0] = 0.5
+    noisy_corner[1, 0, 2, 2] = 0.5
+    maps, residual = _residual_terms(noisy_corner, DEFAULT_SCORE, reference)
+    assert float(residual[1]) == pytest.approx(10 * float(residual[0]))  # |0.5 / 0.1| against |0.5 / 1.0|
+    assert maps.shape == (2, 4, 4)
+
+
+def test_nearest_distance_skips_each_training_image_itself():
+    from egbad_core.scoring import nearest_distance
+
+    memory = torch.tensor([[0.0, 0.0], [3.0, 4.0], [0.0, 1.0]])
+    assert nearest_distance(memory, memory).tolist() == [0.0, 0.0, 0.0]
+    assert nearest_distance(memory, memory, torch.tensor([0, 1, 2])).tolist() == [1.0, pytest.approx(18 ** 0.5), 1.0]
+    assert nearest_distance(torch.tensor([[3.0, 0.0]]), memory).tolist() == [3.0]
+
+
+def test_the_reference_travels_in_the_checkpoint_and_scores_like_the_training_images(tmp_path, mnist_csv, monkeypatch):
+    from egbad_core import scoring
+    from egbad_core.data import DataSource, load_test_set, load_training_set
+    from egbad_core.detection import run_detection
+    from egbad_core.training import Trainer
+
+    monkeypatch.setattr(scoring, "MEMORY_IMAGES", 10)  # fewer than the training images: a sample is kept
+    source = DataSource.parse(str(mnist_csv), normal_labels="7,8")
+    train_set = load_training_set(source, 16)
+    trainer = Trainer(train_set, replace(TINY, score=DEFAULT_SCORE), checkpoint_path=tmp_path / "m.pt")
+    for _ in trainer.run():
+        pass
+    checkpoint = load_checkpoint(tmp_path / "m.pt")
+    reference = checkpoint.reference
+    assert reference is not None and reference.features.shape[0] == 10
+    assert reference.residual_spread.shape == (1, 16, 16) and float(reference.residual_spread.min()) > 0
+    assert reference.residual_scale > 0 and reference.discrimination_scale > 0
+    # Scoring the training images again gives their recorded statistics, except the nearest-neighbour
+    # term, which leaves each kept image out when the reference is built: so at most that much more.
+    rescored = score_images(checkpoint.networks, trainer.images, checkpoint.normalisation, DEFAULT_SCORE, reference=reference)
+    assert rescored.score.mean() <= checkpoint.train_stats.mean + 1e-6
+    test_set = load_test_set(source, 16, 1)
+    detection = run_detection(checkpoint, test_set, "egbad", threshold="p99")
+    assert detection.threshold == pytest.approx(checkpoint.train_stats.p99)
+    assert np.isfinite(detection.scores.score).all() and detection.scores.residual_maps.shape == (len(test_set), 16, 16)
+
+
+def test_a_score_that_needs_a_reference_says_so_without_one(tiny_checkpoint):
+    from egbad_core.errors import EgbadError
+
+    checkpoint = load_checkpoint(tiny_checkpoint)
+    with pytest.raises(EgbadError, match="reference"):
+        score_images(checkpoint.networks, torch.rand(2, 1, 16, 16), checkpoint.normalisation, DEFAULT_SCORE)

@@ -1,3 +1,4 @@
+import copy
 import threading
 
 import numpy as np
@@ -190,3 +191,26 @@ def test_cycle_consistency_lowers_the_reconstruction_error(tmp_path):
         list(trainer.run())
         residuals.append(score_images(trainer.networks, trainer.images, trainer.normalisation, keep_images=False).residual.mean())
     assert residuals[1] < residuals[0]
+
+
+def test_the_written_out_adam_matches_torch_optim_adam_and_reads_its_state():
+    from egbad_core.adam import Adam
+
+    torch.manual_seed(0)
+    ours = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.BatchNorm2d(4), torch.nn.Flatten(), torch.nn.Linear(4 * 4 * 4, 2))
+    theirs = copy.deepcopy(ours)
+    mine, reference = Adam(ours.parameters(), lr=2e-3, betas=(0.5, 0.999)), torch.optim.Adam(theirs.parameters(), lr=2e-3, betas=(0.5, 0.999))
+    for _ in range(5):
+        x = torch.randn(3, 1, 6, 6)
+        for model, optimiser in ((ours, mine), (theirs, reference)):
+            model(x).square().mean().backward()
+            optimiser.step()
+            optimiser.zero_grad()
+    for a, b in zip(ours.parameters(), theirs.parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7)
+    # Each reads the other's state: checkpoints from before this class still resume.
+    restored = Adam(theirs.parameters(), lr=2e-3, betas=(0.5, 0.999))
+    restored.load_state_dict(reference.state_dict())
+    assert restored.state[0]["step"].item() == 5
+    torch.testing.assert_close(restored.state[0]["exp_avg_sq"], reference.state[theirs[0].weight]["exp_avg_sq"])
+    torch.optim.Adam(ours.parameters(), lr=2e-3).load_state_dict(mine.state_dict())

@@ -1,0 +1,28 @@
+"""The C allocator's settings: what keeps peak resident memory near what tensors need.
+
+glibc's malloc raises its mmap threshold each time a large block is freed, so after the first
+training step most activation tensors come from the heap instead of their own mappings; freed
+heap space is kept and fragments, and the peak grew by about 230 MB on the seed preset
+(benchmarks/speed.py). A fixed threshold keeps large tensors in mappings that go back to the
+system when freed.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import sys
+
+M_MMAP_THRESHOLD = -3  # mallopt's parameter number in glibc's malloc.h
+MMAP_THRESHOLD_BYTES = 1 << 20  # blocks from 1 MiB up get their own mapping
+
+
+def limit_heap_growth() -> bool:
+    """Fix glibc's mmap threshold for this process; True where it was set (Linux with glibc)."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        return bool(libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES))
+    except (OSError, AttributeError):  # another C library (musl): leave it as it is
+        return False
