@@ -6,6 +6,8 @@ training or scoring happens on this thread.
 
 from __future__ import annotations
 
+import gc
+
 import time
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -254,6 +256,10 @@ class MainWindow(QMainWindow):
         if skipped:
             self.statusBar().showMessage(f"Skipped {len(skipped)} unreadable file(s); see the Data panel.", 10_000)
         self._update_buttons()
+        # torch and the data are loaded now: a few hundred thousand long-lived objects. Frozen,
+        # they are left out of Python's full collections, which otherwise stop every thread
+        # (the window too) for 200 ms or more when training triggers one.
+        gc.freeze()
         self.data_loaded.emit()
 
     def _data_failed(self, message: str) -> None:

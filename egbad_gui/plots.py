@@ -13,6 +13,7 @@ from PySide6.QtCore import QTimer, Signal
 COLOURS = {"D": (220, 60, 60), "G": (40, 110, 220), "E": (40, 160, 70)}
 SMOOTHING = 0.9  # exponential moving average weight of the smoothed lines
 REDRAW_MS = 100
+EPOCH_PEN = pg.mkPen((150, 150, 150), style=pg.QtCore.Qt.PenStyle.DashLine)
 
 
 class LossPlot(pg.PlotWidget):
@@ -20,17 +21,26 @@ class LossPlot(pg.PlotWidget):
         super().__init__(parent, background="w")
         self.setObjectName("lossPlot")
         item = self.getPlotItem()
-        item.setLabel("bottom", "iteration")
+        item.setLabel("bottom", "iteration (dashed lines: epoch ends)")
         item.setLabel("left", "loss")
-        item.showGrid(x=True, y=True, alpha=0.2)
+        # A fixed axis width: tick labels of another width would re-lay out and repaint the
+        # whole plot a second time on every redraw while training.
+        item.getAxis("left").setWidth(48)
+        # No grid: its lines across the whole view were a third of each repaint while training.
         item.addLegend(offset=(-10, 30), labelTextColor=(30, 30, 30), brush=(255, 255, 255, 200))
         item.setClipToView(True)
         item.setDownsampling(auto=True, mode="peak")
+        # The view follows the data by setting its range before each paint, not by auto-range,
+        # which changes the range during the paint and so paints the whole plot twice.
+        self._view = item.getViewBox()
+        self._view.disableAutoRange()
+        self._view.sigRangeChangedManually.connect(self._stop_following)
+        self._follow = True
         self.raw = {}
         self.smooth = {}
         for name, colour in COLOURS.items():
             faded = pg.mkPen(colour + (70,), width=1)
-            self.raw[name] = item.plot(pen=faded)
+            self.raw[name] = item.plot(pen=faded, antialias=False)  # faint and dense: smoothing buys nothing
             self.smooth[name] = item.plot(pen=pg.mkPen(colour, width=2), name=f"{name} loss")
         self._epoch_lines: list[pg.InfiniteLine] = []
         self.clear_history()
@@ -52,6 +62,7 @@ class LossPlot(pg.PlotWidget):
         for line in self._epoch_lines:
             self.removeItem(line)
         self._epoch_lines.clear()
+        self._follow = True
         self._dirty = True
 
     def append(self, losses: np.ndarray) -> None:
@@ -72,10 +83,10 @@ class LossPlot(pg.PlotWidget):
         self._dirty = True
 
     def mark_epoch(self, iteration: int, epoch: int) -> None:
-        line = pg.InfiniteLine(
-            pos=iteration, angle=90, pen=pg.mkPen((150, 150, 150), style=pg.QtCore.Qt.PenStyle.DashLine),
-            label=f"{epoch}", labelOpts={"position": 0.95, "color": (120, 120, 120)},
-        )
+        """A dashed line at the epoch's end; no text on it, so a long run's many lines stay cheap
+        to paint (the epoch shows in the progress bar and the hover text)."""
+        line = pg.InfiniteLine(pos=iteration, angle=90, pen=EPOCH_PEN)
+        line.setToolTip(f"end of epoch {epoch}")
         self.addItem(line)
         self._epoch_lines.append(line)
 
@@ -95,6 +106,30 @@ class LossPlot(pg.PlotWidget):
         for column, name in enumerate(COLOURS):
             self.raw[name].setData(x, self._losses[:, column])
             self.smooth[name].setData(x, self._smoothed[:, column])
+        if any(self._view.autoRangeEnabled()):  # the corner "A" button: follow the data again
+            self._view.disableAutoRange()
+            self._follow = True
+        finite = self._losses[np.isfinite(self._losses)]
+        if self._follow and finite.size:
+            self._follow_data(len(self._losses), min(float(finite.min()), 0.0), float(finite.max()))
+
+    def _follow_data(self, count: int, low: float, high: float) -> None:
+        """Grow the view ahead of the data, in steps: while the range stays put, a redraw repaints
+        the curves alone, not the axes and their text (half the cost of a repaint)."""
+        (x0, x1), (y0, y1) = self._view.viewRange()
+        high = high if high > low else low + 1.0
+        if count + 1 > x1 or x0 > 0:
+            x1 = max(20.0, (count + 1) * 1.5)
+        fits = y0 <= low and high <= y1
+        loose = (high - low) < 0.5 * (y1 - y0)
+        if not fits or loose:
+            margin = 0.1 * (high - low)
+            y0, y1 = low - (margin if low < 0 else 0.0), high + margin
+        self._view.setRange(xRange=(0, x1), yRange=(y0, y1), padding=0)
+
+    def _stop_following(self, *_args) -> None:
+        """The user zoomed or panned: leave the view where they put it."""
+        self._follow = False
 
 
 class ScoreHistogram(pg.PlotWidget):

@@ -237,3 +237,25 @@ def test_each_preset_trains_at_its_own_image_size(qtbot, window):
     train(qtbot, window, 1)
     assert window.data.train.image_size == TINY.model.image_size  # loaded for the default preset
     assert window.model.networks.config.image_size == 64 and window.model.preset == "seed"
+
+
+def test_the_qt_binding_keeps_its_references_to_true_and_none(qtbot):
+    """PySide6 6.12.0 dropped a reference to True on each signal emission and to None on each
+    void call; under Python 3.11 the app then died within minutes of training (pyproject pins
+    it out). This catches such a binding if it comes back."""
+    import sys
+
+    from PySide6.QtCore import QObject, Signal
+    from PySide6.QtWidgets import QWidget
+
+    class Emitter(QObject):
+        fired = Signal()
+
+    emitter, widget = Emitter(), QWidget()
+    emitter.fired.connect(lambda: None)
+    before = sys.getrefcount(True), sys.getrefcount(None)
+    for _ in range(500):
+        emitter.fired.emit()
+        widget.update()
+    after = sys.getrefcount(True), sys.getrefcount(None)
+    assert after[0] >= before[0] - 10 and after[1] >= before[1] - 10, (before, after)
