@@ -41,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--refine-epochs", type=int, help="encoder refinement epochs after the GAN epochs")
     train.add_argument("--image-size", type=int, help="side the images are resized to (a power of two)")
     train.add_argument("--seed", type=int)
+    train.add_argument("--mixed-precision", action="store_true", help="bf16 autocast (fast on recent GPUs)")
     train.add_argument("--set", action="append", default=[], metavar="SECTION.NAME=VALUE",
                        help="any preset option, e.g. score.lam=0.5 or train.cycle_weight=0 (repeatable)")
     train.add_argument("--device", choices=("auto", "cpu", "cuda"), default=None)
@@ -62,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     detect.add_argument("--lam", type=float, help="λ, the weight of the discrimination term")
     detect.add_argument("--anogan-steps", type=int, help="latent-search steps per image for --method anogan")
     detect.add_argument("--batch-size", type=int, help="images per forward pass")
+    detect.add_argument("--mixed-precision", action="store_true", help="bf16 autocast (fast on recent GPUs)")
     detect.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     detect.add_argument("--grid", choices=("all", "flagged"), default="all", help="which images grid.png shows")
     detect.add_argument("--out-dir", required=True, metavar="DIR")
@@ -123,6 +125,7 @@ def train_command(args: argparse.Namespace) -> int:
             for k, v in {
                 "epochs": args.epochs, "batch_size": args.batch_size, "lr_g": args.lr_g, "lr_d": args.lr_d,
                 "lr_e": args.lr_e, "seed": args.seed, "device": args.device, "refine_epochs": args.refine_epochs,
+                "mixed_precision": True if args.mixed_precision else None,
             }.items()
             if v is not None
         }
@@ -192,6 +195,8 @@ def detect_command(args: argparse.Namespace) -> int:
     images = load_test_set(source, config.image_size, config.channels)
     _report_skipped(images.skipped)
     changes = {k: v for k, v in {"lam": args.lam, "anogan_steps": args.anogan_steps, "batch_size": args.batch_size}.items() if v is not None}
+    if args.mixed_precision:
+        changes["mixed_precision"] = True
     score_config = replace(checkpoint.score, **changes)
     score_config.validate()
     total = len(images)

@@ -13,7 +13,7 @@ import numpy as np
 
 from . import metrics
 from .checkpoints import Checkpoint
-from .config import ScoreConfig
+from .config import ScoreConfig, replace
 from .data import ImageSet, SkippedFile
 from .errors import EgbadError
 from .scoring import Progress, Scores, ScoreStats, score
@@ -109,7 +109,8 @@ def run_detection(
     scores = score(method, networks, normalised, checkpoint.normalisation, config, **kwargs)
     del normalised
     # The training statistics describe the checkpoint's own score; AnoGAN's is another scale.
-    stats = checkpoint.train_stats if method == "egbad" and config == checkpoint.score else None
+    same_score = replace(config, batch_size=0, mixed_precision=False) == replace(checkpoint.score, batch_size=0, mixed_precision=False)
+    stats = checkpoint.train_stats if method == "egbad" and same_score else None
     detection = Detection(images, scores, float("inf"), stats, checkpoint_path)
     if isinstance(threshold, (int, float)):
         detection.threshold = float(threshold)

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .adam import Adam
-from .config import Normalisation, ScoreConfig
+from .config import Normalisation, ScoreConfig, autocast
 from .errors import EgbadError
 from .models import Networks
 
@@ -207,11 +207,16 @@ def _forward(networks: Networks, x: torch.Tensor, config: ScoreConfig, reference
     """(reconstruction, residual map, R, Dis) of a batch, one pass of E, G and D."""
     z = networks.encoder(x)
     reconstruction = networks.generator(z)
-    maps, residual = _residual_terms(smooth(x - reconstruction, config.residual_smoothing), config, reference)
-    if config.discrimination == "nearest":
-        discrimination = nearest_distance(stage_features(networks, x, config.feature_stage, config.feature_side), reference.features)
+    nearest = config.discrimination == "nearest"
+    if nearest:
+        features = stage_features(networks, x, config.feature_stage, config.feature_side)
     else:
-        discrimination = _pair_discrimination(networks, x, reconstruction, z)
+        discrimination = _pair_discrimination(networks, x, reconstruction, z).float()
+    with autocast(x.device.type, False):  # the terms in float32, whatever precision the networks ran in
+        reconstruction = reconstruction.float()
+        maps, residual = _residual_terms(smooth(x - reconstruction, config.residual_smoothing), config, reference)
+        if nearest:
+            discrimination = nearest_distance(features, reference.features)
     return reconstruction, maps, residual, discrimination
 
 
@@ -232,8 +237,9 @@ def score_images(
         raise EgbadError("this checkpoint's score needs the training images' reference, which it does not hold; "
                          "train it again or score with a preset that does not standardise.")
     reference = reference.to(device) if reference is not None else None
+    images = _pinned(images, device)
     parts: dict[str, list[torch.Tensor]] = {"residual": [], "discrimination": [], "recon": [], "maps": []}
-    with evaluating(networks), torch.inference_mode():
+    with evaluating(networks), torch.inference_mode(), autocast(device.type, config.mixed_precision):
         for done, batch in _batches(images, config.batch_size):
             if stop is not None and stop.is_set():
                 raise ScoringStopped()
@@ -262,16 +268,18 @@ def build_reference(
     device = networks.device
     nearest = config.discrimination == "nearest"
     differences, features, pairs = [], [], []
-    with evaluating(networks), torch.inference_mode():
+    with evaluating(networks), torch.inference_mode(), autocast(device.type, config.mixed_precision):
         for _, batch in _batches(images, config.batch_size):
             x = networks.layout(batch.to(device))
             z = networks.encoder(x)
-            reconstruction = networks.generator(z)
-            differences.append(smooth(x - reconstruction, config.residual_smoothing).float())
+            reconstruction = networks.generator(z).float()
+            with autocast(device.type, False):
+                differences.append(smooth(x - reconstruction, config.residual_smoothing))
             if nearest:
                 features.append(stage_features(networks, x, config.feature_stage, config.feature_side))
             else:
                 pairs.append(_pair_discrimination(networks, x, reconstruction, z).float())
+    with torch.inference_mode():
         difference = torch.cat(differences)
         spread = difference.std(dim=0, unbiased=False).clamp_min(SPREAD_FLOOR / normalisation.std)
         reference = Reference(difference.mean(dim=0), spread, None, 1.0, 1.0)
@@ -369,6 +377,13 @@ def score(
     """Score with the named method (``egbad`` or ``anogan``)."""
     scorer = {"egbad": score_images, "anogan": score_anogan}[method]
     return scorer(networks, images, normalisation, config, **kwargs)
+
+
+def _pinned(images: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """Page-locked host memory for images bound for a GPU, so each batch's copy runs asynchronously."""
+    if device.type == "cuda" and images.device.type == "cpu" and not images.is_pinned():
+        return images.pin_memory()
+    return images
 
 
 def _batches(images: torch.Tensor, size: int) -> Iterator[tuple[int, torch.Tensor]]:

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 
 from .adam import Adam
 from .checkpoints import Checkpoint, ensure_writable_folder, save_checkpoint
-from .config import Normalisation, Preset, ScoreConfig, TrainConfig
+from .config import Normalisation, Preset, ScoreConfig, TrainConfig, autocast
 from .data import ImageSet
 from .device import resolve_device
 from .errors import EgbadError
@@ -324,7 +324,8 @@ class Trainer:
 
     def _update(self, name: str, loss: torch.Tensor) -> None:
         optimiser = self.optimisers[name]
-        loss.backward()
+        with autocast(self.device.type, False):  # backward in the dtypes the forward pass chose
+            loss.backward()
         optimiser.step()
         optimiser.zero_grad(set_to_none=True)  # gradients freed now, not held until the next step
 
@@ -354,7 +355,8 @@ class Trainer:
                     yield self._finish("stopped", started, images_seen, save=done_iterations > 0)
                     return
                 x = self.networks.layout(self.images[index.to(self.device)])
-                losses = (math.nan, math.nan, self.refine_step(x)) if refining else self.step(x)
+                with autocast(self.device.type, self.train_config.mixed_precision):
+                    losses = (math.nan, math.nan, self.refine_step(x)) if refining else self.step(x)
                 if not all(math.isfinite(v) for v in (losses[2:] if refining else losses)):
                     yield self._diverged(epoch, number, losses, started, images_seen)
                     return

@@ -494,7 +494,8 @@ class MainWindow(QMainWindow):
             self.show_error("No test images", reason)
             return
         model, data, path = self.model, self.data, self.model_path
-        score_config = replace(model.score, lam=self.training_panel.lam.value())
+        score_config = replace(model.score, lam=self.training_panel.lam.value(),
+                               mixed_precision=self.training_panel.mixed_precision.isChecked())
 
         def task(state: TaskState):
             from egbad_core.data import load_test_set

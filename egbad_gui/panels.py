@@ -7,7 +7,7 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
-    QButtonGroup, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel,
+    QButtonGroup, QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel,
     QLineEdit, QProgressBar, QPushButton, QRadioButton, QSpinBox, QVBoxLayout, QWidget,
 )
 
@@ -161,6 +161,9 @@ class TrainingPanel(QGroupBox):
         self.device = QComboBox()
         for label, value in (("Auto", "auto"), ("CPU", "cpu"), ("CUDA", "cuda")):
             self.device.addItem(label, value)
+        self.mixed_precision = QCheckBox("Mixed precision (bf16)")
+        self.mixed_precision.setToolTip("bf16 autocast for training and scoring: faster on recent GPUs, "
+                                        "slower on CPUs without AMX; off by default")
         self.device_in_use = QLabel("")
         self.device_in_use.setObjectName("deviceLabel")
 
@@ -191,6 +194,7 @@ class TrainingPanel(QGroupBox):
         form.addRow("λ (score)", self.lam)
         form.addRow("Seed", self.seed)
         form.addRow("Device", self.device)
+        form.addRow("", self.mixed_precision)
         form.addRow("", self.device_in_use)
         buttons = QHBoxLayout()
         buttons.addWidget(self.train_button)
@@ -241,16 +245,17 @@ class TrainingPanel(QGroupBox):
         values = asdict(base) | {
             "epochs": self.epochs.value(), "refine_epochs": self.refine_epochs.value(), "batch_size": self.batch_size.value(), "lr_g": self.lr_g.value(),
             "lr_d": self.lr_d.value(), "lr_e": self.lr_e.value(), "seed": self.seed.value(),
-            "device": self.device.currentData(),
+            "device": self.device.currentData(), "mixed_precision": self.mixed_precision.isChecked(),
         }
         return TrainConfig(**values)
 
     def score_config(self) -> ScoreConfig:
-        return ScoreConfig(**(asdict(self.selected_preset().score) | {"lam": self.lam.value()}))
+        return ScoreConfig(**(asdict(self.selected_preset().score) | {"lam": self.lam.value(),
+                                                                      "mixed_precision": self.mixed_precision.isChecked()}))
 
     def set_running(self, running: bool) -> None:
         self.train_button.setEnabled(not running)
         self.resume_button.setEnabled(not running)
         self.stop_button.setEnabled(running)
-        for widget in (self.preset, self.epochs, self.refine_epochs, self.batch_size, self.lr_g, self.lr_d, self.lr_e, self.seed, self.device, self.lam):
+        for widget in (self.preset, self.epochs, self.refine_epochs, self.batch_size, self.lr_g, self.lr_d, self.lr_e, self.seed, self.device, self.lam, self.mixed_precision):
             widget.setEnabled(not running)

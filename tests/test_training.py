@@ -214,3 +214,20 @@ def test_the_written_out_adam_matches_torch_optim_adam_and_reads_its_state():
     assert restored.state[0]["step"].item() == 5
     torch.testing.assert_close(restored.state[0]["exp_avg_sq"], reference.state[theirs[0].weight]["exp_avg_sq"])
     torch.optim.Adam(ours.parameters(), lr=2e-3).load_state_dict(mine.state_dict())
+
+
+def test_mixed_precision_is_an_option_off_by_default_that_trains_and_scores_near_float32(tmp_path):
+    from egbad_core.config import DEFAULT_PRESET
+    from egbad_core.scoring import build_reference
+
+    assert not DEFAULT_PRESET.train.mixed_precision and not DEFAULT_PRESET.score.mixed_precision
+    data = tiny_set(tmp_path)
+    mixed = Trainer(data, replace(TINY, train=replace(TINY.train, mixed_precision=True)))
+    events = list(mixed.run())
+    assert events[-1].reason == "completed"
+    assert all(np.isfinite(e.d_loss) for e in events if isinstance(e, IterationEvent))
+    n, images = mixed.networks, mixed.images
+    exact_reference, exact = build_reference(n, images, mixed.normalisation, TINY.score)
+    _, reduced = build_reference(n, images, mixed.normalisation, replace(TINY.score, mixed_precision=True))
+    assert exact_reference is not None and np.isfinite(reduced).all()
+    assert np.corrcoef(exact, reduced)[0, 1] > 0.9  # bf16 moves scores a little, not their order
