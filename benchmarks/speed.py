@@ -34,6 +34,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import seed_baseline  # noqa: E402
 from egbad_core.config import SEED_PRESET, ScoreConfig  # noqa: E402
+from egbad_core.memory import limit_heap_growth  # noqa: E402
 from egbad_core.data import DataSource, load_test_set, load_training_set  # noqa: E402
 from egbad_core.scoring import score_anogan, score_images  # noqa: E402
 from egbad_core.training import Trainer  # noqa: E402
@@ -79,6 +80,7 @@ def main() -> int:
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "out" / "speed.json"))
     args = parser.parse_args()
     rows: dict[str, dict] = {}
+    limit_heap_growth()  # as egbad and egbad-gui start: the speeds below are the product's
 
     # Memory first: getrusage reports the largest child so far, so the smaller one must not follow a larger one.
     if not args.skip_memory:

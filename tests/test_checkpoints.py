@@ -111,3 +111,30 @@ def test_two_epochs_then_two_more_equal_four_straight(tmp_path):
         for (key, a), b in zip(module.state_dict().items(), resumed.networks.modules()[name].state_dict().values()):
             assert torch.equal(a, b), f"{name}.{key}"
     assert len(resumed.history.iteration_losses) == len(straight.history.iteration_losses)
+
+
+def test_a_checkpoint_from_before_the_reference_scores_with_egbads_own_terms(tmp_path, tiny_checkpoint):
+    """Checkpoints written before the score options existed carry neither the options nor a
+    reference: they load with the seed's score, and detection works without a reference."""
+    import json
+
+    import numpy as np
+
+    from egbad_core.data import load_test_set
+    from egbad_core.detection import run_detection
+
+    payload = torch.load(tiny_checkpoint, weights_only=True)
+    meta = json.loads(payload["meta"])
+    meta["score"] = {"lam": 0.1, "batch_size": 16, "anogan_steps": 500, "anogan_lr": 0.05}
+    payload["meta"] = json.dumps(meta)
+    payload.pop("reference", None)
+    old = tmp_path / "old.pt"
+    torch.save(payload, old)
+    checkpoint = load_checkpoint(old)
+    assert checkpoint.reference is None and checkpoint.score.discrimination == "pair"
+    assert not checkpoint.score.needs_reference
+    csv = write_mnist_csv(tmp_path / "d.csv", [7, 8, 2] * 4)
+    images = load_test_set(DataSource.parse(str(csv), normal_labels="7,8"), 16, 1)
+    detection = run_detection(checkpoint, images, "egbad", threshold="f1")
+    scores = detection.scores
+    assert np.allclose(scores.score, 0.9 * scores.residual + 0.1 * scores.discrimination)
