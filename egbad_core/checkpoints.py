@@ -170,7 +170,13 @@ def load_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> Che
     losses = payload.get("iteration_losses")
     try:
         reference = Reference.from_payload(payload["reference"]) if "reference" in payload else None
-    except (KeyError, TypeError, AttributeError, IndexError) as error:
+        image = (config.channels, config.image_size, config.image_size)
+        if reference is not None and (
+            tuple(reference.residual_mean.shape) != image or tuple(reference.residual_spread.shape) != image
+            or (reference.features is not None and reference.features.dim() != 2)
+        ):
+            raise ValueError("its shapes do not fit the networks")
+    except (KeyError, TypeError, AttributeError, IndexError, ValueError) as error:
         raise EgbadError(f"{path} holds a damaged score reference ({_short(error)}).") from None
     return Checkpoint(
         networks=networks.to(torch.device(device)),

@@ -665,6 +665,7 @@ class MainWindow(QMainWindow):
                     pass
         device = panel.device.findData(s.value("training/device", "auto"))
         panel.device.setCurrentIndex(max(device, 0))
+        panel.mixed_precision.setChecked(str(s.value("training/mixed_precision", "false")).lower() == "true")
         request = s.value("data/request")
         if isinstance(request, dict):
             self.data_panel.restore(request)
@@ -681,6 +682,7 @@ class MainWindow(QMainWindow):
                          ("lr_d", panel.lr_d), ("lr_e", panel.lr_e), ("lam", panel.lam)):
             s.setValue(f"training/{key}", box.value())
         s.setValue("training/device", panel.device.currentData())
+        s.setValue("training/mixed_precision", panel.mixed_precision.isChecked())
         if self.data is not None:
             s.setValue("data/request", {k: v for k, v in self.data.request.items() if v is not None})
         s.sync()

@@ -138,3 +138,13 @@ def test_a_checkpoint_from_before_the_reference_scores_with_egbads_own_terms(tmp
     detection = run_detection(checkpoint, images, "egbad", threshold="f1")
     scores = detection.scores
     assert np.allclose(scores.score, 0.9 * scores.residual + 0.1 * scores.discrimination)
+
+
+def test_a_damaged_score_reference_is_refused_by_name(tmp_path, tiny_checkpoint):
+    payload = torch.load(tiny_checkpoint, weights_only=True)
+    assert "reference" in payload  # the tiny preset scores like the default
+    payload["reference"]["residual_mean"] = torch.zeros(3, 5, 5)
+    damaged = tmp_path / "damaged.pt"
+    torch.save(payload, damaged)
+    with pytest.raises(EgbadError, match="damaged.pt holds a damaged score reference"):
+        load_checkpoint(damaged)

@@ -190,12 +190,14 @@ def test_folder_data_with_a_corrupt_image_names_it(qtbot, window, tmp_path):
 
 def test_settings_are_kept_between_runs(qtbot, window, tmp_path):
     window.training_panel.epochs.setValue(33)
+    window.training_panel.mixed_precision.setChecked(True)
     window.close()
     from egbad_gui.app import build_window
 
     again = build_window(window.settings)
     qtbot.addWidget(again)
     assert again.training_panel.epochs.value() == 33
+    assert again.training_panel.mixed_precision.isChecked()
     assert again.data_panel.csv.isChecked()
     again.close()
 
