@@ -116,13 +116,13 @@ class ScoreConfig:
             raise EgbadError(f"discrimination must be one of {', '.join(DISCRIMINATIONS)}, not {self.discrimination!r}.")
         if self.feature_stage < 1 or self.feature_side < 1:
             raise EgbadError("the feature stage and the feature side must be at least 1.")
+        if self.batch_size < 1 or self.anogan_steps < 1:
+            raise EgbadError("scoring batch size and AnoGAN steps must be positive.")
 
     @property
     def needs_reference(self) -> bool:
         """True where scoring needs what the training images looked like (Reference)."""
         return self.residual_standardised or self.discrimination == "nearest" or self.standardise_terms
-        if self.batch_size < 1 or self.anogan_steps < 1:
-            raise EgbadError("scoring batch size and AnoGAN steps must be positive.")
 
 
 @dataclass(frozen=True)

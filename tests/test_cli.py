@@ -50,6 +50,7 @@ def test_train_then_detect_end_to_end_on_tiny_data(tmp_path):
         ("no_label", ["train", "--data", "{tmp}/nolabel.csv"], "no 'label' column"),
         (None, ["train", "--data", "demo", "--set", "score.nope=1"], "is not a setting"),
         (None, ["train", "--data", "demo", "--set", "model.spectral_norm=maybe"], "is not a bool"),
+        (None, ["train", "--data", "demo", "--set", "score.batch_size=0"], "batch size and AnoGAN steps must be positive"),
         ("bad_ckpt", ["detect", "--checkpoint", "{tmp}/bad.pt", "--data", "demo", "--out-dir", "{tmp}/o"], "bad.pt"),
     ],
 )
