@@ -203,21 +203,29 @@ def _pair_discrimination(networks: Networks, x: torch.Tensor, reconstruction: to
     return (real_features - fake_features).abs().sum(dim=1)
 
 
-def _forward(networks: Networks, x: torch.Tensor, config: ScoreConfig, reference: Reference | None):
-    """(reconstruction, residual map, R, Dis) of a batch, one pass of E, G and D."""
+def _network_pass(networks: Networks, x: torch.Tensor, config: ScoreConfig):
+    """One pass of E, G and D over a batch: (reconstruction, smoothed x − x', and Dis for "pair" or
+    D's stage features for "nearest"), in float32 whatever precision the networks ran in."""
     z = networks.encoder(x)
     reconstruction = networks.generator(z)
-    nearest = config.discrimination == "nearest"
-    if nearest:
-        features = stage_features(networks, x, config.feature_stage, config.feature_side)
+    if config.discrimination == "nearest":
+        discriminated = stage_features(networks, x, config.feature_stage, config.feature_side)
     else:
-        discrimination = _pair_discrimination(networks, x, reconstruction, z).float()
-    with autocast(x.device.type, False):  # the terms in float32, whatever precision the networks ran in
+        discriminated = _pair_discrimination(networks, x, reconstruction, z).float()
+    with autocast(x.device.type, False):
         reconstruction = reconstruction.float()
-        maps, residual = _residual_terms(smooth(x - reconstruction, config.residual_smoothing), config, reference)
-        if nearest:
-            discrimination = nearest_distance(features, reference.features)
-    return reconstruction, maps, residual, discrimination
+        difference = smooth(x - reconstruction, config.residual_smoothing)
+    return reconstruction, difference, discriminated
+
+
+def _forward(networks: Networks, x: torch.Tensor, config: ScoreConfig, reference: Reference | None):
+    """(reconstruction, residual map, R, Dis) of a batch."""
+    reconstruction, difference, discriminated = _network_pass(networks, x, config)
+    with autocast(x.device.type, False):  # the terms in float32
+        maps, residual = _residual_terms(difference, config, reference)
+        if config.discrimination == "nearest":
+            discriminated = nearest_distance(discriminated, reference.features)
+    return reconstruction, maps, residual, discriminated
 
 
 def score_images(
@@ -267,25 +275,19 @@ def build_reference(
         return None, score_images(networks, images, normalisation, config, keep_images=False).score
     device = networks.device
     nearest = config.discrimination == "nearest"
-    differences, features, pairs = [], [], []
+    differences, discriminated = [], []  # D's stage features for "nearest", else Dis itself
     with evaluating(networks), torch.inference_mode(), autocast(device.type, config.mixed_precision):
         for _, batch in _batches(images, config.batch_size):
-            x = networks.layout(batch.to(device))
-            z = networks.encoder(x)
-            reconstruction = networks.generator(z).float()
-            with autocast(device.type, False):
-                differences.append(smooth(x - reconstruction, config.residual_smoothing))
-            if nearest:
-                features.append(stage_features(networks, x, config.feature_stage, config.feature_side))
-            else:
-                pairs.append(_pair_discrimination(networks, x, reconstruction, z).float())
+            _, difference, d_part = _network_pass(networks, networks.layout(batch.to(device)), config)
+            differences.append(difference)
+            discriminated.append(d_part)
     with torch.inference_mode():
         difference = torch.cat(differences)
         spread = difference.std(dim=0, unbiased=False).clamp_min(SPREAD_FLOOR / normalisation.std)
         reference = Reference(difference.mean(dim=0), spread, None, 1.0, 1.0)
         _, residual = _residual_terms(difference, config, reference)
         if nearest:
-            every = torch.cat(features)
+            every = torch.cat(discriminated)
             count = every.shape[0]
             keep = torch.arange(count)
             if count > MEMORY_IMAGES:
@@ -295,7 +297,7 @@ def build_reference(
             reference.features = every[keep.to(every.device)]
             discrimination = nearest_distance(every, reference.features, own_row)
         else:
-            discrimination = torch.cat(pairs)
+            discrimination = torch.cat(discriminated)
     residual, discrimination = residual.double().cpu(), discrimination.double().cpu()
     if config.standardise_terms:
         reference.residual_scale, reference.discrimination_scale = _spread(residual), _spread(discrimination)
