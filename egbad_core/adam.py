@@ -53,12 +53,12 @@ class Adam:
                 param.grad.zero_()
 
     def state_dict(self) -> dict[str, Any]:
-        """torch.optim's layout: per-parameter state by position, one parameter group."""
+        """torch.optim's layout: per-parameter state by position, one parameter group. Like torch's,
+        it holds the live tensors, not copies: a checkpoint is written from it at once."""
         group = {"lr": self.lr, "betas": self.betas, "eps": self.eps, "weight_decay": 0, "amsgrad": False,
                  "maximize": False, "foreach": None, "capturable": False, "differentiable": False,
                  "fused": None, "params": list(range(len(self.params)))}
-        state = {i: {k: v.clone() for k, v in s.items()} for i, s in self.state.items()}
-        return {"state": state, "param_groups": [group]}
+        return {"state": {i: dict(entry) for i, entry in self.state.items()}, "param_groups": [group]}
 
     def load_state_dict(self, saved: dict[str, Any]) -> None:
         groups = saved.get("param_groups") or [{}]

@@ -15,6 +15,7 @@ from .errors import EgbadError
 SCORING_METHODS = ("egbad", "anogan")  # one forward pass, or AnoGAN's latent search
 AUTO_THRESHOLDS = ("f1", "p99", "mean3sigma")  # best F1 (needs labels), or from the training scores
 DISCRIMINATIONS = ("pair", "nearest")  # EGBAD's feature match of x and G(E(x)), or a nearest-neighbour distance
+SECTIONS = ("model", "train", "score", "normalisation")  # a Preset's parts, as --set names them
 
 
 @dataclass(frozen=True)
@@ -184,10 +185,10 @@ def with_overrides(preset: Preset, items: list[str]) -> Preset:
     for item in items:
         key, sep, raw = item.partition("=")
         part, _, name = key.strip().partition(".")
-        section = getattr(preset, part, None) if part in ("model", "train", "score", "normalisation") else None
+        section = getattr(preset, part, None) if part in SECTIONS else None
         if not sep or section is None or name not in {f.name for f in fields(section)}:
             raise EgbadError(f"{item!r} is not a setting; write SECTION.NAME=VALUE with SECTION one of "
-                             "model, train, score, normalisation (the README lists the names).")
+                             f"{', '.join(SECTIONS)} (the README lists the names).")
         current = getattr(section, name)
         try:
             if isinstance(current, bool):
@@ -208,7 +209,7 @@ def ingredients(preset: Preset, base: Preset = SEED_PRESET) -> list[str]:
     """The preset's settings that differ from the seed's recipe, as ``SECTION.NAME=VALUE``:
     what the app lists under the preset and ``egbad train --set`` accepts back."""
     found = []
-    for part in ("model", "train", "score", "normalisation"):
+    for part in SECTIONS:
         ours, theirs = getattr(preset, part), getattr(base, part)
         for f in fields(ours):
             value = getattr(ours, f.name)
