@@ -14,7 +14,6 @@ never depends on the other images in its batch (the seed's first defect).
 
 from __future__ import annotations
 
-import contextlib
 import threading
 import time
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from torch import nn
 from .adam import Adam
 from .config import Normalisation, ScoreConfig, autocast
 from .errors import EgbadError
+from .inference import folded
 from .models import Networks
 
 Progress = Callable[[int, int], None]
@@ -115,29 +115,19 @@ class Reference:
                          self.residual_scale, self.discrimination_scale)
 
 
-@contextlib.contextmanager
-def evaluating(networks: Networks) -> Iterator[None]:
-    """Eval mode for the duration, then each network back to the mode it had."""
-    modes = {name: module.training for name, module in networks.modules().items()}
-    networks.eval()
-    try:
-        yield
-    finally:
-        for name, module in networks.modules().items():
-            module.train(modes[name])
-
-
 def combine(residual: torch.Tensor, discrimination: torch.Tensor, lam: float) -> torch.Tensor:
     return (1.0 - lam) * residual + lam * discrimination
 
 
 def _score_terms(
-    networks: Networks, x: torch.Tensor, z: torch.Tensor
+    networks: Networks, x: torch.Tensor, z: torch.Tensor, real_features: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """The seed's (reconstruction, residual map, R, Dis) of a batch for a given z: AnoGAN's terms."""
+    """The seed's (reconstruction, residual map, R, Dis) of a batch for a given z: AnoGAN's terms.
+    ``real_features`` are D's image features of x, which the search does not change."""
     reconstruction = networks.generator(z)
     residual_map = (x - reconstruction).abs().sum(dim=1)
-    discrimination = _pair_discrimination(networks, x, reconstruction, z)
+    _, fake_features = networks.discriminator(reconstruction, z)
+    discrimination = (real_features - fake_features).abs().sum(dim=1)
     return reconstruction, residual_map, residual_map.flatten(1).sum(dim=1), discrimination
 
 
@@ -246,8 +236,9 @@ def score_images(
                          "train it again or score with a preset that does not standardise.")
     reference = reference.to(device) if reference is not None else None
     images = _pinned(images, device)
+    networks = folded(networks)
     parts: dict[str, list[torch.Tensor]] = {"residual": [], "discrimination": [], "recon": [], "maps": []}
-    with evaluating(networks), torch.inference_mode(), autocast(device.type, config.mixed_precision):
+    with torch.inference_mode(), autocast(device.type, config.mixed_precision):
         for done, batch in _batches(images, config.batch_size):
             if stop is not None and stop.is_set():
                 raise ScoringStopped()
@@ -276,7 +267,8 @@ def build_reference(
     device = networks.device
     nearest = config.discrimination == "nearest"
     differences, discriminated = [], []  # D's stage features for "nearest", else Dis itself
-    with evaluating(networks), torch.inference_mode(), autocast(device.type, config.mixed_precision):
+    networks = folded(networks)
+    with torch.inference_mode(), autocast(device.type, config.mixed_precision):
         for _, batch in _batches(images, config.batch_size):
             _, difference, d_part = _network_pass(networks, networks.layout(batch.to(device)), config)
             differences.append(difference)
@@ -331,40 +323,34 @@ def score_anogan(
     generator = torch.Generator().manual_seed(seed)
     parts: dict[str, list[torch.Tensor]] = {"residual": [], "discrimination": [], "recon": [], "maps": []}
     total = images.shape[0]
-    with evaluating(networks):
-        frozen = [p for m in (networks.generator, networks.discriminator) for p in m.parameters()]
-        flags = [p.requires_grad for p in frozen]
-        for p in frozen:
-            p.requires_grad_(False)
-        try:
-            for done, batch in _batches(images, config.batch_size):
-                x = networks.layout(batch.to(device))
-                z = torch.randn(x.shape[0], networks.config.latent_size, generator=generator).to(device)
-                z.requires_grad_(True)
-                optimiser = Adam([z], lr=config.anogan_lr)
-                for step in range(config.anogan_steps):
-                    if stop is not None and stop.is_set():
-                        raise ScoringStopped()
-                    _, _, residual, discrimination = _score_terms(networks, x, z)
-                    loss = combine(residual, discrimination, ANOGAN_LAMBDA).sum()
-                    optimiser.zero_grad(set_to_none=True)
-                    loss.backward()
-                    optimiser.step()
-                    if progress is not None and step % 10 == 9:
-                        fraction = (step + 1) / config.anogan_steps
-                        progress(int(done - x.shape[0] + fraction * x.shape[0]), total)
-                with torch.no_grad():
-                    reconstruction, maps, residual, discrimination = _score_terms(networks, x, z)
-                parts["residual"].append(residual.cpu())
-                parts["discrimination"].append(discrimination.cpu())
-                if keep_images:
-                    parts["recon"].append(reconstruction.cpu())
-                    parts["maps"].append(maps.cpu())
-                if progress is not None:
-                    progress(done, total)
-        finally:
-            for p, flag in zip(frozen, flags):
-                p.requires_grad_(flag)
+    networks = folded(networks)  # frozen: gradients reach z only
+    for done, batch in _batches(images, config.batch_size):
+        x = networks.layout(batch.to(device))
+        z = torch.randn(x.shape[0], networks.config.latent_size, generator=generator).to(device)
+        with torch.no_grad():
+            real_features = networks.discriminator.features(x)
+        z.requires_grad_(True)
+        optimiser = Adam([z], lr=config.anogan_lr)
+        for step in range(config.anogan_steps):
+            if stop is not None and stop.is_set():
+                raise ScoringStopped()
+            _, _, residual, discrimination = _score_terms(networks, x, z, real_features)
+            loss = combine(residual, discrimination, ANOGAN_LAMBDA).sum()
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
+            if progress is not None and step % 10 == 9:
+                fraction = (step + 1) / config.anogan_steps
+                progress(int(done - x.shape[0] + fraction * x.shape[0]), total)
+        with torch.no_grad():
+            reconstruction, maps, residual, discrimination = _score_terms(networks, x, z, real_features)
+        parts["residual"].append(residual.cpu())
+        parts["discrimination"].append(discrimination.cpu())
+        if keep_images:
+            parts["recon"].append(reconstruction.cpu())
+            parts["maps"].append(maps.cpu())
+        if progress is not None:
+            progress(done, total)
     return _collect("anogan", parts, normalisation, ANOGAN_LAMBDA, time.perf_counter() - start, keep_images)
 
 

@@ -277,12 +277,15 @@ class Trainer:
         with torch.no_grad():
             fake = n.generator(z)
             z_real = n.encoder(x)
+        # Each half back-propagated before the other runs: the gradient is the same sum, and only
+        # one of D's two graphs is held at a time.
         real_logit, _ = n.discriminator(x, z_real)
+        d_real = F.binary_cross_entropy_with_logits(real_logit, real)
+        self._backward(d_real)
         fake_logit, _ = n.discriminator(fake, z)
-        d_loss = F.binary_cross_entropy_with_logits(real_logit, real) + F.binary_cross_entropy_with_logits(
-            fake_logit, zeros
-        )
-        self._update("discriminator", d_loss)
+        d_fake = F.binary_cross_entropy_with_logits(fake_logit, zeros)
+        self._update("discriminator", d_fake)
+        d_loss = d_real.detach() + d_fake.detach()
 
         # (2) G with a fresh z; D's weights need no gradient for this step.
         cycle = self.train_config.cycle_weight
@@ -322,10 +325,14 @@ class Trainer:
     def _noise(self, size: int, latent: int) -> torch.Tensor:
         return torch.randn(size, latent, generator=self.rng).to(self.device, non_blocking=True)
 
-    def _update(self, name: str, loss: torch.Tensor) -> None:
-        optimiser = self.optimisers[name]
+    def _backward(self, loss: torch.Tensor) -> None:
         with autocast(self.device.type, False):  # backward in the dtypes the forward pass chose
             loss.backward()
+
+    def _update(self, name: str, loss: torch.Tensor) -> None:
+        """Back-propagate ``loss`` (onto any gradient already there) and step ``name``'s optimiser."""
+        optimiser = self.optimisers[name]
+        self._backward(loss)
         optimiser.step()
         optimiser.zero_grad(set_to_none=True)  # gradients freed now, not held until the next step
 

@@ -63,3 +63,23 @@ def test_spectral_norm_option_wraps_every_weight_layer_of_d():
     layers = [m for m in normed.discriminator.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
     assert len(wrapped(normed.discriminator)) == len(layers) > 0
     assert not wrapped(normed.encoder)
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_the_whole_input_convolution_is_nn_conv2ds_forward_and_backward(channels_last):
+    from egbad_core.models import WholeConv
+
+    torch.manual_seed(0)
+    ours = WholeConv(16, 8, 4, 1, 0)
+    plain = torch.nn.Conv2d(16, 8, 4, 1, 0)
+    plain.load_state_dict(ours.state_dict())
+    layout = torch.channels_last if channels_last else torch.contiguous_format
+    ours.to(memory_format=layout), plain.to(memory_format=layout)
+    x = torch.randn(5, 16, 4, 4).contiguous(memory_format=layout).requires_grad_()
+    a, b = ours(x), plain(x)
+    assert a.shape == b.shape == (5, 8, 1, 1) and torch.allclose(a, b, atol=1e-5)
+    (grad_ours,) = torch.autograd.grad(a.square().sum(), x)
+    (grad_plain,) = torch.autograd.grad(b.square().sum(), x)
+    assert torch.allclose(grad_ours, grad_plain, atol=1e-5)
+    larger = torch.randn(2, 16, 6, 6)  # not the whole input: an ordinary convolution
+    assert torch.allclose(ours(larger), plain(larger), atol=1e-5)

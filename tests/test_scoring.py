@@ -141,3 +141,30 @@ def test_a_score_that_needs_a_reference_says_so_without_one(tiny_checkpoint):
     checkpoint = load_checkpoint(tiny_checkpoint)
     with pytest.raises(EgbadError, match="reference"):
         score_images(checkpoint.networks, torch.rand(2, 1, 16, 16), checkpoint.normalisation, DEFAULT_SCORE)
+
+
+@pytest.mark.parametrize("spectral_norm", [False, True])
+def test_folded_networks_give_the_eval_networks_outputs_and_leave_them_as_they_were(spectral_norm):
+    from egbad_core.config import ModelConfig
+    from egbad_core.inference import folded
+    from egbad_core.models import Networks
+
+    torch.manual_seed(0)
+    networks = Networks.build(ModelConfig(image_size=16, width=8, latent_size=4, spectral_norm=spectral_norm))
+    networks.train()
+    images = torch.rand(6, 1, 16, 16) * 2 - 1
+    for _ in range(3):  # running statistics away from their initial 0 and 1, so folding has work to do
+        networks.discriminator(images, networks.encoder(images))
+        networks.generator(torch.randn(6, 4))
+    inference = folded(networks)
+    norms = [m for m in inference.generator.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert not norms and all(not p.requires_grad for m in inference.modules().values() for p in m.parameters())
+    assert all(m.training for m in networks.modules().values())
+    networks.eval()
+    with torch.no_grad():
+        z = networks.encoder(images)
+        expected = [z, networks.generator(z), *networks.discriminator(images, z)]
+        got = [inference.encoder(images), inference.generator(z), *inference.discriminator(images, z)]
+    for a, b in zip(expected, got):
+        assert torch.allclose(a, b, atol=1e-5, rtol=1e-4)
+    assert all(p.requires_grad for p in networks.discriminator.parameters())

@@ -87,6 +87,40 @@ def test_the_d_step_leaves_g_and_e_without_gradients(tmp_path):
     assert calls and all(g is None for g in calls[0])
 
 
+def test_the_d_steps_two_halves_give_the_gradient_of_their_sum(tmp_path):
+    """The D step back-propagates its real and fake halves one after the other (less memory);
+    the gradient must be the straightforward one of the summed loss."""
+    trainer = Trainer(tiny_set(tmp_path), replace(TINY, model=replace(TINY.model, spectral_norm=True)))
+    x = trainer.images[:8]
+    n = trainer.networks
+    before = copy.deepcopy(n.discriminator)
+    generator, encoder = copy.deepcopy(n.generator), copy.deepcopy(n.encoder)
+    noise_state = trainer.rng.get_state()
+    captured = {}
+    optimiser = trainer.optimisers["discriminator"]
+    step = optimiser.step
+
+    def capture():
+        captured.update({name: p.grad.clone() for name, p in n.discriminator.named_parameters()})
+        step()
+
+    optimiser.step = capture
+    trainer.step(x)
+
+    z = torch.randn(8, TINY.model.latent_size, generator=torch.Generator().set_state(noise_state))
+    with torch.no_grad():
+        fake, z_real = generator(z), encoder(x)
+    bce = torch.nn.functional.binary_cross_entropy_with_logits
+    loss = bce(before(x, z_real)[0], torch.full((8,), trainer.train_config.real_label)) + bce(
+        before(fake, z)[0], torch.zeros(8)
+    )
+    loss.backward()
+    expected = dict(before.named_parameters())
+    assert captured.keys() == expected.keys()
+    for name, grad in captured.items():
+        assert torch.allclose(grad, expected[name].grad, atol=1e-6, rtol=1e-4), name
+
+
 def test_same_seed_same_losses(tmp_path):
     data = tiny_set(tmp_path)
     first = [e.d_loss for e in Trainer(data, TINY).run() if isinstance(e, IterationEvent)]
