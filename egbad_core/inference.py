@@ -23,14 +23,15 @@ _NORMS = (nn.BatchNorm1d, nn.BatchNorm2d)
 
 def folded(networks: Networks) -> Networks:
     """A frozen eval-mode copy of ``networks`` for scoring; the originals are left as they are."""
-    plain = Networks.build(replace(networks.config, spectral_norm=False))
+    # On the networks' device from the start, so a GPU's weights never make a trip through the host.
+    plain = Networks.build(replace(networks.config, spectral_norm=False)).to(networks.device, networks.channels_last)
     for name, module in plain.modules().items():
         module.load_state_dict(_plain_state(networks.modules()[name]))
         module.eval().requires_grad_(False)
         for part in list(module.modules()):
             if isinstance(part, nn.Sequential):
                 _fold(part)
-    return plain.to(networks.device, channels_last=networks.channels_last)
+    return plain.to(networks.device, channels_last=networks.channels_last)  # the folded weights' layout
 
 
 def _plain_state(module: nn.Module) -> dict[str, torch.Tensor]:
