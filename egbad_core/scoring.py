@@ -126,8 +126,7 @@ def _score_terms(
     ``real_features`` are D's image features of x, which the search does not change."""
     reconstruction = networks.generator(z)
     residual_map = (x - reconstruction).abs().sum(dim=1)
-    _, fake_features = networks.discriminator(reconstruction, z)
-    discrimination = (real_features - fake_features).abs().sum(dim=1)
+    discrimination = _pair_discrimination(networks, real_features, reconstruction)
     return reconstruction, residual_map, residual_map.flatten(1).sum(dim=1), discrimination
 
 
@@ -187,10 +186,10 @@ def _residual_terms(
     return maps, maps.flatten(1).sum(dim=1)
 
 
-def _pair_discrimination(networks: Networks, x: torch.Tensor, reconstruction: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-    _, real_features = networks.discriminator(x, z)
-    _, fake_features = networks.discriminator(reconstruction, z)
-    return (real_features - fake_features).abs().sum(dim=1)
+def _pair_discrimination(networks: Networks, real_features: torch.Tensor, reconstruction: torch.Tensor) -> torch.Tensor:
+    """The seed's Dis: Σ|f_D(x) − f_D(x')|. D's image features do not depend on z, so only its image
+    branch runs (its z branch and its logit would be thrown away)."""
+    return (real_features - networks.discriminator.features(reconstruction)).abs().sum(dim=1)
 
 
 def _network_pass(networks: Networks, x: torch.Tensor, config: ScoreConfig):
@@ -201,7 +200,7 @@ def _network_pass(networks: Networks, x: torch.Tensor, config: ScoreConfig):
     if config.discrimination == "nearest":
         discriminated = stage_features(networks, x, config.feature_stage, config.feature_side)
     else:
-        discriminated = _pair_discrimination(networks, x, reconstruction, z).float()
+        discriminated = _pair_discrimination(networks, networks.discriminator.features(x), reconstruction).float()
     with autocast(x.device.type, False):
         reconstruction = reconstruction.float()
         difference = smooth(x - reconstruction, config.residual_smoothing)
