@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 from egbad_core import metrics  # noqa: E402
 from egbad_core.config import DEFAULT_PRESET, SEED_PRESET  # noqa: E402
 from egbad_core.data import DataSource, load_test_set, load_training_set  # noqa: E402
-from egbad_core.scoring import build_reference, score_images  # noqa: E402
+from egbad_core.scoring import score_images  # noqa: E402
 from egbad_core.training import Trainer  # noqa: E402
 
 
@@ -47,7 +47,7 @@ def run(preset, epochs: int, mixed: bool, device: str) -> dict:
         pass
     synchronise(device)
     train_seconds = time.perf_counter() - start
-    reference, _ = build_reference(trainer.networks, trainer.images, trainer.normalisation, score)
+    reference, _ = trainer.reference()
     images = test_set.normalised(trainer.normalisation)
     score_images(trainer.networks, images[:64], trainer.normalisation, score, reference=reference)  # warm-up
     synchronise(device)

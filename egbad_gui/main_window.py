@@ -7,7 +7,6 @@ training or scoring happens on this thread.
 from __future__ import annotations
 
 import gc
-
 import time
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -494,8 +493,7 @@ class MainWindow(QMainWindow):
             self.show_error("No test images", reason)
             return
         model, data, path = self.model, self.data, self.model_path
-        score_config = replace(model.score, lam=self.training_panel.lam.value(),
-                               mixed_precision=self.training_panel.mixed_precision.isChecked())
+        score_config = replace(model.score, **self.training_panel.score_choices())
 
         def task(state: TaskState):
             from egbad_core.data import load_test_set

@@ -249,9 +249,12 @@ class TrainingPanel(QGroupBox):
         }
         return TrainConfig(**values)
 
+    def score_choices(self) -> dict[str, object]:
+        """The score settings this panel sets on top of a preset's or a trained model's."""
+        return {"lam": self.lam.value(), "mixed_precision": self.mixed_precision.isChecked()}
+
     def score_config(self) -> ScoreConfig:
-        return ScoreConfig(**(asdict(self.selected_preset().score) | {"lam": self.lam.value(),
-                                                                      "mixed_precision": self.mixed_precision.isChecked()}))
+        return ScoreConfig(**(asdict(self.selected_preset().score) | self.score_choices()))
 
     def set_running(self, running: bool) -> None:
         self.train_button.setEnabled(not running)
