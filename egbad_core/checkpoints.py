@@ -25,7 +25,8 @@ from . import __version__
 from .config import ModelConfig, Normalisation, ScoreConfig, TrainConfig, from_dict, to_dict
 from .errors import EgbadError
 from .models import Networks
-from .scoring import Reference, ScoreStats
+from .metrics import ScoreStats
+from .reference import Reference
 
 FORMAT = "egbad-inspector-checkpoint"
 FORMAT_VERSION = 1

@@ -1,27 +1,31 @@
 """``egbad``: the engine without a window. ``egbad train`` and ``egbad detect``.
 
-Problems a user can cause end with one plain sentence on stderr and exit code 2, never a
-traceback. A run's figures end stdout as one JSON line, for scripts.
+Everything it does goes through ``session``, the surface the window uses too. Problems a user
+can cause end with one plain sentence on stderr and exit code 2, never a traceback. A run's
+figures end stdout as one JSON line, for scripts. Ctrl-C during training stops after the current
+iteration, writes the stopped checkpoint and the JSON line, and exits with code 1.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import signal
 import sys
 import threading
-import time
-from datetime import datetime
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Iterator, Sequence
 
 from . import __version__
-from .config import AUTO_THRESHOLDS, PRESETS, SCORING_METHODS, get_preset, replace, with_overrides
+from .config import AUTO_THRESHOLDS, PRESETS, SCORING_METHODS
 from .errors import EgbadError
 from .memory import limit_heap_growth
 
 EXIT_USER_ERROR = 2
-EXIT_NOT_COMPLETED = 1
+EXIT_NOT_COMPLETED = 1  # training stopped (Ctrl-C) or diverged: the JSON line says which
+EXIT_INTERRUPTED = 130  # the shell's code for a Ctrl-C that ended the program
 DEFAULT_CHECKPOINT_DIR = Path("checkpoints")
 
 
@@ -85,6 +89,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except EgbadError as error:
         print(f"egbad: {error}", file=sys.stderr)
         return EXIT_USER_ERROR
+    except KeyboardInterrupt:  # outside training's own stop (loading, scoring), or a second Ctrl-C
+        print("egbad: interrupted; nothing more was written.", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except RuntimeError as error:  # torch.cuda.OutOfMemoryError is a RuntimeError
         if "out of memory" not in str(error).lower():
             raise
@@ -96,73 +103,58 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def train_command(args: argparse.Namespace) -> int:
-    from .checkpoints import ensure_writable_folder, load_checkpoint
-    from .data import DataSource, load_training_set
-    from .training import EpochEvent, FinishedEvent, IterationEvent, Trainer, WarningEvent
+    from . import session
+    from .events import EpochEvent, FinishedEvent, IterationEvent, WarningEvent
 
-    source = DataSource.parse(args.data, args.test_data, args.normal_labels)
-    out = Path(args.out) if args.out else DEFAULT_CHECKPOINT_DIR / f"{_data_name(source)}-{datetime.now():%Y%m%d-%H%M%S}.pt"
-    ensure_writable_folder(out.parent)  # before any data is loaded or any epoch is spent
-    resumed = load_checkpoint(args.resume) if args.resume else None
+    source = session.parse_source(args.data, args.test_data, args.normal_labels)
+    out = Path(args.out) if args.out else session.default_checkpoint_path(source, DEFAULT_CHECKPOINT_DIR)
+    session.ensure_writable_folder(out.parent)  # before any data is loaded or any epoch is spent
+    resumed = session.load_checkpoint(args.resume) if args.resume else None
     if resumed is not None:
-        source = source.with_normal_labels(resumed.normal_labels)
-    channels = resumed.networks.config.channels if resumed else None
-    preset = get_preset(resumed.preset if resumed and resumed.preset in PRESETS else args.preset)
-    if args.image_size and not resumed:
-        preset = replace(preset, model=replace(preset.model, image_size=args.image_size))
-        preset.model.validate()
-    if args.set and not resumed:
-        preset = with_overrides(preset, args.set)
-    image_size = resumed.networks.config.image_size if resumed else preset.model.image_size
-    train_set = load_training_set(source, image_size, channels)
-    _report_skipped(train_set.skipped)
-    data_info = {"kind": source.kind, "path": source.path, "normal_labels": list(source.normal_labels or [])}
-    if resumed is not None:
-        trainer = Trainer.resume(resumed, train_set, args.epochs, out, args.device)
+        trainer = session.make_trainer(source, out, resume=resumed, epochs=args.epochs, device=args.device)
     else:
+        preset = session.choose_preset(args.preset, args.image_size, args.set)
         changes = {
-            k: v
-            for k, v in {
-                "epochs": args.epochs, "batch_size": args.batch_size, "lr_g": args.lr_g, "lr_d": args.lr_d,
-                "lr_e": args.lr_e, "seed": args.seed, "device": args.device, "refine_epochs": args.refine_epochs,
-                "mixed_precision": True if args.mixed_precision else None,
-            }.items()
-            if v is not None
+            "epochs": args.epochs, "batch_size": args.batch_size, "lr_g": args.lr_g, "lr_d": args.lr_d,
+            "lr_e": args.lr_e, "seed": args.seed, "device": args.device, "refine_epochs": args.refine_epochs,
+            "mixed_precision": True if args.mixed_precision else None,
         }
-        trainer = Trainer(train_set, preset, replace(preset.train, **changes), checkpoint_path=out, data_info=data_info)
+        train = replace(preset.train, **{k: v for k, v in changes.items() if v is not None})
+        trainer = session.make_trainer(source, out, preset, train)
+    train_set = trainer.train_set
+    _report_skipped(train_set.skipped)
+    total_epochs = trainer.train_config.total_epochs
     _info(
-        f"Training {preset.name} preset on {train_set.describe()} from {source.describe()}, "
-        f"device {trainer.device}, epochs {trainer.epoch + 1}–{trainer.train_config.total_epochs}.",
+        f"Training {trainer.preset.name} preset on {train_set.describe()} from {source.describe()}, "
+        f"device {trainer.device}, epochs {trainer.epoch + 1}–{total_epochs}.",
     )
-    bar = _progress_bar(args.quiet, (trainer.train_config.total_epochs - trainer.epoch) * trainer.batches_per_epoch(), "train")
-    stop = threading.Event()
-    finished: FinishedEvent | None = None
-    events = trainer.run(stop)
-    try:
-        for event in events:
-            if isinstance(event, IterationEvent):
+    bar = _progress_bar(args.quiet, (total_epochs - trainer.epoch) * trainer.batches_per_epoch(), "train")
+
+    def draw(event: object) -> None:
+        match event:
+            case IterationEvent():
                 bar.update(1)
                 bar.set_postfix_str(
-                    f"epoch {event.epoch}/{trainer.train_config.total_epochs} D {event.d_loss:.3f} G {event.g_loss:.3f} "
+                    f"epoch {event.epoch}/{total_epochs} D {event.d_loss:.3f} G {event.g_loss:.3f} "
                     f"E {event.e_loss:.3f} {event.images_per_s:.0f} img/s",
                     refresh=False,
                 )
-            elif isinstance(event, EpochEvent):
+            case EpochEvent():
                 bar.write(
                     f"epoch {event.epoch}/{event.epochs}: D {event.d_loss:.4f} G {event.g_loss:.4f} "
                     f"E {event.e_loss:.4f}, {event.seconds:.1f} s, {event.images_per_s:.0f} img/s",
                     file=sys.stderr,
                 )
-            elif isinstance(event, WarningEvent):
+            case WarningEvent():
                 bar.write(f"warning: {event.message}", file=sys.stderr)
-            elif isinstance(event, FinishedEvent):
-                finished = event
-    except KeyboardInterrupt:
-        stop.set()
-        finished = next(e for e in events if isinstance(e, FinishedEvent))
-    finally:
-        bar.close()
-    assert finished is not None
+
+    stop = threading.Event()
+    with _ctrl_c_stops(stop, lambda: bar.write("Stopping after this iteration (Ctrl-C again to quit at once)…",
+                                                file=sys.stderr)):
+        try:
+            finished: FinishedEvent = session.run_to_end(session.training(trainer, stop), draw)
+        finally:
+            bar.close()
     _info(finished.message)
     result = {
         "status": finished.reason,
@@ -171,55 +163,67 @@ def train_command(args: argparse.Namespace) -> int:
         "train_images_per_s": round(finished.images_per_s, 2),
         "checkpoint": finished.checkpoint,
         "device": str(trainer.device),
-        "preset": preset.name,
+        "preset": trainer.preset.name,
         "n_train_images": len(train_set),
         "skipped": [str(s) for s in train_set.skipped],
     }
-    print(json.dumps(result))
+    print(json.dumps(result), flush=True)
     return 0 if finished.reason == "completed" else EXIT_NOT_COMPLETED
 
 
+@contextlib.contextmanager
+def _ctrl_c_stops(stop: threading.Event, announce) -> Iterator[None]:
+    """While training, the first Ctrl-C asks the run to stop after its current iteration (it then
+    writes its stopped checkpoint and the summary); a second one interrupts at once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be set from the main thread
+        return
+
+    def interrupted(_signal: int, _frame: object) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+        announce()
+
+    previous = signal.signal(signal.SIGINT, interrupted)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def detect_command(args: argparse.Namespace) -> int:
-    from .checkpoints import ensure_writable_folder, load_checkpoint
-    from .data import DataSource, load_test_set
-    from .detection import run_detection
-    from .device import resolve_device
-    from .export import write_grid, write_scores_csv, write_summary
+    from . import session
+    from .events import ProgressEvent
 
-    device = resolve_device(args.device)
-    out_dir = ensure_writable_folder(args.out_dir)
-    checkpoint = load_checkpoint(args.checkpoint, device)
-    source = DataSource.parse(args.data, args.test_data, args.normal_labels, args.test_labels)
-    source = source.with_normal_labels(checkpoint.normal_labels)
-    config = checkpoint.networks.config
-    images = load_test_set(source, config.image_size, config.channels)
+    device = session.resolve_device(args.device)
+    out_dir = session.ensure_writable_folder(args.out_dir)
+    checkpoint = session.load_checkpoint(args.checkpoint, device)
+    source = session.parse_source(args.data, args.test_data, args.normal_labels, args.test_labels)
+    images = session.run_to_end(session.test_images(source, checkpoint))
     _report_skipped(images.skipped)
-    changes = {k: v for k, v in {"lam": args.lam, "anogan_steps": args.anogan_steps, "batch_size": args.batch_size}.items() if v is not None}
-    if args.mixed_precision:
-        changes["mixed_precision"] = True
-    score_config = replace(checkpoint.score, **changes)
-    score_config.validate()
-    total = len(images)
-    bar = _progress_bar(args.quiet, total, f"score ({args.method})")
-    done = [0]
+    score_config = session.score_settings(
+        checkpoint, lam=args.lam, anogan_steps=args.anogan_steps, batch_size=args.batch_size,
+        mixed_precision=True if args.mixed_precision else None,
+    )
+    bar = _progress_bar(args.quiet, len(images), f"score ({args.method})")
 
-    def progress(n: int, _total: int) -> None:
-        bar.update(n - done[0])
-        done[0] = n
+    def draw(event: object) -> None:
+        if isinstance(event, ProgressEvent):
+            bar.update(event.done - bar.n)
 
     threshold: float | str | None = args.threshold if args.threshold is not None else args.auto_threshold
     try:
-        detection = run_detection(checkpoint, images, args.method, score_config, threshold, args.checkpoint, progress)
+        detection = session.run_to_end(
+            session.detect(checkpoint, source, args.method, score_config, threshold, args.checkpoint, images), draw
+        )
     finally:
         bar.close()
-    write_scores_csv(out_dir / "scores.csv", detection)
-    write_grid(out_dir / "grid.png", detection, only_flagged=args.grid == "flagged")
-    summary = detection.summary()
-    write_summary(out_dir / "summary.json", summary)
+    summary = session.write_results(detection, out_dir, only_flagged=args.grid == "flagged")
     _info(
         f"{summary['n_flagged']} of {summary['n_images']} images flagged at threshold {summary['threshold']:.2f}"
         + (f"; AUROC {summary['auroc']:.3f}, AUPRC {summary['auprc']:.3f}" if summary["auroc"] is not None else "")
-        + f". Results in {out_dir}/ (scores.csv, grid.png, summary.json)."
+        + f". Results in {out_dir}/ ({', '.join(session.RESULT_FILES)})."
     )
     print(json.dumps(summary, default=float))
     return 0
@@ -228,21 +232,12 @@ def detect_command(args: argparse.Namespace) -> int:
 # ----------------------------------------------------------------------------------------
 
 
-def _data_name(source: Any) -> str:
-    if source.kind == "demo":
-        return "demo"
-    name = Path(source.path).name
-    for suffix in (".gz", ".csv"):
-        name = name.removesuffix(suffix)
-    return name or "model"
-
-
 def _info(text: str) -> None:
     print(text, file=sys.stderr)
 
 
 def _report_skipped(skipped: list) -> None:
-    from .detection import skipped_lines
+    from .session import skipped_lines
 
     if skipped:
         _info(f"Skipped {len(skipped)} file(s) that could not be used:")

@@ -1,7 +1,8 @@
 """Training and test images from three sources behind one interface.
 
 Every source is decoded, resized to the model's size and scaled to [0, 1] once, when it is
-loaded; training and scoring then only slice tensors. Sources:
+loaded; training and scoring then only slice tensors. Loading a folder is a task in the sense
+of ``events`` (a ProgressEvent per file, a stop honoured between files). Sources:
 
 * ``demo``: the seed's MNIST task shipped in ``resources/`` (7s and 8s normal, 2s defects);
 * an MNIST-style CSV (a ``label`` column and 28×28 pixel columns, values 0–255);
@@ -17,23 +18,23 @@ from collections import Counter
 from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
-from typing import Callable
+import threading
 
 import numpy as np
 import pandas as pd
 import torch
-import torch.nn.functional as F
 from PIL import Image, UnidentifiedImageError
+from torchvision.transforms.v2 import InterpolationMode
+from torchvision.transforms.v2 import functional as TF
 
 from .config import Normalisation
 from .errors import EgbadError
+from .events import ProgressEvent, Task, run_to_end, stopped
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 NORMAL_FOLDER = "good"  # MVTec AD's name for defect-free images
 DEMO_NORMAL_LABELS = ("7", "8")
 DEMO_TEST_LABELS = ("2", "7", "8")
-
-Progress = Callable[[int, int], None]  # (done, total)
 
 
 @dataclass(frozen=True)
@@ -153,28 +154,26 @@ def _label_text(value: object) -> str:
 # The one interface
 
 
-def load_training_set(
-    source: DataSource, image_size: int, channels: int | None = None, progress: Progress | None = None
-) -> ImageSet:
-    """The normal images to train on, resized to ``image_size``.
+def training_images_task(
+    source: DataSource, image_size: int, channels: int | None = None, stop: threading.Event | None = None
+) -> Task[ImageSet | None]:
+    """The normal images to train on, resized to ``image_size``, as a task (None if stopped).
 
-    ``channels`` None lets the data decide (3 only if some image has colour).
-    """
+    ``channels`` None lets the data decide (3 only if some image has colour). Raises EgbadError
+    naming the file or folder where the data cannot be used."""
     if source.kind == "demo":
         return _read_csv(_demo_file("train"), image_size, channels, source.normal_labels, source.normal_labels)
     if source.kind == "csv":
         return _read_csv(Path(source.path), image_size, channels, source.normal_labels, source.normal_labels)
     root = Path(source.path)
     good = _training_folder(root)
-    return _read_folder(
-        {NORMAL_FOLDER: good}, root, image_size, channels, frozenset({NORMAL_FOLDER}), progress
-    )
+    return (yield from _read_folder({NORMAL_FOLDER: good}, root, image_size, channels, frozenset({NORMAL_FOLDER}), stop))
 
 
-def load_test_set(
-    source: DataSource, image_size: int, channels: int | None = None, progress: Progress | None = None
-) -> ImageSet:
-    """The images to score, with their labels where the source has them."""
+def scoring_images_task(
+    source: DataSource, image_size: int, channels: int | None = None, stop: threading.Event | None = None
+) -> Task[ImageSet | None]:
+    """The images to score, with their labels where the source has them, as a task (None if stopped)."""
     if source.kind == "demo":
         return _read_csv(_demo_file("test"), image_size, channels, source.test_labels, source.normal_labels)
     if source.kind == "csv":
@@ -186,11 +185,21 @@ def load_test_set(
         folders = {p.name: p for p in sorted(test.iterdir()) if p.is_dir() and not p.name.startswith(".")}
         if not folders:
             raise EgbadError(f"{test} has no label folders; put images in test/good/ and test/<defect>/.")
-        return _read_folder(folders, root, image_size, channels, frozenset({NORMAL_FOLDER}), progress)
+        return (yield from _read_folder(folders, root, image_size, channels, frozenset({NORMAL_FOLDER}), stop))
     if any(_is_image_name(p) for p in root.iterdir() if p.is_file()):
         # A plain folder of images to inspect: nothing is known about their labels.
-        return _read_folder({"": root}, root, image_size, channels, None, progress)
+        return (yield from _read_folder({"": root}, root, image_size, channels, None, stop))
     raise EgbadError(f"{root} has no test folder and no images to score (MVTec layout: test/<label>/*.png).")
+
+
+def load_training_set(source: DataSource, image_size: int, channels: int | None = None) -> ImageSet:
+    """``training_images_task`` run to its end on this thread."""
+    return run_to_end(training_images_task(source, image_size, channels))
+
+
+def load_test_set(source: DataSource, image_size: int, channels: int | None = None) -> ImageSet:
+    """``scoring_images_task`` run to its end on this thread."""
+    return run_to_end(scoring_images_task(source, image_size, channels))
 
 
 def _demo_file(split: str) -> Path:
@@ -285,7 +294,7 @@ def _resize_tensor(images: torch.Tensor, size: int, chunk: int = 1024) -> torch.
     if images.shape[-1] == size and images.shape[-2] == size:
         return images.contiguous()
     parts = [
-        F.interpolate(part, size=(size, size), mode="bicubic", align_corners=False, antialias=True)
+        TF.resize(part, [size, size], interpolation=InterpolationMode.BICUBIC, antialias=True)
         for part in images.split(chunk)
     ]
     return torch.cat(parts).clamp_(0.0, 1.0)
@@ -316,8 +325,8 @@ def _read_folder(
     image_size: int,
     channels: int | None,
     normal_labels: frozenset[str] | None,
-    progress: Progress | None,
-) -> ImageSet:
+    stop: threading.Event | None = None,
+) -> Task[ImageSet | None]:
     files: list[tuple[str, Path]] = []
     skipped: list[SkippedFile] = []
     for label, folder in folders.items():
@@ -332,14 +341,15 @@ def _read_folder(
     labels: list[str] = []
     ids: list[str] = []
     for done, (label, path) in enumerate(files, 1):
+        if stopped(stop):
+            return None
         try:
             arrays.append(read_image(path, image_size))
             labels.append(label)
             ids.append(_relative(path, root))
         except EgbadError as error:
             skipped.append(SkippedFile(_relative(path, root), str(error)))
-        if progress is not None:
-            progress(done, len(files))
+        yield ProgressEvent("loading", done, len(files))
     if not arrays:
         where = ", ".join(str(f) for f in folders.values())
         detail = f" ({len(skipped)} files skipped, first: {skipped[0]})" if skipped else ""

@@ -12,15 +12,20 @@ from typing import Any
 import numpy as np
 
 from . import metrics
+from .anogan import anogan_task
 from .checkpoints import Checkpoint
 from .config import ScoreConfig, replace
 from .data import ImageSet, SkippedFile
 from .errors import EgbadError
-from .scoring import Progress, Scores, ScoreStats, score
+from .events import Task, run_to_end
+from .metrics import ScoreStats
+from .scoring import Scores, scoring_task
 
 
 @dataclass
 class Detection:
+    """Scored images, their threshold, and the training scores that make the threshold readable."""
+
     images: ImageSet
     scores: Scores
     threshold: float
@@ -43,6 +48,14 @@ class Detection:
 
     def at_threshold(self) -> metrics.ThresholdMetrics:
         return metrics.at_threshold(self.images.is_defect, self.scores.score, self.threshold)
+
+    def ranking(self) -> tuple[float, float] | None:
+        """(AUROC, AUPRC) where the labels hold both kinds of image, else None; they do not
+        depend on the threshold, so a view computes them once."""
+        truth = self.images.is_defect
+        if not metrics.both_classes(truth):
+            return None
+        return metrics.auroc(truth, self.scores.score), metrics.auprc(truth, self.scores.score)
 
     def summary(self) -> dict[str, Any]:
         truth = self.images.is_defect
@@ -80,20 +93,21 @@ def default_threshold_method(images: ImageSet, stats: ScoreStats | None) -> str:
     raise EgbadError("there are no labels and the checkpoint has no training-score statistics; give --threshold.")
 
 
-def run_detection(
+def detection_task(
     checkpoint: Checkpoint,
     images: ImageSet,
     method: str = "egbad",
     config: ScoreConfig | None = None,
     threshold: float | str | None = None,
     checkpoint_path: str | None = None,
-    progress: Progress | None = None,
     stop: threading.Event | None = None,
-) -> Detection:
-    """Score ``images`` with a checkpoint's networks and set a threshold.
+) -> Task[Detection | None]:
+    """Score ``images`` with a checkpoint's networks and set a threshold, as a task (progress
+    events; the Detection, or None if ``stop`` was set).
 
     ``threshold``: a number, the name of an automatic method (f1, p99, mean3sigma), or None
-    for the sensible default.
+    for the sensible default. Raises EgbadError where the images do not fit the model or no
+    threshold can be set.
     """
     networks = checkpoint.networks
     if images.channels != networks.config.channels or images.image_size != networks.config.image_size:
@@ -103,11 +117,14 @@ def run_detection(
         )
     config = config or checkpoint.score
     normalised = images.normalised(checkpoint.normalisation)
-    kwargs: dict[str, Any] = {"progress": progress, "stop": stop}
     if method == "egbad":
-        kwargs["reference"] = checkpoint.reference
-    scores = score(method, networks, normalised, checkpoint.normalisation, config, **kwargs)
+        task = scoring_task(networks, normalised, checkpoint.normalisation, config, checkpoint.reference, stop=stop)
+    else:
+        task = anogan_task(networks, normalised, checkpoint.normalisation, config, stop=stop)
+    scores = yield from task
     del normalised
+    if scores is None:
+        return None
     # The training statistics describe the checkpoint's own score; AnoGAN's is another scale.
     same_score = replace(config, batch_size=0, mixed_precision=False) == replace(checkpoint.score, batch_size=0, mixed_precision=False)
     stats = checkpoint.train_stats if method == "egbad" and same_score else None
@@ -122,6 +139,12 @@ def run_detection(
     return detection
 
 
+def run_detection(checkpoint: Checkpoint, images: ImageSet, method: str = "egbad", config: ScoreConfig | None = None,
+                  threshold: float | str | None = None, checkpoint_path: str | None = None) -> Detection:
+    """``detection_task`` run to its end on this thread."""
+    return run_to_end(detection_task(checkpoint, images, method, config, threshold, checkpoint_path))
+
+
 def skipped_lines(skipped: list[SkippedFile], limit: int = 10) -> list[str]:
     lines = [str(s) for s in skipped[:limit]]
     if len(skipped) > limit:
@@ -129,4 +152,4 @@ def skipped_lines(skipped: list[SkippedFile], limit: int = 10) -> list[str]:
     return lines
 
 
-__all__ = ["Detection", "run_detection", "default_threshold_method", "skipped_lines"]
+__all__ = ["Detection", "detection_task", "run_detection", "default_threshold_method", "skipped_lines"]

@@ -1,15 +1,15 @@
-"""Anomaly scores: EGBAD's one forward pass, and AnoGAN's latent search as the slow baseline.
+"""EGBAD's anomaly score: one forward pass of E, G and D per image.
 
 For an image x with z = E(x) and x' = G(z), the seed's score is
     residual        R(x)   = Σ |x − x'| over pixels (in normalised units)
     discrimination  Dis(x) = Σ |f_D(x, z) − f_D(x', z)| over D's image features
     score           A(x)   = (1 − λ)·R(x) + λ·Dis(x)
 ScoreConfig can make each term measure against the training images instead (a Reference,
-computed once when a checkpoint is written): R from the blurred residual in units of the
-training images' spread at each pixel, Dis as the distance from D's stage features of x to
-the nearest training image's, and both terms divided by their spread over the training images
-before λ mixes them. Networks are scored in eval mode with no autograd, so an image's score
-never depends on the other images in its batch (the seed's first defect).
+``reference.py``): R from the blurred residual in units of the training images' spread at each
+pixel, Dis as the distance from D's stage features of x to the nearest training image's, and
+both terms divided by their spread over the training images before λ mixes them. Networks are
+scored as a frozen eval-mode copy with no autograd, so an image's score never depends on the
+other images in its batch (the seed's first defect). AnoGAN's slow search is in ``anogan.py``.
 """
 
 from __future__ import annotations
@@ -17,50 +17,21 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
-from typing import Callable, Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .adam import Adam
 from .config import Normalisation, ScoreConfig, autocast
 from .errors import EgbadError
+from .events import ProgressEvent, Task, run_to_end, stopped
 from .inference import folded
 from .models import Networks
 
-Progress = Callable[[int, int], None]
-
-ANOGAN_LAMBDA = 0.1  # the AnoGAN paper's λ: its latent search minimises the seed's A(x)
-MEMORY_IMAGES = 2000  # training images kept for the nearest-neighbour term, at most
-SPREAD_FLOOR = 0.025  # in units of the pixel range: quiet pixels do not turn noise into alarms
-
-
-class ScoringStopped(Exception):
-    """Raised when a stop was requested during scoring; nothing partial is returned."""
-
-
-@dataclass(frozen=True)
-class ScoreStats:
-    """The training images' score distribution: the yardstick for readable scores."""
-
-    mean: float
-    std: float
-    p99: float
-    count: int
-
-    @classmethod
-    def of(cls, scores: np.ndarray) -> "ScoreStats":
-        return cls(float(scores.mean()), float(scores.std()), float(np.percentile(scores, 99)), int(scores.size))
-
-    @property
-    def mean_plus_3_sigma(self) -> float:
-        return self.mean + 3.0 * self.std
-
-    def relative(self, scores: np.ndarray | float) -> np.ndarray | float:
-        """Scores on a scale where 1.0 is the training images' 99th percentile."""
-        return scores / self.p99 if self.p99 > 0 else scores
+if TYPE_CHECKING:
+    from .reference import Reference
 
 
 @dataclass
@@ -84,54 +55,16 @@ class Scores:
         return len(self) / self.seconds if self.seconds > 0 else float("inf")
 
 
-@dataclass
-class Reference:
-    """The training images as a trained model sees them: what the score's terms measure against."""
-
-    residual_mean: torch.Tensor  # (C, S, S) mean of the smoothed residual x − x'
-    residual_spread: torch.Tensor  # (C, S, S) its standard deviation, floored
-    features: torch.Tensor | None  # (M, F) D's pooled stage features of up to MEMORY_IMAGES training images
-    residual_scale: float  # spread of R over the training images (1 where terms are not standardised)
-    discrimination_scale: float
-
-    def to_payload(self) -> dict[str, torch.Tensor]:
-        payload = {
-            "residual_mean": self.residual_mean, "residual_spread": self.residual_spread,
-            "scales": torch.tensor([self.residual_scale, self.discrimination_scale], dtype=torch.float64),
-        }
-        if self.features is not None:
-            payload["features"] = self.features
-        return payload
-
-    @classmethod
-    def from_payload(cls, payload: dict[str, torch.Tensor]) -> "Reference":
-        scales = payload["scales"].tolist()
-        return cls(payload["residual_mean"].float(), payload["residual_spread"].float(), payload.get("features"),
-                   float(scales[0]), float(scales[1]))
-
-    def to(self, device: torch.device) -> "Reference":
-        features = self.features.to(device) if self.features is not None else None
-        return Reference(self.residual_mean.to(device), self.residual_spread.to(device), features,
-                         self.residual_scale, self.discrimination_scale)
-
-
 def combine(residual: torch.Tensor, discrimination: torch.Tensor, lam: float) -> torch.Tensor:
+    """A = (1 − λ)·R + λ·Dis."""
     return (1.0 - lam) * residual + lam * discrimination
 
 
-def _score_terms(
-    networks: Networks, x: torch.Tensor, z: torch.Tensor, real_features: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """The seed's (reconstruction, residual map, R, Dis) of a batch for a given z: AnoGAN's terms.
-    ``real_features`` are D's image features of x, which the search does not change."""
-    reconstruction = networks.generator(z)
-    residual_map = (x - reconstruction).abs().sum(dim=1)
-    discrimination = _pair_discrimination(networks, real_features, reconstruction)
-    return reconstruction, residual_map, residual_map.flatten(1).sum(dim=1), discrimination
-
-
 def smooth(images: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Gaussian blur of each channel; σ = 0 returns the images unchanged."""
+    """Gaussian blur of each channel with zero padding; σ = 0 returns the images unchanged.
+
+    Not torchvision's ``gaussian_blur``: that pads by reflection, which would move every stored
+    reference's border pixels and so the scores of every checkpoint written so far."""
     if sigma <= 0:
         return images
     radius = max(1, int(round(2.5 * sigma)))
@@ -175,8 +108,8 @@ def nearest_distance(queries: torch.Tensor, memory: torch.Tensor, own_row: torch
     return torch.cat(out)
 
 
-def _residual_terms(
-    difference: torch.Tensor, config: ScoreConfig, reference: Reference | None
+def residual_terms(
+    difference: torch.Tensor, config: ScoreConfig, reference: "Reference | None"
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(residual map (N, S, S), R (N,)) from the smoothed difference x − x', as the config defines them."""
     if config.residual_standardised:
@@ -186,13 +119,13 @@ def _residual_terms(
     return maps, maps.flatten(1).sum(dim=1)
 
 
-def _pair_discrimination(networks: Networks, real_features: torch.Tensor, reconstruction: torch.Tensor) -> torch.Tensor:
+def pair_discrimination(networks: Networks, real_features: torch.Tensor, reconstruction: torch.Tensor) -> torch.Tensor:
     """The seed's Dis: Σ|f_D(x) − f_D(x')|. D's image features do not depend on z, so only its image
     branch runs (its z branch and its logit would be thrown away)."""
     return (real_features - networks.discriminator.features(reconstruction)).abs().sum(dim=1)
 
 
-def _network_pass(networks: Networks, x: torch.Tensor, config: ScoreConfig):
+def network_pass(networks: Networks, x: torch.Tensor, config: ScoreConfig):
     """One pass of E, G and D over a batch: (reconstruction, smoothed x − x', and Dis for "pair" or
     D's stage features for "nearest"), in float32 whatever precision the networks ran in."""
     z = networks.encoder(x)
@@ -200,21 +133,55 @@ def _network_pass(networks: Networks, x: torch.Tensor, config: ScoreConfig):
     if config.discrimination == "nearest":
         discriminated = stage_features(networks, x, config.feature_stage, config.feature_side)
     else:
-        discriminated = _pair_discrimination(networks, networks.discriminator.features(x), reconstruction).float()
+        discriminated = pair_discrimination(networks, networks.discriminator.features(x), reconstruction).float()
     with autocast(x.device.type, False):
         reconstruction = reconstruction.float()
         difference = smooth(x - reconstruction, config.residual_smoothing)
     return reconstruction, difference, discriminated
 
 
-def _forward(networks: Networks, x: torch.Tensor, config: ScoreConfig, reference: Reference | None):
+def _forward(networks: Networks, x: torch.Tensor, config: ScoreConfig, reference: "Reference | None"):
     """(reconstruction, residual map, R, Dis) of a batch."""
-    reconstruction, difference, discriminated = _network_pass(networks, x, config)
+    reconstruction, difference, discriminated = network_pass(networks, x, config)
     with autocast(x.device.type, False):  # the terms in float32
-        maps, residual = _residual_terms(difference, config, reference)
+        maps, residual = residual_terms(difference, config, reference)
         if config.discrimination == "nearest":
             discriminated = nearest_distance(discriminated, reference.features)
     return reconstruction, maps, residual, discriminated
+
+
+def scoring_task(
+    networks: Networks,
+    images: torch.Tensor,
+    normalisation: Normalisation,
+    config: ScoreConfig = ScoreConfig(),
+    reference: "Reference | None" = None,
+    keep_images: bool = True,
+    stop: threading.Event | None = None,
+) -> Task[Scores | None]:
+    """EGBAD scores of normalised images (N, C, S, S) in large batches, one pass each, as a task:
+    a ProgressEvent after each batch; the Scores at the end, or None if ``stop`` was set.
+
+    Raises EgbadError where the score needs a reference the caller does not have."""
+    start = time.perf_counter()
+    device = networks.device
+    if config.needs_reference and reference is None:
+        raise EgbadError("this checkpoint's score needs the training images' reference, which it does not hold; "
+                         "train it again or score with a preset that does not standardise.")
+    reference = reference.to(device) if reference is not None else None
+    images = pinned(images, device)
+    networks = folded(networks)
+    parts = new_parts()
+    for done, batch in batches(images, config.batch_size):
+        if stopped(stop):
+            return None
+        with torch.inference_mode(), autocast(device.type, config.mixed_precision):
+            x = networks.layout(batch.to(device, non_blocking=True))
+            reconstruction, maps, residual, discrimination = _forward(networks, x, config, reference)
+            add_parts(parts, residual, discrimination, reconstruction if keep_images else None, maps)
+        yield ProgressEvent("scoring", done, images.shape[0])
+    scales = (reference.residual_scale, reference.discrimination_scale) if reference is not None else (1.0, 1.0)
+    return collect("egbad", parts, normalisation, config.lam, time.perf_counter() - start, keep_images, scales)
 
 
 def score_images(
@@ -223,163 +190,41 @@ def score_images(
     normalisation: Normalisation,
     config: ScoreConfig = ScoreConfig(),
     keep_images: bool = True,
-    progress: Progress | None = None,
-    stop: threading.Event | None = None,
-    reference: Reference | None = None,
+    reference: "Reference | None" = None,
 ) -> Scores:
-    """EGBAD scores of normalised images (N, C, S, S), in large batches, one pass each."""
-    start = time.perf_counter()
-    device = networks.device
-    if config.needs_reference and reference is None:
-        raise EgbadError("this checkpoint's score needs the training images' reference, which it does not hold; "
-                         "train it again or score with a preset that does not standardise.")
-    reference = reference.to(device) if reference is not None else None
-    images = _pinned(images, device)
-    networks = folded(networks)
-    parts: dict[str, list[torch.Tensor]] = {"residual": [], "discrimination": [], "recon": [], "maps": []}
-    with torch.inference_mode(), autocast(device.type, config.mixed_precision):
-        for done, batch in _batches(images, config.batch_size):
-            if stop is not None and stop.is_set():
-                raise ScoringStopped()
-            x = networks.layout(batch.to(device, non_blocking=True))
-            reconstruction, maps, residual, discrimination = _forward(networks, x, config, reference)
-            parts["residual"].append(residual.float().cpu())
-            parts["discrimination"].append(discrimination.float().cpu())
-            if keep_images:
-                parts["recon"].append(reconstruction.float().cpu())
-                parts["maps"].append(maps.float().cpu())
-            if progress is not None:
-                progress(done, images.shape[0])
-    scales = (reference.residual_scale, reference.discrimination_scale) if reference is not None else (1.0, 1.0)
-    return _collect("egbad", parts, normalisation, config.lam, time.perf_counter() - start, keep_images, scales)
+    """``scoring_task`` run to its end on this thread (no stop, no progress)."""
+    return run_to_end(scoring_task(networks, images, normalisation, config, reference, keep_images))
 
 
-def build_reference(
-    networks: Networks, images: torch.Tensor, normalisation: Normalisation, config: ScoreConfig, seed: int = 0
-) -> tuple[Reference | None, np.ndarray]:
-    """The training images' Reference (None where the config needs none) and their own scores.
-
-    The nearest-neighbour term of a training image leaves the image itself out, so training
-    scores are what a new normal image would get, and thresholds taken from them are fair."""
-    if not config.needs_reference:
-        return None, score_images(networks, images, normalisation, config, keep_images=False).score
-    device = networks.device
-    nearest = config.discrimination == "nearest"
-    differences, discriminated = [], []  # D's stage features for "nearest", else Dis itself
-    networks = folded(networks)
-    with torch.inference_mode(), autocast(device.type, config.mixed_precision):
-        for _, batch in _batches(images, config.batch_size):
-            _, difference, d_part = _network_pass(networks, networks.layout(batch.to(device)), config)
-            differences.append(difference)
-            discriminated.append(d_part)
-    with torch.inference_mode():
-        difference = torch.cat(differences)
-        spread = difference.std(dim=0, unbiased=False).clamp_min(SPREAD_FLOOR / normalisation.std)
-        reference = Reference(difference.mean(dim=0), spread, None, 1.0, 1.0)
-        _, residual = _residual_terms(difference, config, reference)
-        if nearest:
-            every = torch.cat(discriminated)
-            count = every.shape[0]
-            keep = torch.arange(count)
-            if count > MEMORY_IMAGES:
-                keep = torch.randperm(count, generator=torch.Generator().manual_seed(seed))[:MEMORY_IMAGES]
-            own_row = torch.full((count,), -1, dtype=torch.long)
-            own_row[keep] = torch.arange(keep.numel())
-            reference.features = every[keep.to(every.device)]
-            discrimination = nearest_distance(every, reference.features, own_row)
-        else:
-            discrimination = torch.cat(discriminated)
-    residual, discrimination = residual.double().cpu(), discrimination.double().cpu()
-    if config.standardise_terms:
-        reference.residual_scale, reference.discrimination_scale = _spread(residual), _spread(discrimination)
-    scores = combine(residual / reference.residual_scale, discrimination / reference.discrimination_scale, config.lam)
-    return reference.to(torch.device("cpu")), scores.numpy()
-
-
-def _spread(values: torch.Tensor) -> float:
-    spread = float(values.std(unbiased=False))
-    return spread if spread > 0 else 1.0
-
-
-def score_anogan(
-    networks: Networks,
-    images: torch.Tensor,
-    normalisation: Normalisation,
-    config: ScoreConfig = ScoreConfig(),
-    keep_images: bool = True,
-    progress: Progress | None = None,
-    stop: threading.Event | None = None,
-    seed: int = 0,
-) -> Scores:
-    """AnoGAN: search z for each image by Adam on the seed's A(x) (λ = 0.1) with G and D frozen,
-    then score with those terms.
-
-    The search runs a whole batch at once; each image's loss term depends only on its own z,
-    and Adam is element-wise, so batching changes no image's result.
-    """
-    start = time.perf_counter()
-    device = networks.device
-    generator = torch.Generator().manual_seed(seed)
-    parts: dict[str, list[torch.Tensor]] = {"residual": [], "discrimination": [], "recon": [], "maps": []}
-    total = images.shape[0]
-    networks = folded(networks)  # frozen: gradients reach z only
-    for done, batch in _batches(images, config.batch_size):
-        x = networks.layout(batch.to(device))
-        z = torch.randn(x.shape[0], networks.config.latent_size, generator=generator).to(device)
-        with torch.no_grad():
-            real_features = networks.discriminator.features(x)
-        z.requires_grad_(True)
-        optimiser = Adam([z], lr=config.anogan_lr)
-        for step in range(config.anogan_steps):
-            if stop is not None and stop.is_set():
-                raise ScoringStopped()
-            _, _, residual, discrimination = _score_terms(networks, x, z, real_features)
-            loss = combine(residual, discrimination, ANOGAN_LAMBDA).sum()
-            optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            optimiser.step()
-            if progress is not None and step % 10 == 9:
-                fraction = (step + 1) / config.anogan_steps
-                progress(int(done - x.shape[0] + fraction * x.shape[0]), total)
-        with torch.no_grad():
-            reconstruction, maps, residual, discrimination = _score_terms(networks, x, z, real_features)
-        parts["residual"].append(residual.cpu())
-        parts["discrimination"].append(discrimination.cpu())
-        if keep_images:
-            parts["recon"].append(reconstruction.cpu())
-            parts["maps"].append(maps.cpu())
-        if progress is not None:
-            progress(done, total)
-    return _collect("anogan", parts, normalisation, ANOGAN_LAMBDA, time.perf_counter() - start, keep_images)
-
-
-def score(
-    method: str,
-    networks: Networks,
-    images: torch.Tensor,
-    normalisation: Normalisation,
-    config: ScoreConfig = ScoreConfig(),
-    **kwargs,
-) -> Scores:
-    """Score with the named method (``egbad`` or ``anogan``)."""
-    scorer = {"egbad": score_images, "anogan": score_anogan}[method]
-    return scorer(networks, images, normalisation, config, **kwargs)
-
-
-def _pinned(images: torch.Tensor, device: torch.device) -> torch.Tensor:
+def pinned(images: torch.Tensor, device: torch.device) -> torch.Tensor:
     """Page-locked host memory for images bound for a GPU, so each batch's copy runs asynchronously."""
     if device.type == "cuda" and images.device.type == "cpu" and not images.is_pinned():
         return images.pin_memory()
     return images
 
 
-def _batches(images: torch.Tensor, size: int) -> Iterator[tuple[int, torch.Tensor]]:
+def batches(images: torch.Tensor, size: int) -> Iterator[tuple[int, torch.Tensor]]:
+    """(images done after this batch, the batch) in order."""
     for start in range(0, images.shape[0], size):
         batch = images[start : start + size]
         yield start + batch.shape[0], batch
 
 
-def _collect(
+def new_parts() -> dict[str, list[torch.Tensor]]:
+    return {"residual": [], "discrimination": [], "recon": [], "maps": []}
+
+
+def add_parts(parts: dict[str, list[torch.Tensor]], residual: torch.Tensor, discrimination: torch.Tensor,
+              reconstruction: torch.Tensor | None, maps: torch.Tensor) -> None:
+    """One batch's results onto the host; reconstructions and maps only where they are kept."""
+    parts["residual"].append(residual.float().cpu())
+    parts["discrimination"].append(discrimination.float().cpu())
+    if reconstruction is not None:
+        parts["recon"].append(reconstruction.float().cpu())
+        parts["maps"].append(maps.float().cpu())
+
+
+def collect(
     method: str,
     parts: dict[str, list[torch.Tensor]],
     normalisation: Normalisation,

@@ -1,9 +1,9 @@
-"""EGBAD training as a generator of small events.
+"""EGBAD training: the loop, resuming, and what a checkpoint is made of.
 
-``Trainer.run()`` yields an event after every iteration and at every epoch end; each yield is
-a safe place to stop, and a stop request (a ``threading.Event`` set from any thread) is
-honoured before the next iteration starts. The GUI forwards the events as signals, the
-command line draws them as a progress bar; neither holds training logic.
+``Trainer.run()`` is a task in the sense of ``events``: it yields an event after every iteration
+and at every epoch end; each yield is a safe place to stop, and a stop request (a
+``threading.Event`` set from any thread) is honoured before the next iteration starts, with a
+"stopped" checkpoint written. The losses are in ``losses``, the collapse watch in ``collapse``.
 
 Per batch, in the seed's order: (1) D on real pairs (x, E(x)) labelled 1 and fake pairs
 (G(z), z) labelled 0, with G and E outside the graph; (2) G with a fresh z, fake pairs
@@ -17,124 +17,24 @@ import threading
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Iterator, Union
+from typing import Any, Generator, Union
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from .adam import Adam
+from . import losses
 from .checkpoints import Checkpoint, ensure_writable_folder, save_checkpoint
+from .collapse import CollapseWatch
 from .config import Normalisation, Preset, ScoreConfig, TrainConfig, autocast
 from .data import ImageSet
 from .device import resolve_device
 from .errors import EgbadError
+from .events import EpochEvent, FinishedEvent, IterationEvent, PreviewEvent, WarningEvent
+from .metrics import ScoreStats
 from .models import Networks
-from .scoring import Reference, ScoreStats, build_reference
-
-
-# ----------------------------------------------------------------------------------------
-# Events
-
-
-@dataclass(frozen=True)
-class IterationEvent:
-    epoch: int  # 1-based
-    batch: int  # 1-based within the epoch
-    batches: int
-    iteration: int  # 1-based over the whole history, resumed runs included
-    d_loss: float
-    g_loss: float
-    e_loss: float
-    images_per_s: float  # this run so far
-    eta_s: float  # to the end of the last epoch
-
-
-@dataclass(frozen=True)
-class EpochEvent:
-    epoch: int
-    epochs: int
-    d_loss: float  # means over the epoch's batches
-    g_loss: float
-    e_loss: float
-    seconds: float
-    images_per_s: float
-    eta_s: float
-    checkpoint: str | None
-
-
-@dataclass(frozen=True)
-class PreviewEvent:
-    """Pictures of progress: G(fixed z), and a few training images beside G(E(x))."""
-
-    epoch: int
-    generated: np.ndarray  # (n, C, S, S) in [0, 1]
-    originals: np.ndarray
-    reconstructions: np.ndarray
-
-
-@dataclass(frozen=True)
-class WarningEvent:
-    """Something the user should know while training goes on (for instance a collapse)."""
-
-    epoch: int
-    kind: str
-    message: str
-
-
-@dataclass(frozen=True)
-class FinishedEvent:
-    reason: str  # "completed", "stopped" or "diverged"
-    epochs_done: int
-    seconds: float
-    images_per_s: float
-    checkpoint: str | None
-    message: str
-
+from .reference import Reference, build_reference
 
 Event = Union[IterationEvent, EpochEvent, PreviewEvent, WarningEvent, FinishedEvent]
-
-
-# ----------------------------------------------------------------------------------------
-# Collapse watch
-
-
-class CollapseWatch:
-    """Notices the two ways EGBAD training degenerates and says what to do about each."""
-
-    D_LOSS_FLOOR = 0.01  # mean D loss under this for a whole epoch: D separates every pair
-    ALIKE_RATIO = 0.1  # reconstructions vary less than a tenth as much as their inputs
-    GRACE_EPOCHS = 2
-
-    def __init__(self) -> None:
-        self.warned: set[str] = set()
-
-    def check(self, epoch: int, d_loss: float, originals: np.ndarray, reconstructions: np.ndarray) -> list[WarningEvent]:
-        found: list[WarningEvent] = []
-        if d_loss < self.D_LOSS_FLOOR and "discriminator" not in self.warned:
-            found.append(
-                WarningEvent(
-                    epoch,
-                    "discriminator",
-                    f"The discriminator has won (D loss {d_loss:.1e}): G and E get no useful signal "
-                    "and scores will only count ink. Use the default preset (spectral normalisation "
-                    "and a balanced D), or lower the D learning rate.",
-                )
-            )
-        spread_in = float(originals.std(axis=0).mean()) if len(originals) > 1 else 0.0
-        spread_out = float(reconstructions.std(axis=0).mean()) if len(reconstructions) > 1 else 0.0
-        settled = epoch > self.GRACE_EPOCHS  # every fresh G starts out drawing the same blur
-        if settled and spread_in > 0 and spread_out < self.ALIKE_RATIO * spread_in and "alike" not in self.warned:
-            found.append(
-                WarningEvent(
-                    epoch,
-                    "alike",
-                    "The reconstructions of different images have become alike (mode collapse): "
-                    "G ignores what E encodes. Train longer, or restart with another seed.",
-                )
-            )
-        self.warned.update(w.kind for w in found)
-        return found
 
 
 # ----------------------------------------------------------------------------------------
@@ -244,10 +144,10 @@ class Trainer:
         betas = (c.beta1, c.beta2)
         n = self.networks
         self.optimisers = {
-            "generator": Adam(n.generator.parameters(), lr=c.lr_g, betas=betas),
-            "encoder": Adam(n.encoder.parameters(), lr=c.lr_e, betas=betas),
-            "discriminator": Adam(n.discriminator.parameters(), lr=c.lr_d, betas=betas),
-            "refine": Adam(n.encoder.parameters(), lr=c.refine_lr),
+            "generator": adam(n.generator.parameters(), c.lr_g, betas, self.device),
+            "encoder": adam(n.encoder.parameters(), c.lr_e, betas, self.device),
+            "discriminator": adam(n.discriminator.parameters(), c.lr_d, betas, self.device),
+            "refine": adam(n.encoder.parameters(), c.refine_lr, (0.9, 0.999), self.device),
         }
 
     # ------------------------------------------------------------------------------------
@@ -267,9 +167,7 @@ class Trainer:
         n = self.networks
         size = x.shape[0]
         latent = n.config.latent_size
-        ones = torch.ones(size, device=self.device)
-        real = torch.full((size,), self.train_config.real_label, device=self.device)
-        zeros = torch.zeros(size, device=self.device)
+        cycle = self.train_config.cycle_weight
 
         # (1) D: real pairs (x, E(x)) → 1, fake pairs (G(z), z) → 0. G and E only supply
         # inputs here, so they run without autograd (the seed back-propagated into them).
@@ -279,31 +177,24 @@ class Trainer:
             z_real = n.encoder(x)
         # Each half back-propagated before the other runs: the gradient is the same sum, and only
         # one of D's two graphs is held at a time.
-        real_logit, _ = n.discriminator(x, z_real)
-        d_real = F.binary_cross_entropy_with_logits(real_logit, real)
+        d_real = losses.discriminator_real(n.discriminator(x, z_real)[0], self.train_config.real_label)
         self._backward(d_real)
-        fake_logit, _ = n.discriminator(fake, z)
-        d_fake = F.binary_cross_entropy_with_logits(fake_logit, zeros)
+        d_fake = losses.discriminator_fake(n.discriminator(fake, z)[0])
         self._update("discriminator", d_fake)
         d_loss = d_real.detach() + d_fake.detach()
 
         # (2) G with a fresh z; D's weights need no gradient for this step.
-        cycle = self.train_config.cycle_weight
         with _frozen(n.discriminator):
             z = self._noise(size, latent)
             fake_logit, _ = n.discriminator(n.generator(z), z)
-            g_loss = F.binary_cross_entropy_with_logits(fake_logit, ones)
-            if cycle:  # G also learns to reconstruct from E's codes
-                g_loss = g_loss + cycle * F.l1_loss(n.generator(z_real), x)
+            g_loss = losses.generator_loss(fake_logit, n.generator(z_real) if cycle else None, x, cycle)
             self._update("generator", g_loss)
 
             # (3) E: real pairs labelled 0, so E learns to make them look like fakes.
             z_code = n.encoder(x)
             real_logit, _ = n.discriminator(x, z_code)
-            e_loss = F.binary_cross_entropy_with_logits(real_logit, zeros)
-            if cycle:  # and E learns codes from which G reconstructs x
-                with _frozen(n.generator):
-                    e_loss = e_loss + cycle * F.l1_loss(n.generator(z_code), x)
+            with _frozen(n.generator):
+                e_loss = losses.encoder_loss(real_logit, n.generator(z_code) if cycle else None, x, cycle)
             self._update("encoder", e_loss)
         return d_loss.item(), g_loss.item(), e_loss.item()
 
@@ -316,9 +207,8 @@ class Trainer:
             reconstruction = n.generator(z)
             _, real_features = n.discriminator(x, z)
             _, fake_features = n.discriminator(reconstruction, z)
-            loss = F.mse_loss(reconstruction, x) + self.train_config.refine_feature_weight * F.mse_loss(
-                fake_features, real_features
-            )
+            loss = losses.refinement_loss(reconstruction, x, fake_features, real_features,
+                                          self.train_config.refine_feature_weight)
             self._update("refine", loss)
         return loss.item()
 
@@ -338,11 +228,11 @@ class Trainer:
 
     # ------------------------------------------------------------------------------------
 
-    def run(self, stop: threading.Event | None = None) -> Iterator[Event]:
+    def run(self, stop: threading.Event | None = None) -> Generator[Event, None, FinishedEvent]:
         """Train up to ``train_config.total_epochs`` epochs in total, yielding events as it goes:
         the GAN epochs, then any refinement epochs (where D and G losses are NaN: not trained).
 
-        Always ends with one FinishedEvent, whatever the reason.
+        Always ends with one FinishedEvent, whatever the reason, which is also the task's result.
         """
         stop = stop or threading.Event()
         epochs = self.train_config.total_epochs
@@ -359,14 +249,16 @@ class Trainer:
             batches = self.batches()
             for number, index in enumerate(batches, 1):
                 if stop.is_set():
-                    yield self._finish("stopped", started, images_seen, save=done_iterations > 0)
-                    return
+                    finished = self._finish("stopped", started, images_seen, save=done_iterations > 0)
+                    yield finished
+                    return finished
                 x = self.networks.layout(self.images[index.to(self.device)])
                 with autocast(self.device.type, self.train_config.mixed_precision):
                     losses = (math.nan, math.nan, self.refine_step(x)) if refining else self.step(x)
                 if not all(math.isfinite(v) for v in (losses[2:] if refining else losses)):
-                    yield self._diverged(epoch, number, losses, started, images_seen)
-                    return
+                    finished = self._diverged(epoch, number, losses, started, images_seen)
+                    yield finished
+                    return finished
                 sums += losses
                 images_seen += index.numel()
                 done_iterations += 1
@@ -397,7 +289,9 @@ class Trainer:
             yield preview
             if not refining:
                 yield from watch.check(epoch, float(means[0]), preview.originals, preview.reconstructions)
-        yield self._finish("completed", started, images_seen, save=False)
+        finished = self._finish("completed", started, images_seen, save=False)
+        yield finished
+        return finished
 
     def _set_phase(self, epoch: int) -> bool:
         """Training modes for the epoch's phase; True in the refinement stage."""
@@ -502,6 +396,12 @@ class _frozen:
     def __exit__(self, *exc: object) -> None:
         for p in self.parameters:
             p.requires_grad_(True)
+
+
+def adam(parameters, lr: float, betas: tuple[float, float], device: torch.device) -> torch.optim.Optimizer:
+    """torch's Adam with its fastest kernel for the device: fused on CUDA, foreach elsewhere."""
+    fused = device.type == "cuda"
+    return torch.optim.Adam(parameters, lr=lr, betas=betas, fused=fused or None, foreach=None if fused else True)
 
 
 def _model_for(preset: Preset, train_set: ImageSet):

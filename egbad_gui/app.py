@@ -20,7 +20,7 @@ def build_window(settings: QSettings | None = None):
 
 
 def main() -> int:
-    from egbad_core.memory import limit_heap_growth
+    from egbad_core.session import limit_heap_growth
 
     limit_heap_growth()
     app = QApplication.instance() or QApplication(sys.argv)

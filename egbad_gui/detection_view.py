@@ -22,7 +22,7 @@ from .plots import ScoreHistogram
 from .score_table import SORT_ROLE, ScoreTableModel
 
 if TYPE_CHECKING:
-    from egbad_core.detection import Detection
+    from egbad_core.session import Detection
 
 SLIDER_STEPS = 1000
 
@@ -41,7 +41,22 @@ class DetectionView(QWidget):
         self._shown_flag: bool | None = None  # flag of the image shown up close
         self._ranking: tuple[float, float] | None = None  # AUROC, AUPRC: they do not depend on the threshold
 
-        # --- run row
+        layout = QVBoxLayout(self)
+        layout.addLayout(self._run_row())
+        threshold_row, info_row = self._threshold_rows()
+        layout.addLayout(threshold_row)
+        layout.addLayout(info_row)
+        vertical = QSplitter(Qt.Orientation.Vertical)
+        vertical.addWidget(self._histogram_and_detail())
+        vertical.addWidget(self._table())
+        vertical.setSizes([300, 400])
+        layout.addWidget(vertical, 1)
+        layout.addLayout(self._export_row())
+        self._set_enabled(False)
+
+    # --- the parts, top to bottom ------------------------------------------------------------
+
+    def _run_row(self) -> QHBoxLayout:
         self.method = QComboBox()
         self.method.addItem("EGBAD (one forward pass)", "egbad")
         self.method.addItem("AnoGAN (latent search, slow)", "anogan")
@@ -57,8 +72,10 @@ class DetectionView(QWidget):
         run_row.addWidget(self.method)
         run_row.addWidget(self.detect_button)
         run_row.addWidget(self.progress, 1)
+        return run_row
 
-        # --- threshold row
+    def _threshold_rows(self) -> tuple[QHBoxLayout, QHBoxLayout]:
+        """The threshold's slider, box and automatic choices; below them the flagged count and metrics."""
         self.slider = QSlider(Qt.Orientation.Horizontal)
         self.slider.setObjectName("thresholdSlider")
         self.slider.setRange(0, SLIDER_STEPS)
@@ -94,8 +111,10 @@ class DetectionView(QWidget):
         info_row.addWidget(self.flagged_label)
         info_row.addStretch(1)
         info_row.addWidget(self.metrics_label)
+        return threshold_row, info_row
 
-        # --- histogram beside the selected image
+    def _histogram_and_detail(self) -> QSplitter:
+        """The score histogram with its draggable threshold line, beside the selected image up close."""
         self.histogram = ScoreHistogram()
         self.histogram.threshold_dragged.connect(self._line_dragged)
         self.detail_image = QLabel("Select a row to see the image, its reconstruction and residual.")
@@ -115,8 +134,9 @@ class DetectionView(QWidget):
         upper.addWidget(self.histogram)
         upper.addWidget(detail)
         upper.setSizes([600, 320])
+        return upper
 
-        # --- table
+    def _table(self) -> QTableView:
         self.model = ScoreTableModel(self)
         self.proxy = QSortFilterProxyModel(self)
         self.proxy.setSourceModel(self.model)
@@ -136,8 +156,9 @@ class DetectionView(QWidget):
         self.table.horizontalHeader().setStretchLastSection(True)
         self.table.setIconSize(QSize(110, 34))
         self.table.selectionModel().currentRowChanged.connect(self._row_selected)
+        return self.table
 
-        # --- export row
+    def _export_row(self) -> QHBoxLayout:
         self.export_grid_button = QPushButton("Export grid…")
         self.export_grid_button.setObjectName("exportGridButton")
         self.export_grid_button.setToolTip("Save the result grid as a PNG (Ctrl+E)")
@@ -150,18 +171,7 @@ class DetectionView(QWidget):
         export_row.addStretch(1)
         export_row.addWidget(self.export_csv_button)
         export_row.addWidget(self.export_summary_button)
-
-        vertical = QSplitter(Qt.Orientation.Vertical)
-        vertical.addWidget(upper)
-        vertical.addWidget(self.table)
-        vertical.setSizes([300, 400])
-        layout = QVBoxLayout(self)
-        layout.addLayout(run_row)
-        layout.addLayout(threshold_row)
-        layout.addLayout(info_row)
-        layout.addWidget(vertical, 1)
-        layout.addLayout(export_row)
-        self._set_enabled(False)
+        return export_row
 
     # ------------------------------------------------------------------------------------
 
@@ -194,11 +204,8 @@ class DetectionView(QWidget):
         self.spin.blockSignals(True)
         self.spin.setRange(0.0, self.top)
         self.spin.blockSignals(False)
-        from egbad_core import metrics  # loaded on first use: start-up paints without sklearn
-
-        truth = detection.images.is_defect
-        labelled = metrics.both_classes(truth)
-        self._ranking = (metrics.auroc(truth, scores.score), metrics.auprc(truth, scores.score)) if labelled else None
+        self._ranking = detection.ranking()
+        labelled = self._ranking is not None
         self.model.set_results(
             detection.images.ids, detection.images.labels, scores.residual, scores.discrimination,
             scores.score, detection.relative(), detection.flagged, self._thumbnail,

@@ -128,7 +128,9 @@ class DataPanel(QGroupBox):
 
 
 class TrainingPanel(QGroupBox):
-    """Settings of a training run, Train / Stop / Resume, and its progress."""
+    """Settings of a training run, where its checkpoints go, Train / Stop / Resume, and its progress."""
+
+    checkpoint_folder_changed = Signal(str)
 
     def __init__(self, parent=None) -> None:
         super().__init__("Training", parent)
@@ -166,6 +168,20 @@ class TrainingPanel(QGroupBox):
                                         "slower on CPUs without AMX; off by default")
         self.device_in_use = QLabel("")
         self.device_in_use.setObjectName("deviceLabel")
+        self.checkpoint_folder = QLabel("")
+        self.checkpoint_folder.setObjectName("checkpointFolderLabel")
+        self.checkpoint_folder.setWordWrap(True)
+        self.checkpoint_folder.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.checkpoint_folder.setStyleSheet("color: #555; font-size: 11px;")
+        self.change_folder_button = QPushButton("Change…")
+        self.change_folder_button.setObjectName("checkpointFolderButton")
+        self.change_folder_button.setToolTip("The folder new training runs write their checkpoints to")
+        self.change_folder_button.clicked.connect(self._browse_checkpoint_folder)
+        folder_row = QWidget()
+        folder_layout = QHBoxLayout(folder_row)
+        folder_layout.setContentsMargins(0, 0, 0, 0)
+        folder_layout.addWidget(self.checkpoint_folder, 1)
+        folder_layout.addWidget(self.change_folder_button)
 
         self.train_button = QPushButton("Train")
         self.train_button.setObjectName("trainButton")
@@ -196,6 +212,7 @@ class TrainingPanel(QGroupBox):
         form.addRow("Device", self.device)
         form.addRow("", self.mixed_precision)
         form.addRow("", self.device_in_use)
+        form.addRow("Checkpoints", folder_row)
         buttons = QHBoxLayout()
         buttons.addWidget(self.train_button)
         buttons.addWidget(self.resume_button)
@@ -256,9 +273,36 @@ class TrainingPanel(QGroupBox):
     def score_config(self) -> ScoreConfig:
         return ScoreConfig(**(asdict(self.selected_preset().score) | self.score_choices()))
 
+    def set_checkpoint_folder(self, folder: str) -> None:
+        self.checkpoint_folder.setText(folder)
+        self.checkpoint_folder.setToolTip(folder)
+
+    def _browse_checkpoint_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Folder for checkpoints", self.checkpoint_folder.text())
+        if folder:
+            self.set_checkpoint_folder(folder)
+            self.checkpoint_folder_changed.emit(folder)
+
+    def show_progress(self, latest, first_epoch: int) -> None:
+        """The bar and its caption from the latest IterationEvent of a run that started after ``first_epoch``."""
+        epochs = self.epochs.value() + self.refine_epochs.value()
+        total = max(1, (epochs - first_epoch) * latest.batches)
+        done = (latest.epoch - 1 - first_epoch) * latest.batches + latest.batch
+        self.progress.setMaximum(total)
+        self.progress.setValue(min(done, total))
+        self.progress.setFormat(f"epoch {latest.epoch}/{epochs} · {latest.images_per_s:.0f} img/s · ETA {clock(latest.eta_s)}")
+
     def set_running(self, running: bool) -> None:
         self.train_button.setEnabled(not running)
         self.resume_button.setEnabled(not running)
         self.stop_button.setEnabled(running)
         for widget in (self.preset, self.epochs, self.refine_epochs, self.batch_size, self.lr_g, self.lr_d, self.lr_e, self.seed, self.device, self.lam, self.mixed_precision):
             widget.setEnabled(not running)
+        self.change_folder_button.setEnabled(not running)
+
+
+def clock(seconds: float) -> str:
+    """``m:ss``, or ``h:mm:ss`` from an hour up."""
+    seconds = int(max(0, seconds))
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"

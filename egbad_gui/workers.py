@@ -1,10 +1,12 @@
-"""Long work off the UI thread: a worker QObject moved to a QThread runs one task function.
+"""Long work off the UI thread: a worker QObject moved to a QThread runs one task.
 
-A task is a plain function taking a TaskState; it reports through ``state.emit`` (events),
-``state.progress`` (throttled) and checks ``state.stop``, a threading.Event set from the UI
-thread, because the worker thread runs no event loop and cannot be interrupted otherwise.
-Wiring follows superqt: thread.started → work; finished → thread.quit and deleteLater;
-thread.finished → thread.deleteLater, all connected before the thread starts.
+A task is what ``egbad_gui.tasks`` makes: a generator of events that takes a ``threading.Event``
+as its stop and returns its result (``egbad_core.events``). The worker forwards each event as a
+signal (progress events at most ten a second) and delivers the result; a stop is one call,
+``TaskRunner.stop(name)``, honoured at the task's next yield, because the worker thread runs no
+event loop and cannot be interrupted otherwise. Wiring follows superqt: thread.started → work;
+finished → thread.quit and deleteLater; thread.finished → thread.deleteLater, all connected
+before the thread starts.
 """
 
 from __future__ import annotations
@@ -12,52 +14,33 @@ from __future__ import annotations
 import os
 import sys
 import threading
-import time
 import traceback
 from typing import Any, Callable
 
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
 from egbad_core.errors import EgbadError
+from egbad_core.events import ProgressEvent, Task, Throttle
 
-
-class TaskState:
-    """What a task function gets: a stop flag and two ways to report."""
-
-    PROGRESS_INTERVAL_S = 0.1  # at most ten progress signals a second
-
-    def __init__(self, worker: "TaskWorker") -> None:
-        self.stop = threading.Event()
-        self._worker = worker
-        self._last_progress = 0.0
-
-    def emit(self, payload: Any) -> None:
-        self._worker.event.emit(payload)
-
-    def progress(self, done: int, total: int) -> None:
-        now = time.monotonic()
-        if done >= total or now - self._last_progress >= self.PROGRESS_INTERVAL_S:
-            self._last_progress = now
-            self._worker.progress.emit(int(done), int(total))
+TaskFactory = Callable[[threading.Event], Task[Any]]  # the stop → the task
 
 
 class TaskWorker(QObject):
     event = Signal(object)
-    progress = Signal(int, int)
-    done = Signal(object)  # the task function's return value
+    done = Signal(object)  # the task's result
     failed = Signal(str)  # a plain sentence for the user
     finished = Signal()  # always, last
 
-    def __init__(self, task: Callable[[TaskState], Any]) -> None:
+    def __init__(self, make: TaskFactory) -> None:
         super().__init__()
-        self.task = task
-        self.state = TaskState(self)
+        self.make = make
+        self.stop = threading.Event()
 
     @Slot()
     def work(self) -> None:
         try:
             run_in_background()
-            result = self.task(self.state)
+            result = self._drive(self.make(self.stop))
         except EgbadError as error:
             self.failed.emit(str(error))
         except MemoryError:
@@ -69,6 +52,17 @@ class TaskWorker(QObject):
             self.done.emit(result)
         finally:
             self.finished.emit()
+
+    def _drive(self, task: Task[Any]) -> Any:
+        throttle = Throttle()
+        while True:
+            try:
+                event = next(task)
+            except StopIteration as end:
+                return end.value
+            if isinstance(event, ProgressEvent) and not throttle.ready(event.done, event.total):
+                continue
+            self.event.emit(event)
 
 
 BACKGROUND_NICENESS = 10  # Linux nice value of worker threads; the UI thread stays at 0
@@ -116,28 +110,26 @@ class TaskRunner(QObject):
     def start(
         self,
         name: str,
-        task: Callable[[TaskState], Any],
+        make: TaskFactory,
         on_done: Callable[[Any], None],
         on_failed: Callable[[str], None],
         on_event: Callable[[Any], None] | None = None,
-        on_progress: Callable[[int, int], None] | None = None,
     ) -> TaskWorker | None:
-        """Run ``task`` in a new thread; None (and nothing started) if ``name`` already runs."""
+        """Run the task ``make(stop)`` in a new thread; None (and nothing started) if ``name`` already runs."""
         if name in self._running:
             return None
         thread = QThread(self)
         thread.setObjectName(f"egbad-{name}")
-        worker = TaskWorker(task)
+        worker = TaskWorker(make)
         worker.moveToThread(thread)
         thread.started.connect(worker.work)
         # Plain callables connected to a worker's signal would run in the worker thread; a
         # relay living in this (the UI) thread makes every callback a queued call here.
-        relay = _Relay(self, name, on_done, on_failed, on_event, on_progress)
+        relay = _Relay(self, name, on_done, on_failed, on_event)
         queued = Qt.ConnectionType.QueuedConnection
         worker.done.connect(relay.deliver_done, queued)
         worker.failed.connect(relay.deliver_failed, queued)
         worker.event.connect(relay.deliver_event, queued)
-        worker.progress.connect(relay.deliver_progress, queued)
         worker.finished.connect(thread.quit)
         worker.finished.connect(worker.deleteLater)
         thread.finished.connect(relay.thread_ended, queued)
@@ -149,13 +141,14 @@ class TaskRunner(QObject):
         return worker
 
     def stop(self, name: str) -> None:
+        """Ask the task ``name`` to stop at its next yield."""
         if name in self._running:
-            self._running[name].state.stop.set()
+            self._running[name].stop.set()
 
     def shutdown(self, timeout_ms: int = 120_000) -> bool:
         """Ask every task to stop and wait for each thread to end; True if all ended."""
         for worker in list(self._running.values()):
-            worker.state.stop.set()
+            worker.stop.set()
         ended = True
         for thread in list(self._threads.values()):
             thread.quit()
@@ -168,10 +161,10 @@ class TaskRunner(QObject):
 class _Relay(QObject):
     """Receives one task's signals in the UI thread and hands them to the window's callbacks."""
 
-    def __init__(self, runner: TaskRunner, name: str, on_done, on_failed, on_event, on_progress) -> None:
+    def __init__(self, runner: TaskRunner, name: str, on_done, on_failed, on_event) -> None:
         super().__init__(runner)
         self.runner, self.name = runner, name
-        self.on_done, self.on_failed, self.on_event, self.on_progress = on_done, on_failed, on_event, on_progress
+        self.on_done, self.on_failed, self.on_event = on_done, on_failed, on_event
         self.thread_key = 0
 
     @Slot()
@@ -193,8 +186,3 @@ class _Relay(QObject):
     def deliver_event(self, payload: Any) -> None:
         if self.on_event is not None:
             self.on_event(payload)
-
-    @Slot(int, int)
-    def deliver_progress(self, done: int, total: int) -> None:
-        if self.on_progress is not None:
-            self.on_progress(done, total)

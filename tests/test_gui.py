@@ -19,10 +19,11 @@ from egbad_core.checkpoints import load_checkpoint  # noqa: E402
 @pytest.fixture
 def window(qtbot, tmp_path, monkeypatch):
     monkeypatch.setitem(config.PRESETS, "default", TINY)
-    monkeypatch.chdir(tmp_path)  # checkpoints/ goes under tmp_path
+    from egbad_gui import window_settings
     from egbad_gui.app import build_window
 
     settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    settings.setValue(window_settings.CHECKPOINT_FOLDER_KEY, str(tmp_path / "checkpoints"))
     win = build_window(settings)
     qtbot.addWidget(win)
     win.show()
@@ -123,7 +124,10 @@ def test_closing_during_training_is_clean_and_keeps_a_checkpoint(qtbot, window, 
     path = window._pending_path
     window.close()
     assert not window.runner.any_running()
-    assert load_checkpoint(path).notes["stopped_mid_epoch"] in (True, False)
+    assert path.startswith(str(tmp_path / "checkpoints"))
+    stopped = load_checkpoint(path)
+    assert stopped.notes["stopped_mid_epoch"] is True  # written by the stop, not by an epoch's end
+    assert stopped.iteration_losses.shape[0] >= 2
     assert not list((tmp_path / "checkpoints").glob(".*.tmp"))
 
 

@@ -5,7 +5,8 @@ import torch
 from conftest import TINY
 from egbad_core.checkpoints import load_checkpoint, save_checkpoint
 from egbad_core.config import ScoreConfig, replace
-from egbad_core.scoring import score_anogan, score_images
+from egbad_core.anogan import score_anogan
+from egbad_core.scoring import score_images
 
 
 def test_in_eval_mode_an_images_score_does_not_depend_on_its_batch(tiny_checkpoint):
@@ -86,7 +87,8 @@ def test_smoothing_keeps_a_flat_image_and_spreads_a_spot():
 
 
 def test_a_pixel_that_varies_in_the_training_images_weighs_less():
-    from egbad_core.scoring import Reference, _residual_terms
+    from egbad_core.reference import Reference
+    from egbad_core.scoring import residual_terms
 
     spread = torch.full((1, 4, 4), 0.1)
     spread[0, 0, 0] = 1.0  # this pixel's residual varies ten times more in normal images
@@ -94,7 +96,7 @@ def test_a_pixel_that_varies_in_the_training_images_weighs_less():
     noisy_corner = torch.zeros(2, 1, 4, 4)
     noisy_corner[0, 0, 0, 0] = 0.5
     noisy_corner[1, 0, 2, 2] = 0.5
-    maps, residual = _residual_terms(noisy_corner, DEFAULT_SCORE, reference)
+    maps, residual = residual_terms(noisy_corner, DEFAULT_SCORE, reference)
     assert float(residual[1]) == pytest.approx(10 * float(residual[0]))  # |0.5 / 0.1| against |0.5 / 1.0|
     assert maps.shape == (2, 4, 4)
 
@@ -109,12 +111,12 @@ def test_nearest_distance_skips_each_training_image_itself():
 
 
 def test_the_reference_travels_in_the_checkpoint_and_scores_like_the_training_images(tmp_path, mnist_csv, monkeypatch):
-    from egbad_core import scoring
+    from egbad_core import reference as reference_module
     from egbad_core.data import DataSource, load_test_set, load_training_set
     from egbad_core.detection import run_detection
     from egbad_core.training import Trainer
 
-    monkeypatch.setattr(scoring, "MEMORY_IMAGES", 10)  # fewer than the training images: a sample is kept
+    monkeypatch.setattr(reference_module, "MEMORY_IMAGES", 10)  # fewer than the training images: a sample is kept
     source = DataSource.parse(str(mnist_csv), normal_labels="7,8")
     train_set = load_training_set(source, 16)
     trainer = Trainer(train_set, replace(TINY, score=DEFAULT_SCORE), checkpoint_path=tmp_path / "m.pt")

@@ -1,0 +1,133 @@
+"""The events long work reports, and the one protocol every task follows.
+
+A task (loading data, training, scoring) is a generator: each ``yield`` hands out one small
+event and is a safe place to stop; a stop is one call, ``stop.set()`` on the
+``threading.Event`` the task was given, honoured at the next yield. The generator's return
+value is the task's result (``None`` where a stop came first, except training, whose result
+is its FinishedEvent). The window forwards the events as signals, the command line draws them
+as a progress bar; neither holds the logic.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Generator, TypeVar, Union
+
+import numpy as np
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class ProgressEvent:
+    """``done`` of ``total`` units (files, images) of the task named ``what``."""
+
+    what: str  # "loading", "scoring", ...
+    done: int
+    total: int
+
+
+@dataclass(frozen=True)
+class DeviceEvent:
+    """Where the work runs, in words for the status bar, and the epoch training starts after."""
+
+    device: str
+    first_epoch: int = 0
+
+
+@dataclass(frozen=True)
+class IterationEvent:
+    epoch: int  # 1-based
+    batch: int  # 1-based within the epoch
+    batches: int
+    iteration: int  # 1-based over the whole history, resumed runs included
+    d_loss: float
+    g_loss: float
+    e_loss: float
+    images_per_s: float  # this run so far
+    eta_s: float  # to the end of the last epoch
+
+
+@dataclass(frozen=True)
+class EpochEvent:
+    epoch: int
+    epochs: int
+    d_loss: float  # means over the epoch's batches
+    g_loss: float
+    e_loss: float
+    seconds: float
+    images_per_s: float
+    eta_s: float
+    checkpoint: str | None
+
+
+@dataclass(frozen=True)
+class PreviewEvent:
+    """Pictures of progress: G(fixed z), and a few training images beside G(E(x))."""
+
+    epoch: int
+    generated: np.ndarray  # (n, C, S, S) in [0, 1]
+    originals: np.ndarray
+    reconstructions: np.ndarray
+
+
+@dataclass(frozen=True)
+class WarningEvent:
+    """Something the user should know while training goes on (for instance a collapse)."""
+
+    epoch: int
+    kind: str
+    message: str
+
+
+@dataclass(frozen=True)
+class FinishedEvent:
+    reason: str  # "completed", "stopped" or "diverged"
+    epochs_done: int
+    seconds: float
+    images_per_s: float
+    checkpoint: str | None
+    message: str
+
+
+Event = Union[ProgressEvent, DeviceEvent, IterationEvent, EpochEvent, PreviewEvent, WarningEvent, FinishedEvent]
+Task = Generator[Any, None, T]  # yields events, returns the task's result
+
+
+def run_to_end(task: Task[T], on_event: Callable[[Any], None] | None = None) -> T:
+    """Drive a task to its end on this thread, handing each event to ``on_event``; its result."""
+    while True:
+        try:
+            event = next(task)
+        except StopIteration as end:
+            return end.value
+        if on_event is not None:
+            on_event(event)
+
+
+def stopped(stop: threading.Event | None) -> bool:
+    return stop is not None and stop.is_set()
+
+
+class Throttle:
+    """Lets a progress report through at most every ``interval_s`` seconds, and always the last
+    one, so a fast loop does not flood a window with signals."""
+
+    def __init__(self, interval_s: float = 0.1) -> None:
+        self.interval_s = interval_s
+        self._last = -1e9
+
+    def ready(self, done: int, total: int) -> bool:
+        now = time.monotonic()
+        if done >= total or now - self._last >= self.interval_s:
+            self._last = now
+            return True
+        return False
+
+
+__all__ = [
+    "ProgressEvent", "DeviceEvent", "IterationEvent", "EpochEvent", "PreviewEvent", "WarningEvent", "FinishedEvent",
+    "Event", "Task", "run_to_end", "stopped", "Throttle",
+]
