@@ -8,6 +8,12 @@ the nearest training image. Writes the table as JSON too.
     python benchmarks/quality.py                       # default and seed presets, seeds 0 1 2
     python benchmarks/quality.py --presets default --seeds 0 --set train.epochs=5
     python benchmarks/quality.py --data path/to/mvtec_like_folder
+
+The textures suite (issue 11) makes the procedural texture folders (scripts/make_textures.py),
+trains the preset ``auto`` picks on each, and reports image AUROC, pixel AUROC, PRO, training
+seconds and images/s per texture beside PCA-40, nearest-image and nearest-patch baselines:
+
+    python benchmarks/quality.py --suite textures [--materials bricks,gravel,grass] [--seeds 0]
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import subprocess
 import sys
 import time
 from dataclasses import replace
@@ -28,12 +35,16 @@ from sklearn.neighbors import NearestNeighbors
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from egbad_core import metrics  # noqa: E402
+import baselines as simple  # noqa: E402
+from egbad_core import metrics, session  # noqa: E402
+from egbad_core.events import run_to_end  # noqa: E402
 from egbad_core.config import get_preset, with_overrides  # noqa: E402
 from egbad_core.data import DataSource, load_test_set, load_training_set  # noqa: E402
 from egbad_core.detection import run_detection  # noqa: E402
-from egbad_core.training import FinishedEvent, Trainer  # noqa: E402
+from egbad_core.events import FinishedEvent  # noqa: E402
+from egbad_core.training import Trainer  # noqa: E402
 
 
 def baselines(source: DataSource, size: int) -> list[dict]:
@@ -78,6 +89,73 @@ def run_one(source: DataSource, preset, seed: int, device: str) -> dict:
     }
 
 
+def texture_rows(root: Path, material: str, seeds: list[int], overrides: list[str], device: str) -> list[dict]:
+    """Baselines and the automatic preset on one texture folder."""
+    folder = root / material
+    if not folder.is_dir():
+        subprocess.run([sys.executable, str(ROOT / "scripts" / "make_textures.py"), str(root), "--materials", material],
+                       check=True, capture_output=True)
+    source = session.parse_source(str(folder))
+    rows = []
+    data = run_to_end(session.load_data({"data": str(folder)}, 128))
+    train, test = data.train, data.test
+    truth, masks = test.is_defect, test.masks
+    flat_train, flat_test = train.pixels.flatten(1).numpy(), test.pixels.flatten(1).numpy()
+    started = time.perf_counter()
+    patch_scores, patch_maps = simple.nearest_patch(train.pixels, test.pixels)
+    patch_seconds = time.perf_counter() - started
+    for name, score, maps in (("PCA-40", simple.pca_error(flat_train, flat_test, 40), None),
+                              ("nearest training image", simple.nearest_image(flat_train, flat_test), None),
+                              ("nearest training patch (8×8 pixels)", patch_scores, patch_maps)):
+        rows.append({"texture": material, "method": f"baseline: {name}", "seed": None,
+                     "auroc": metrics.auroc(truth, score),
+                     "pixel_auroc": metrics.pixel_auroc(maps, masks) if maps is not None else None,
+                     "pro": metrics.pro(maps, masks) if maps is not None else None,
+                     "train_seconds": None, "images_per_s": len(test) / patch_seconds if maps is not None else None})
+    for seed in seeds:
+        preset, reason = session.choose_preset("auto", None, [*overrides, f"train.seed={seed}", f"train.device={device}"], source)
+        started = time.perf_counter()
+        trainer = session.make_trainer(source, None, preset)
+        run_to_end(trainer.run())
+        checkpoint = trainer.checkpoint()
+        seconds = time.perf_counter() - started
+        detection = run_to_end(session.detect(checkpoint, source, threshold="f1"))
+        summary = detection.summary()
+        rows.append({"texture": material, "method": f"EGBAD {preset.name} (auto)", "seed": seed,
+                     "auroc": summary["auroc"], "pixel_auroc": summary["pixel_auroc"], "pro": summary["pro"],
+                     "train_seconds": round(seconds, 1), "images_per_s": summary["images_per_s"],
+                     "auroc_residual": metrics.auroc(truth, detection.scores.residual),
+                     "auroc_discrimination": metrics.auroc(truth, detection.scores.discrimination), "why": reason})
+        print(json.dumps(rows[-1]), flush=True)
+    return rows
+
+
+def texture_suite(args: argparse.Namespace) -> int:
+    root = Path(args.texture_root)
+    rows = []
+    for material in args.materials.split(","):
+        rows += texture_rows(root, material, [int(s) for s in args.seeds.split(",")], args.set, args.device)
+    fmt = lambda v, spec: format(v, spec) if v is not None else "—"  # noqa: E731
+    header = f"{'texture':<8} {'method':<40} {'seed':>4} {'AUROC':>6} {'pixel':>6} {'PRO':>6} {'train s':>8} {'img/s':>7}"
+    print(header)
+    print("-" * len(header))
+    for row in rows:
+        print(f"{row['texture']:<8} {row['method']:<40} {fmt(row['seed'], '>4')} {fmt(row['auroc'], '>6.3f')} "
+              f"{fmt(row['pixel_auroc'], '>6.3f')} {fmt(row['pro'], '>6.3f')} {fmt(row['train_seconds'], '>8.1f')} "
+              f"{fmt(row['images_per_s'], '>7.1f')}")
+    ours = [r["auroc"] for r in rows if r["method"].startswith("EGBAD")]
+    if ours:
+        print(f"EGBAD (auto): mean AUROC {np.mean(ours):.3f}, lowest {np.min(ours):.3f}")
+    result = {"machine": _machine(), "suite": "textures", "overrides": args.set, "rows": rows}
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(result, indent=2, default=float))
+    return 0
+
+
+def _machine() -> str:
+    return f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--presets", default="default,seed")
@@ -90,7 +168,14 @@ def main() -> int:
     parser.add_argument("--set", action="append", default=[], help="override, e.g. train.epochs=5")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "out" / "quality.json"))
     parser.add_argument("--no-baselines", action="store_true")
+    parser.add_argument("--suite", choices=("digits", "textures"), default="digits")
+    parser.add_argument("--materials", default="bricks,gravel,grass,stone,fabric,wood")
+    parser.add_argument("--texture-root", default=str(ROOT / "benchmarks" / "out" / "textures"))
     args = parser.parse_args()
+    if args.suite == "textures":
+        if args.out.endswith("quality.json"):
+            args.out = args.out.replace("quality.json", "textures.json")
+        return texture_suite(args)
 
     torch.set_num_threads(torch.get_num_threads())
     source = DataSource.parse(args.data, args.test_data, args.normal_labels, args.test_labels)
@@ -113,7 +198,7 @@ def main() -> int:
         if values:
             print(f"{name}: mean AUROC {np.mean(values):.3f}, lowest {np.min(values):.3f}")
     result = {
-        "machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}",
+        "machine": _machine(),
         "data": args.data, "overrides": args.set, "rows": rows,
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

@@ -38,7 +38,8 @@ import seed_baseline  # noqa: E402
 from egbad_core.config import SEED_PRESET, ScoreConfig  # noqa: E402
 from egbad_core.memory import limit_heap_growth  # noqa: E402
 from egbad_core.data import DataSource, load_test_set, load_training_set  # noqa: E402
-from egbad_core.scoring import score_anogan, score_images  # noqa: E402
+from egbad_core.anogan import score_anogan  # noqa: E402
+from egbad_core.scoring import score_images  # noqa: E402
 from egbad_core.training import Trainer  # noqa: E402
 
 

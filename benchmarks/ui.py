@@ -114,7 +114,8 @@ def threshold_drag(count: int = 2000) -> dict:
 
     from egbad_core.data import ImageSet
     from egbad_core.detection import Detection
-    from egbad_core.scoring import Scores, ScoreStats
+    from egbad_core.metrics import ScoreStats
+    from egbad_core.scoring import Scores
     from egbad_gui.detection_view import DetectionView
 
     app = QApplication.instance() or QApplication([])

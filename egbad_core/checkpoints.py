@@ -26,6 +26,7 @@ from .config import ModelConfig, Normalisation, ScoreConfig, TrainConfig, from_d
 from .errors import EgbadError
 from .models import Networks
 from .metrics import ScoreStats
+from .patches import PatchReference
 from .reference import Reference
 
 FORMAT = "egbad-inspector-checkpoint"
@@ -47,7 +48,7 @@ class Checkpoint:
     iteration_losses: np.ndarray = field(default_factory=lambda: np.zeros((0, 3), np.float32))  # (n, 3) D, G, E
     epoch_summaries: list[dict[str, float]] = field(default_factory=list)
     train_stats: ScoreStats | None = None
-    reference: Reference | None = None  # the training images as the score measures against them
+    reference: Reference | PatchReference | None = None  # the training images as the score measures against them
     data: dict[str, Any] = field(default_factory=dict)  # source kind, path, normal labels
     optimiser_states: dict[str, Any] | None = None
     rng_state: torch.Tensor | None = None
@@ -170,9 +171,14 @@ def load_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> Che
     stats = meta.get("train_stats")
     losses = payload.get("iteration_losses")
     try:
-        reference = Reference.from_payload(payload["reference"]) if "reference" in payload else None
+        stored = payload.get("reference")
+        reference = None
+        if stored is not None and "kind" in stored:
+            reference = PatchReference.from_payload(stored)
+        elif stored is not None:
+            reference = Reference.from_payload(stored)
         image = (config.channels, config.image_size, config.image_size)
-        if reference is not None and (
+        if isinstance(reference, Reference) and (
             tuple(reference.residual_mean.shape) != image or tuple(reference.residual_spread.shape) != image
             or (reference.features is not None and reference.features.dim() != 2)
         ):

@@ -30,13 +30,15 @@ DEFAULT_CHECKPOINT_DIR = Path("checkpoints")
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``egbad`` parser: ``train`` and ``detect`` with their options."""
     parser = argparse.ArgumentParser(prog="egbad", description="Train EGBAD on good images and flag defects.")
     parser.add_argument("--version", action="version", version=f"egbad {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     train = commands.add_parser("train", help="train a model on normal images and write a checkpoint")
     _data_arguments(train)
-    train.add_argument("--preset", default="default", choices=sorted(PRESETS), help="recipe (default: %(default)s)")
+    train.add_argument("--preset", default="auto", choices=["auto", *sorted(PRESETS)],
+                       help="recipe; auto picks by the data and says why (default: %(default)s)")
     train.add_argument("--epochs", type=int, help="epochs in total (a resumed run counts its earlier ones)")
     train.add_argument("--batch-size", type=int)
     train.add_argument("--lr-g", type=float, help="learning rate of G")
@@ -71,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     detect.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     detect.add_argument("--grid", choices=("all", "flagged"), default="all", help="which images grid.png shows")
     detect.add_argument("--out-dir", required=True, metavar="DIR")
+    detect.add_argument("--maps", metavar="DIR", help="write each image's anomaly map: a PNG overlay and the raw .npy")
     detect.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 
@@ -82,6 +85,7 @@ def _data_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``egbad`` with ``argv``; the exit code (0 done, 1 training not completed, 2 a problem with the input, 130 interrupted)."""
     args = build_parser().parse_args(argv)
     limit_heap_growth()
     try:
@@ -103,6 +107,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def train_command(args: argparse.Namespace) -> int:
+    """``egbad train``: load, train with a progress bar, end stdout with the run's JSON line."""
     from . import session
     from .events import EpochEvent, FinishedEvent, IterationEvent, WarningEvent
 
@@ -110,10 +115,11 @@ def train_command(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else session.default_checkpoint_path(source, DEFAULT_CHECKPOINT_DIR)
     session.ensure_writable_folder(out.parent)  # before any data is loaded or any epoch is spent
     resumed = session.load_checkpoint(args.resume) if args.resume else None
+    reason = None
     if resumed is not None:
         trainer = session.make_trainer(source, out, resume=resumed, epochs=args.epochs, device=args.device)
     else:
-        preset = session.choose_preset(args.preset, args.image_size, args.set)
+        preset, reason = session.choose_preset(args.preset, args.image_size, args.set, source)
         changes = {
             "epochs": args.epochs, "batch_size": args.batch_size, "lr_g": args.lr_g, "lr_d": args.lr_d,
             "lr_e": args.lr_e, "seed": args.seed, "device": args.device, "refine_epochs": args.refine_epochs,
@@ -122,6 +128,8 @@ def train_command(args: argparse.Namespace) -> int:
         train = replace(preset.train, **{k: v for k, v in changes.items() if v is not None})
         trainer = session.make_trainer(source, out, preset, train)
     train_set = trainer.train_set
+    if reason:  # said once the data has loaded: a problem with it stays the one line on stderr
+        _info(reason)
     _report_skipped(train_set.skipped)
     total_epochs = trainer.train_config.total_epochs
     _info(
@@ -193,6 +201,7 @@ def _ctrl_c_stops(stop: threading.Event, announce) -> Iterator[None]:
 
 
 def detect_command(args: argparse.Namespace) -> int:
+    """``egbad detect``: score a folder or CSV with a checkpoint and write the results (and maps)."""
     from . import session
     from .events import ProgressEvent
 
@@ -220,10 +229,19 @@ def detect_command(args: argparse.Namespace) -> int:
     finally:
         bar.close()
     summary = session.write_results(detection, out_dir, only_flagged=args.grid == "flagged")
+    if args.maps:
+        session.write_maps(args.maps, detection)
+    for note in summary["mask_notes"]:
+        _info(note)
+    pixel = ""
+    if summary["pixel_auroc"] is not None:
+        pixel = (f"; pixel AUROC {summary['pixel_auroc']:.3f}, PRO {summary['pro']:.3f} "
+                 f"over {summary['pixel_images']} images with masks")
     _info(
         f"{summary['n_flagged']} of {summary['n_images']} images flagged at threshold {summary['threshold']:.2f}"
         + (f"; AUROC {summary['auroc']:.3f}, AUPRC {summary['auprc']:.3f}" if summary["auroc"] is not None else "")
-        + f". Results in {out_dir}/ ({', '.join(session.RESULT_FILES)})."
+        + pixel + f". Results in {out_dir}/ ({', '.join(session.RESULT_FILES)})"
+        + (f"; anomaly maps in {args.maps}/." if args.maps else ".")
     )
     print(json.dumps(summary, default=float))
     return 0

@@ -15,7 +15,8 @@ from .errors import EgbadError
 SCORING_METHODS = ("egbad", "anogan")  # one forward pass, or AnoGAN's latent search
 AUTO_THRESHOLDS = ("f1", "p99", "mean3sigma")  # best F1 (needs labels), or from the training scores
 DISCRIMINATIONS = ("pair", "nearest")  # EGBAD's feature match of x and G(E(x)), or a nearest-neighbour distance
-SECTIONS = ("model", "train", "score", "normalisation")  # a Preset's parts, as --set names them
+SECTIONS = ("model", "train", "score", "normalisation")
+IMAGE_SCORES = ("max", "top1")  # a local map's worst place, or the mean of its worst 1%  # a Preset's parts, as --set names them
 
 
 @dataclass(frozen=True)
@@ -27,8 +28,21 @@ class ModelConfig:
     latent_size: int = 20  # length of z
     width: int = 64  # channels of the widest-resolution conv layer; doubles each downsampling
     spectral_norm: bool = False  # spectral normalisation on D's layers (a stabiliser)
+    # Patch models (issue 11): images are kept at working_size and the networks see image_size
+    # patches of them; 0 means whole-image models, where the two sizes are one.
+    working_size: int = 0
+
+    @property
+    def patch_model(self) -> bool:
+        return self.working_size > 0
+
+    @property
+    def load_size(self) -> int:
+        """The side images are loaded and kept at."""
+        return self.working_size or self.image_size
 
     def validate(self) -> None:
+        """Raises EgbadError naming the first setting out of range."""
         size = self.image_size
         if self.channels not in (1, 3):
             raise EgbadError(f"channels must be 1 or 3, not {self.channels}.")
@@ -36,6 +50,9 @@ class ModelConfig:
             raise EgbadError(f"image size must be a power of two of at least 16, not {size}.")
         if self.latent_size < 1 or self.width < 1:
             raise EgbadError("latent size and width must be positive.")
+        working = self.working_size
+        if working and (working < size or working & (working - 1)):
+            raise EgbadError(f"the working size must be a power of two of at least the patch size {size}, not {working}.")
 
 
 @dataclass(frozen=True)
@@ -68,12 +85,14 @@ class TrainConfig:
     refine_lr: float = 1e-3  # Adam step size of E in that stage
     refine_feature_weight: float = 1.0  # κ: weight of D's feature match in that stage
     mixed_precision: bool = False  # bf16 autocast for the forward passes (fast on recent GPUs and AMX CPUs)
+    crops_per_image: int = 8  # patch models: random crops taken from each training image per epoch
 
     @property
     def total_epochs(self) -> int:
         return self.epochs + self.refine_epochs
 
     def validate(self) -> None:
+        """Raises EgbadError naming the first setting out of range."""
         if self.epochs < 1:
             raise EgbadError(f"epochs must be at least 1, not {self.epochs}.")
         if self.batch_size < 2:
@@ -85,6 +104,8 @@ class TrainConfig:
             raise EgbadError(f"the real label must lie between 0.5 and 1, not {self.real_label}.")
         if self.cycle_weight < 0:
             raise EgbadError(f"the cycle weight cannot be negative, not {self.cycle_weight}.")
+        if self.crops_per_image < 1:
+            raise EgbadError(f"crops per image must be at least 1, not {self.crops_per_image}.")
         if self.refine_epochs < 0:
             raise EgbadError(f"refinement epochs cannot be negative, not {self.refine_epochs}.")
         if self.device not in ("auto", "cpu", "cuda"):
@@ -107,8 +128,19 @@ class ScoreConfig:
     feature_side: int = 4  # those features are average-pooled to at most this many cells a side
     standardise_terms: bool = False  # divide R and Dis by their spread over the training images before mixing
     mixed_precision: bool = False  # bf16 autocast while scoring; scores are kept in float32
+    # Local scoring, for patch models (issue 11): a map per image, the image scored by its worst place.
+    feature_stages: str = "1,2"  # D's conv stages whose activations, side by side, are the local features
+    memory_size: int = 8192  # training features kept for the nearest-neighbour term (greedy coreset)
+    reference_images: int = 200  # training images the reference is built from, at most (bounds checkpoint cost)
+    map_smoothing: float = 4.0  # σ in pixels of the Gaussian blur of the anomaly map
+    image_score: str = "max"  # "max" of the map, or "top1" (the mean of its highest 1%)
+
+    @property
+    def stages(self) -> tuple[int, ...]:
+        return tuple(int(part) for part in str(self.feature_stages).split(",") if part.strip())
 
     def validate(self) -> None:
+        """Raises EgbadError naming the first setting out of range."""
         if not 0.0 <= self.lam <= 1.0:
             raise EgbadError(f"λ must lie between 0 and 1, not {self.lam}.")
         if self.residual_smoothing < 0:
@@ -119,6 +151,16 @@ class ScoreConfig:
             raise EgbadError("the feature stage and the feature side must be at least 1.")
         if self.batch_size < 1 or self.anogan_steps < 1:
             raise EgbadError("scoring batch size and AnoGAN steps must be positive.")
+        try:
+            stages = self.stages
+        except ValueError:
+            stages = ()
+        if not stages or min(stages) < 1:
+            raise EgbadError(f"feature stages must be stage numbers like 2,3, not {self.feature_stages!r}.")
+        if self.memory_size < 1 or self.reference_images < 2 or self.map_smoothing < 0:
+            raise EgbadError("the memory size must be positive, the reference images at least 2, the map smoothing not negative.")
+        if self.image_score not in IMAGE_SCORES:
+            raise EgbadError(f"the image score must be one of {', '.join(IMAGE_SCORES)}, not {self.image_score!r}.")
 
     @property
     def needs_reference(self) -> bool:
@@ -161,10 +203,23 @@ DEFAULT_PRESET = Preset(
     normalisation=Normalisation(mean=0.5, std=0.5),
 )
 
-PRESETS: dict[str, Preset] = {p.name: p for p in (DEFAULT_PRESET, SEED_PRESET)}
+PATCH_PRESET = Preset(
+    name="patch",
+    description="For textured surfaces and images of a few hundred pixels with small local defects: "
+    "the default's networks trained on random 32×32 patches of the images kept at a working size "
+    "(up to 128), each place scored by its residual and by the distance from D's local features to a "
+    "memory bank of training features; the image scores by its worst place.",
+    model=ModelConfig(image_size=32, width=32, latent_size=64, spectral_norm=True, working_size=128),
+    train=replace(DEFAULT_PRESET.train, epochs=30, crops_per_image=8),
+    score=ScoreConfig(lam=0.8, feature_stages="1,2", memory_size=8192, map_smoothing=4.0),
+    normalisation=Normalisation(mean=0.5, std=0.5),
+)
+
+PRESETS: dict[str, Preset] = {p.name: p for p in (DEFAULT_PRESET, PATCH_PRESET, SEED_PRESET)}
 
 
 def get_preset(name: str) -> Preset:
+    """The preset named ``name``; raises EgbadError listing the known ones."""
     try:
         return PRESETS[name]
     except KeyError:
@@ -231,6 +286,7 @@ def from_dict(cls: type[T], data: dict[str, Any]) -> T:
 
 
 def to_dict(config: Any) -> dict[str, Any]:
+    """A config as a plain dict, as checkpoints store it."""
     return asdict(config)
 
 
@@ -245,6 +301,7 @@ __all__ = [
     "Preset",
     "PRESETS",
     "DEFAULT_PRESET",
+    "PATCH_PRESET",
     "SEED_PRESET",
     "get_preset",
     "with_overrides",

@@ -30,9 +30,11 @@ from torchvision.transforms.v2 import functional as TF
 from .config import Normalisation
 from .errors import EgbadError
 from .events import ProgressEvent, Task, run_to_end, stopped
+from .masks import read_masks
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 NORMAL_FOLDER = "good"  # MVTec AD's name for defect-free images
+
 DEMO_NORMAL_LABELS = ("7", "8")
 DEMO_TEST_LABELS = ("2", "7", "8")
 
@@ -58,6 +60,10 @@ class ImageSet:
     normal_labels: frozenset[str] | None  # labels that count as normal; None where unknown
     source: str  # what was loaded, for messages and the status bar
     skipped: list[SkippedFile] = field(default_factory=list)
+    sizes: list[tuple[int, int]] | None = None  # per image: its file's own (height, width); None for CSVs
+    masks: np.ndarray | None = None  # (N, S, S) bool defect masks (MVTec ground_truth/); None where there are none
+    mask_known: np.ndarray | None = None  # (N,) bool: the image's mask is known (a good image's is empty)
+    mask_notes: list[str] = field(default_factory=list)  # what was done to the masks, in sentences
 
     def __len__(self) -> int:
         return self.pixels.shape[0]
@@ -166,7 +172,7 @@ def training_images_task(
     if source.kind == "csv":
         return _read_csv(Path(source.path), image_size, channels, source.normal_labels, source.normal_labels)
     root = Path(source.path)
-    good = _training_folder(root)
+    good = training_folder(root)
     return (yield from _read_folder({NORMAL_FOLDER: good}, root, image_size, channels, frozenset({NORMAL_FOLDER}), stop))
 
 
@@ -304,7 +310,8 @@ def _resize_tensor(images: torch.Tensor, size: int, chunk: int = 1024) -> torch.
 # Image folders
 
 
-def _training_folder(root: Path) -> Path:
+def training_folder(root: Path) -> Path:
+    """``root/train/good``; raises EgbadError naming what is missing."""
     if not root.is_dir():
         raise EgbadError(f"{root} is not a folder.")
     if not any(root.iterdir()):
@@ -340,11 +347,14 @@ def _read_folder(
     arrays: list[np.ndarray] = []
     labels: list[str] = []
     ids: list[str] = []
+    sizes: list[tuple[int, int]] = []
     for done, (label, path) in enumerate(files, 1):
         if stopped(stop):
             return None
         try:
-            arrays.append(read_image(path, image_size))
+            array, original = read_image(path, image_size)
+            arrays.append(array)
+            sizes.append(original)
             labels.append(label)
             ids.append(_relative(path, root))
         except EgbadError as error:
@@ -358,7 +368,10 @@ def _read_folder(
     colour = bool((rgb[:, 0] != rgb[:, 1]).any() or (rgb[:, 1] != rgb[:, 2]).any())
     wanted = channels if channels is not None else (3 if colour else 1)
     pixels = rgb if wanted == 3 else _to_gray(rgb)
-    return ImageSet(pixels.contiguous(), labels, ids, normal_labels, str(root), skipped)
+    images = ImageSet(pixels.contiguous(), labels, ids, normal_labels, str(root), skipped, sizes)
+    if normal_labels is not None and (root / "ground_truth").is_dir():
+        images.masks, images.mask_known, images.mask_notes = read_masks(root, images.labels, images.ids, image_size, sizes)
+    return images
 
 
 def _to_gray(rgb: torch.Tensor) -> torch.Tensor:
@@ -373,8 +386,9 @@ def _relative(path: Path, root: Path) -> str:
         return str(path)
 
 
-def read_image(path: Path, size: int) -> np.ndarray:
-    """One image file as float32 RGB (3, size, size) in [0, 1].
+def read_image(path: Path, size: int, own: tuple[int, int] | None = None) -> tuple[np.ndarray, tuple[int, int]]:
+    """One image file as float32 RGB (3, size, size) in [0, 1] (at ``own`` (height, width) instead
+    where given), and its own (height, width).
 
     16-bit, palette, RGBA and CMYK images are converted; an image too large to decode safely
     (Pillow's decompression-bomb limit, about 89 megapixels) is refused rather than risking
@@ -384,10 +398,14 @@ def read_image(path: Path, size: int) -> np.ndarray:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as image:
-                image.draft("RGB", (size, size))  # JPEG: decode at reduced size, much faster
+                width, height = image.size
+                target = (own[1], own[0]) if own is not None else (size, size)
+                image.draft("RGB", target)  # JPEG: decode at reduced size, much faster
                 rgb = _as_rgb(image)
-                rgb = rgb.resize((size, size), Image.Resampling.BICUBIC)
-                return np.asarray(rgb, dtype=np.float32).transpose(2, 0, 1) / np.float32(255.0)
+                if rgb.size != target:
+                    rgb = rgb.resize(target, Image.Resampling.BICUBIC)
+                array = np.asarray(rgb, dtype=np.float32).transpose(2, 0, 1) / np.float32(255.0)
+                return array, (height, width)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
         raise EgbadError(f"is too large to decode safely ({_first_line(error)})") from None
     except UnidentifiedImageError:

@@ -19,6 +19,7 @@ from .data import ImageSet, SkippedFile
 from .errors import EgbadError
 from .events import Task, run_to_end
 from .metrics import ScoreStats
+from .patches import patch_scoring_task
 from .scoring import Scores, scoring_task
 
 
@@ -57,6 +58,51 @@ class Detection:
             return None
         return metrics.auroc(truth, self.scores.score), metrics.auprc(truth, self.scores.score)
 
+    def pixel_metrics(self) -> dict[str, Any]:
+        """Pixel AUROC and PRO of the anomaly maps against the defect masks, over the images whose
+        mask is known; all None where the folder has no masks."""
+        images, maps = self.images, self.scores.residual_maps
+        empty = {"pixel_auroc": None, "pro": None, "pixel_images": 0, "mask_notes": list(images.mask_notes)}
+        if images.masks is None or maps is None or images.mask_known is None or not images.mask_known.any():
+            return empty
+        known = images.mask_known
+        masks, chosen = images.masks[known], maps[known]
+        if chosen.shape[-2:] != masks.shape[-2:]:
+            return empty
+        return {"pixel_auroc": metrics.pixel_auroc(chosen, masks), "pro": metrics.pro(chosen, masks),
+                "pixel_images": int(known.sum()), "mask_notes": list(images.mask_notes)}
+
+    def map_range(self) -> tuple[float, float]:
+        """The map values a picture spans: for a local model, in the score's units, clear at what
+        normal images' worst places reach on average and full colour half again above the threshold
+        (or the training images' 99th percentile, if higher); for a whole-image model, its residual
+        heatmap from 0 to the 99.9th percentile."""
+        scores = self.scores
+        if scores.worst_places is not None:  # a local model: the map's maximum is the score
+            stats = self.train_stats
+            low = stats.mean if stats is not None else float(np.percentile(scores.score, 10))
+            unusual = stats.p99 if stats is not None else float(np.percentile(scores.score, 90))
+            if np.isfinite(self.threshold):
+                unusual = max(unusual, self.threshold)
+            return low, max(unusual + 0.5 * (unusual - low), low + 1e-6)
+        maps = scores.residual_maps
+        return 0.0, (float(np.percentile(maps, 99.9)) if maps is not None and maps.size else 1.0)
+
+    def worst_places(self) -> np.ndarray | None:
+        """(N, 2) row and column of each image's worst place, in its file's own pixels."""
+        scores = self.scores
+        places = scores.worst_places
+        if places is None and scores.residual_maps is not None:
+            flat = scores.residual_maps.reshape(len(scores), -1).argmax(axis=1)
+            places = np.stack([flat // scores.residual_maps.shape[-1], flat % scores.residual_maps.shape[-1]], axis=1)
+        if places is None:
+            return None
+        side = self.images.image_size
+        if self.images.sizes is None:
+            return places.astype(np.int64)
+        originals = np.asarray(self.images.sizes, dtype=np.float64)  # (N, 2) height, width
+        return np.floor((places + 0.5) * originals / side).astype(np.int64)
+
     def summary(self) -> dict[str, Any]:
         truth = self.images.is_defect
         at = self.at_threshold()
@@ -80,6 +126,7 @@ class Detection:
             "images_per_s": self.scores.images_per_s,
             "train_score_stats": None if self.train_stats is None else self.train_stats.__dict__,
             "label_counts": self.images.label_counts(),
+            **self.pixel_metrics(),
             "skipped": [str(s) for s in self.images.skipped],
         }
 
@@ -110,14 +157,17 @@ def detection_task(
     threshold can be set.
     """
     networks = checkpoint.networks
-    if images.channels != networks.config.channels or images.image_size != networks.config.image_size:
+    side = networks.config.load_size
+    if images.channels != networks.config.channels or images.image_size != side:
         raise EgbadError(
             f"{images.source} gives {images.image_size}×{images.image_size}×{images.channels} images; "
-            f"the checkpoint expects {networks.config.image_size}×{networks.config.image_size}×{networks.config.channels}."
+            f"the checkpoint expects {side}×{side}×{networks.config.channels}."
         )
     config = config or checkpoint.score
     normalised = images.normalised(checkpoint.normalisation)
-    if method == "egbad":
+    if method == "egbad" and networks.config.patch_model:
+        task = patch_scoring_task(networks, normalised, checkpoint.normalisation, config, checkpoint.reference, stop=stop)
+    elif method == "egbad":
         task = scoring_task(networks, normalised, checkpoint.normalisation, config, checkpoint.reference, stop=stop)
     else:
         task = anogan_task(networks, normalised, checkpoint.normalisation, config, stop=stop)
@@ -146,6 +196,7 @@ def run_detection(checkpoint: Checkpoint, images: ImageSet, method: str = "egbad
 
 
 def skipped_lines(skipped: list[SkippedFile], limit: int = 10) -> list[str]:
+    """At most ``limit`` lines naming skipped files and why, and how many more."""
     lines = [str(s) for s in skipped[:limit]]
     if len(skipped) > limit:
         lines.append(f"… and {len(skipped) - limit} more")

@@ -39,6 +39,7 @@ class DeviceEvent:
 
 @dataclass(frozen=True)
 class IterationEvent:
+    """One training iteration's losses, rate and time left."""
     epoch: int  # 1-based
     batch: int  # 1-based within the epoch
     batches: int
@@ -52,6 +53,7 @@ class IterationEvent:
 
 @dataclass(frozen=True)
 class EpochEvent:
+    """An epoch's mean losses, time, and the checkpoint written at its end."""
     epoch: int
     epochs: int
     d_loss: float  # means over the epoch's batches
@@ -84,6 +86,7 @@ class WarningEvent:
 
 @dataclass(frozen=True)
 class FinishedEvent:
+    """How a training run ended (completed, stopped or diverged), and where its checkpoint is."""
     reason: str  # "completed", "stopped" or "diverged"
     epochs_done: int
     seconds: float
@@ -108,6 +111,7 @@ def run_to_end(task: Task[T], on_event: Callable[[Any], None] | None = None) -> 
 
 
 def stopped(stop: threading.Event | None) -> bool:
+    """True where a stop was asked for."""
     return stop is not None and stop.is_set()
 
 

@@ -14,10 +14,10 @@ import numpy as np
 import pandas as pd
 from PIL import Image, ImageDraw, ImageFont
 
-from .checkpoints import atomic_write
+from .checkpoints import atomic_write, ensure_writable_folder
 from .errors import EgbadError
 from .detection import Detection
-from .pictures import RED, TILE, triptych
+from .pictures import RED, TILE, overlay, to_rgb8, triptych
 
 def _font(size: int) -> ImageFont.ImageFont:
     try:
@@ -51,13 +51,14 @@ def render_grid(detection: Detection, only_flagged: bool = False, max_images: in
     grid = Image.new("RGB", (columns * cell_w, rows * cell_h), (255, 255, 255))
     draw = ImageDraw.Draw(grid)
     font = _font(11)
-    top = float(np.percentile(scores.residual_maps, 99.9)) if len(order) else 1.0
+    low, top = detection.map_range()
+    low = low if scores.worst_places is not None else None  # a local model's map: overlaid on the image
     relative = detection.relative()
     if not len(order):
         draw.text((pad, pad), "no image is flagged", fill=(0, 0, 0), font=font)
     for cell, index in enumerate(order):
         x0, y0 = (cell % columns) * cell_w, (cell // columns) * cell_h
-        tile = triptych(pixels[index], scores.reconstructions[index], scores.residual_maps[index], top)
+        tile = triptych(pixels[index], scores.reconstructions[index], scores.residual_maps[index], top, low)
         picture = Image.fromarray(tile).resize((tile_w, tile_h), Image.Resampling.NEAREST)
         grid.paste(picture, (x0 + pad, y0 + pad))
         flagged = bool(detection.flagged[index])
@@ -74,6 +75,7 @@ def render_grid(detection: Detection, only_flagged: bool = False, max_images: in
 
 
 def write_grid(path: str | Path, detection: Detection, only_flagged: bool = False) -> Path:
+    """The result grid PNG, written atomically; raises EgbadError for a folder path."""
     path = _checked(path)
     image = render_grid(detection, only_flagged)
     atomic_write(path, lambda stream: image.save(stream, format="PNG"))
@@ -81,6 +83,7 @@ def write_grid(path: str | Path, detection: Detection, only_flagged: bool = Fals
 
 
 def scores_frame(detection: Detection) -> pd.DataFrame:
+    """One row per image: id, label, the terms, the score, its flag and its worst place."""
     scores = detection.scores
     frame = pd.DataFrame(
         {
@@ -96,17 +99,56 @@ def scores_frame(detection: Detection) -> pd.DataFrame:
     truth = detection.images.is_defect
     if truth is not None:
         frame.insert(2, "is_defect", truth)
+    places = detection.worst_places()
+    if places is not None:  # where to look: the worst place, in the image file's own pixels
+        frame["worst_row"], frame["worst_col"] = places[:, 0], places[:, 1]
     return frame
 
 
 def write_scores_csv(path: str | Path, detection: Detection) -> Path:
+    """``scores_frame`` as CSV, written atomically."""
     path = _checked(path)
     frame = scores_frame(detection)
     atomic_write(path, lambda stream: stream.write(frame.to_csv(index=False).encode("utf-8")))
     return path
 
 
+def write_maps(folder: str | Path, detection: Detection) -> Path:
+    """One ``<name>.png`` overlay and one ``<name>.npy`` raw map per image, at the image's own size."""
+    from .data import read_image
+
+    folder = ensure_writable_folder(folder)
+    scores, images = detection.scores, detection.images
+    if scores.residual_maps is None:
+        raise ValueError("the scores were computed without keeping maps")
+    low, high = detection.map_range()
+    root = Path(images.source)
+    for index, image_id in enumerate(images.ids):
+        anomaly_map = scores.residual_maps[index].astype(np.float32)
+        if images.sizes is not None:
+            height, width = images.sizes[index]
+            picture = to_rgb8(read_image(root / image_id, 0, (height, width))[0]) if (root / image_id).is_file() else None
+            anomaly_map = np.asarray(Image.fromarray(anomaly_map, mode="F").resize((width, height), Image.Resampling.BILINEAR))
+        else:
+            picture = None
+        if picture is None:
+            picture = to_rgb8(images.pixels[index].numpy())
+            picture = np.asarray(Image.fromarray(picture).resize(anomaly_map.shape[::-1], Image.Resampling.BILINEAR))
+        name = _safe_name(image_id)
+        drawn = overlay(picture, anomaly_map, low, high)
+        atomic_write(folder / f"{name}.png", lambda stream: Image.fromarray(drawn).save(stream, format="PNG"))
+        atomic_write(folder / f"{name}.npy", lambda stream: np.save(stream, anomaly_map))
+    return folder
+
+
+def _safe_name(image_id: str) -> str:
+    """``test/crack/003.png`` → ``test_crack_003``: one flat folder of maps, names still unique."""
+    stem = str(Path(image_id).with_suffix(""))
+    return "".join(c if c.isalnum() or c in "-." else "_" for c in stem.replace("#", "_"))
+
+
 def write_summary(path: str | Path, summary: dict[str, Any]) -> Path:
+    """The summary dict as indented JSON, written atomically."""
     path = _checked(path)
     text = json.dumps(summary, indent=2, default=_json_default)
     atomic_write(path, lambda stream: stream.write(text.encode("utf-8")))

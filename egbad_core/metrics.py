@@ -36,6 +36,7 @@ class ScoreStats:
 
 @dataclass(frozen=True)
 class ThresholdMetrics:
+    """Counts, and with labels precision, recall and F1, at one threshold."""
     threshold: float
     n_images: int
     n_flagged: int
@@ -48,10 +49,12 @@ class ThresholdMetrics:
 
 
 def both_classes(is_defect: np.ndarray | None) -> bool:
+    """True where the labels hold both normal and defect images."""
     return is_defect is not None and 0 < int(np.sum(is_defect)) < len(is_defect)
 
 
 def auroc(is_defect: np.ndarray | None, scores: np.ndarray) -> float | None:
+    """Area under the ROC curve with defects as positives; None without both kinds."""
     from sklearn.metrics import roc_auc_score
 
     return float(roc_auc_score(is_defect, scores)) if both_classes(is_defect) else None
@@ -65,6 +68,7 @@ def auprc(is_defect: np.ndarray | None, scores: np.ndarray) -> float | None:
 
 
 def flag(scores: np.ndarray, threshold: float) -> np.ndarray:
+    """Images whose score is at or above the threshold."""
     return scores >= threshold
 
 
@@ -117,3 +121,47 @@ def auto_threshold(
     if method == "mean3sigma":
         return train_stats.mean_plus_3_sigma
     raise ValueError(f"unknown automatic threshold {method!r}")
+
+
+# ---------------------------------------------------------------------------------------- pixel level
+
+PRO_FPR_LIMIT = 0.3  # the MVTec AD paper's: the area under the PRO curve up to 30% false positives
+
+
+def pixel_auroc(maps: np.ndarray, masks: np.ndarray) -> float | None:
+    """AUROC of every pixel's anomaly value against the masks (N, H, W); None without both kinds."""
+    from sklearn.metrics import roc_auc_score
+
+    truth = masks.reshape(-1).astype(bool)
+    if truth.all() or not truth.any():
+        return None
+    values = maps.reshape(-1)
+    if values.size > 4_000_000:  # a fixed subsample: the ranking of millions of pixels barely moves
+        keep = np.random.default_rng(0).choice(values.size, 4_000_000, replace=False)
+        truth, values = truth[keep], values[keep]
+    return float(roc_auc_score(truth, values))
+
+
+def pro(maps: np.ndarray, masks: np.ndarray, fpr_limit: float = PRO_FPR_LIMIT, steps: int = 300) -> float | None:
+    """Area under the per-region-overlap curve up to ``fpr_limit`` false-positive rate, divided by
+    ``fpr_limit`` (Bergmann et al., MVTec AD, IJCV 2021): each connected defect region counts the
+    same, however large, so a missed small scratch weighs as much as a found large stain.
+    None where the masks hold no defect region or no normal pixel."""
+    from scipy import ndimage
+
+    masks = masks.astype(bool)
+    normal = maps[~masks]
+    if normal.size == 0 or not masks.any():
+        return None
+    regions: list[np.ndarray] = []
+    for image_map, mask in zip(maps, masks):
+        labelled, count = ndimage.label(mask)
+        for region in range(1, count + 1):
+            regions.append(np.sort(image_map[labelled == region]))
+    fprs = np.linspace(0.0, fpr_limit, steps + 1)
+    thresholds = np.quantile(normal, 1.0 - fprs)  # the threshold at which that share of normal pixels is above
+    overlaps = np.zeros_like(fprs)
+    for values in regions:
+        overlaps += 1.0 - np.searchsorted(values, thresholds, side="left") / values.size
+    overlaps /= len(regions)
+    return float(np.trapezoid(overlaps, fprs) / fpr_limit)

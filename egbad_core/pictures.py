@@ -38,10 +38,33 @@ def to_rgb8(images: np.ndarray) -> np.ndarray:
     return (np.clip(channels_last, 0, 1) * 255).round().astype(np.uint8)
 
 
-def triptych(original: np.ndarray, reconstruction: np.ndarray, residual_map: np.ndarray, top: float) -> np.ndarray:
-    """real | reconstruction | residual heatmap side by side, uint8 (S, 3S + 4, 3)."""
+def triptych(original: np.ndarray, reconstruction: np.ndarray, residual_map: np.ndarray, top: float,
+             low: float | None = None) -> np.ndarray:
+    """real | reconstruction | map side by side, uint8 (S, 3S + 4, 3). The map is a heatmap from 0
+    to ``top``, or with ``low`` given (a local model's anomaly map) overlaid on the image from
+    ``low`` (clear) to ``top`` (full colour)."""
     gap = np.full((original.shape[-1], 2, 3), 40, np.uint8)
-    parts = [to_rgb8(original), gap, to_rgb8(reconstruction), gap, heatmap(residual_map, top)]
+    real = to_rgb8(original)
+    drawn = heatmap(residual_map, top) if low is None else overlay(real, residual_map, low, top)
+    parts = [real, gap, to_rgb8(reconstruction), gap, drawn]
     return np.concatenate(parts, axis=1)
 
 
+
+
+def overlay(image: np.ndarray, anomaly_map: np.ndarray, low: float, high: float, opacity: float = 0.6) -> np.ndarray:
+    """The heat map laid over an image, uint8 (H, W, 3): clear where the map is at or below ``low``
+    (what normal places reach), fully coloured from ``high`` up. Both in the score's units.
+
+    ``image`` is uint8 (H, W, 3) and ``anomaly_map`` (H, W) at the same resolution."""
+    span = max(high - low, 1e-9)
+    weight = np.clip((anomaly_map - low) / span, 0.0, 1.0)
+    colours = heatmap(weight, 1.0).astype(np.float32)
+    alpha = (opacity * np.sqrt(weight))[..., None]
+    return (image.astype(np.float32) * (1 - alpha) + colours * alpha).round().astype(np.uint8)
+
+
+def colour_bar(low: float, high: float, height: int = 200, width: int = 14) -> np.ndarray:
+    """A vertical bar of the heat map's colours, ``high`` at the top, uint8 (height, width, 3)."""
+    ramp = np.linspace(1.0, 0.0, height)[:, None].repeat(width, axis=1)
+    return heatmap(ramp, 1.0)

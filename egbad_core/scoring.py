@@ -46,6 +46,7 @@ class Scores:
     residual_maps: np.ndarray | None  # (N, S, S) per-pixel |x − x'| summed over channels
     seconds: float
     lam: float
+    worst_places: np.ndarray | None = None  # (N, 2) row, column of each image's worst place (local scoring)
 
     def __len__(self) -> int:
         return self.score.shape[0]
@@ -211,6 +212,7 @@ def batches(images: torch.Tensor, size: int) -> Iterator[tuple[int, torch.Tensor
 
 
 def new_parts() -> dict[str, list[torch.Tensor]]:
+    """Empty lists for the per-batch results ``collect`` joins."""
     return {"residual": [], "discrimination": [], "recon": [], "maps": []}
 
 

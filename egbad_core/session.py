@@ -18,16 +18,20 @@ from typing import Any
 from . import __version__
 from .checkpoints import Checkpoint, ensure_writable_folder, load_checkpoint, save_checkpoint
 from .config import PRESETS, Preset, ScoreConfig, TrainConfig, get_preset, with_overrides
-from .data import DataSource, ImageSet, SkippedFile, load_training_set, scoring_images_task, training_images_task
+from .data import IMAGE_SUFFIXES, DataSource, ImageSet, SkippedFile, load_training_set, scoring_images_task, training_images_task
 from .detection import Detection, detection_task, skipped_lines
 from .device import describe_device, resolve_device
 from .errors import EgbadError
 from .events import DeviceEvent, FinishedEvent, Task, run_to_end
-from .export import write_grid, write_scores_csv, write_summary
+from .export import write_grid, write_maps, write_scores_csv, write_summary
 from .memory import limit_heap_growth
 from .training import Trainer
 
 RESULT_FILES = ("scores.csv", "grid.png", "summary.json")  # what ``write_results`` leaves in a folder
+PATCH_MIN_SIDE = 96  # images at least this large (median side) may get a patch model
+ALIGNED = 0.15  # a mean image keeping this share of the variation or more: aligned images, scored whole
+MAX_WORKING_SIZE = 128  # the largest side a patch model keeps images at (scoring speed: RESULTS.md)
+SURVEY_SIZE = 64  # the side images are looked at when the preset is chosen
 
 
 @dataclass
@@ -39,6 +43,8 @@ class LoadedData:
     train: ImageSet
     test: ImageSet | None  # None where the source has no test images
     test_problem: str | None  # why there are none, in a sentence
+    choice: Preset | None = None  # what the automatic preset picked for this data, loaded at its size
+    reason: str = ""  # and why, in a sentence
 
     @property
     def skipped(self) -> list[SkippedFile]:
@@ -62,14 +68,19 @@ def parse_source(data: str, test_data: str | None = None, normal_labels: str | N
     return DataSource.parse(data, test_data, normal_labels, test_labels)
 
 
-def load_data(request: dict[str, Any], image_size: int, channels: int | None = None,
+def load_data(request: dict[str, Any], image_size: int | None, channels: int | None = None,
               stop: threading.Event | None = None) -> Task[LoadedData | None]:
-    """Training and test images of ``request`` (DataSource.parse's arguments) at ``image_size``.
+    """Training and test images of ``request`` (DataSource.parse's arguments) at ``image_size``,
+    or with ``image_size`` None at the size of the preset ``auto`` picks for them (``choice``).
 
     First yields the device the work will run on. A source without test images still loads:
     ``test_problem`` says why there are none. Raises EgbadError where the training data is unusable."""
     yield DeviceEvent(describe_device(resolve_device("auto")))
     source = DataSource.parse(**request)
+    choice, reason = None, ""
+    if image_size is None:
+        choice, reason = choose_preset("auto", source=source)
+        image_size = choice.model.load_size
     train = yield from training_images_task(source, image_size, channels, stop)
     if train is None:
         return None
@@ -80,17 +91,17 @@ def load_data(request: dict[str, Any], image_size: int, channels: int | None = N
         test, problem = None, str(error)
     if test is None and problem is None:  # stopped
         return None
-    return LoadedData(request, source, train, test, problem)
+    return LoadedData(request, source, train, test, problem, choice, reason or "")
 
 
 def test_images(source: DataSource, checkpoint: Checkpoint, loaded: ImageSet | None = None,
                 stop: threading.Event | None = None) -> Task[ImageSet | None]:
     """The source's test images at the checkpoint's size and channels (``loaded`` where it fits)."""
     config = checkpoint.networks.config
-    if loaded is not None and (loaded.image_size, loaded.channels) == (config.image_size, config.channels):
+    if loaded is not None and (loaded.image_size, loaded.channels) == (config.load_size, config.channels):
         return loaded
     source = source.with_normal_labels(checkpoint.normal_labels)
-    return (yield from scoring_images_task(source, config.image_size, config.channels, stop))
+    return (yield from scoring_images_task(source, config.load_size, config.channels, stop))
 
 
 test_images.__test__ = False  # a task, not a test, for pytest's collection
@@ -99,13 +110,75 @@ test_images.__test__ = False  # a task, not a test, for pytest's collection
 # ---------------------------------------------------------------------------------------- training
 
 
-def choose_preset(name: str, image_size: int | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Preset:
-    """A named preset with ``--image-size`` and ``--set SECTION.NAME=VALUE`` applied; raises EgbadError."""
+@dataclass(frozen=True)
+class PresetChoice:
+    """What ``--preset auto`` picked for a data source, and why, in a sentence for the user."""
+
+    name: str
+    working_size: int | None  # for the patch preset: the side images are kept at
+    reason: str
+
+
+def choose_automatically(source: DataSource) -> PresetChoice:
+    """The preset for this data: ``patch`` for folders of images of at least PATCH_MIN_SIDE pixels
+    whose parts do not line up from one image to the next (textures, surfaces), ``default`` for
+    small or aligned images (digits, aligned parts and cells). Raises EgbadError for unusable data."""
+    if source.kind != "folder":
+        return PresetChoice("default", None, "MNIST-style CSV data: small aligned images, scored whole")
+    side, alignment = survey_folder(source)
+    if side < PATCH_MIN_SIDE:
+        return PresetChoice("default", None, f"the images are about {side} px a side: small enough to score whole")
+    if alignment >= ALIGNED:
+        return PresetChoice("default", None, f"the images line up with one another (their mean image keeps "
+                            f"{alignment:.0%} of their variation): a whole-image model")
+    working = min(MAX_WORKING_SIZE, 1 << (side.bit_length() - 1))
+    return PresetChoice("patch", working, f"the images are about {side} px a side and do not line up with one "
+                        f"another (their mean image keeps {alignment:.0%} of their variation), as textures and "
+                        f"surfaces do: a patch model, images kept at {working}×{working}")
+
+
+def survey_folder(source: DataSource, count: int = 64) -> tuple[int, float]:
+    """(median side in pixels, alignment) of up to ``count`` training images. Alignment is the share
+    of the images' pixel variation that their mean image keeps: near 1/count for random crops of a
+    texture, a large share for aligned parts."""
+    import numpy as np
+
+    from .data import read_image, training_folder
+
+    files = sorted(p for p in training_folder(Path(source.path)).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    arrays, sides = [], []
+    for path in files[:count]:
+        try:
+            array, (height, width) = read_image(path, SURVEY_SIZE)
+        except EgbadError:
+            continue
+        arrays.append(array.mean(axis=0))
+        sides.append(min(height, width))
+    if len(arrays) < 2:
+        return (int(np.median(sides)) if sides else 0), 1.0
+    stack = np.stack(arrays)
+    spread = float(stack.var(axis=(1, 2)).mean())
+    kept = float(stack.mean(axis=0).var())
+    return int(np.median(sides)), (kept / spread if spread > 0 else 1.0)
+
+
+def choose_preset(name: str, image_size: int | None = None, overrides: list[str] | tuple[str, ...] = (),
+                  source: DataSource | None = None) -> tuple[Preset, str | None]:
+    """A preset with ``--image-size`` and ``--set SECTION.NAME=VALUE`` applied, and for ``auto``
+    the sentence that says which it picked and why (``source`` needed then); raises EgbadError."""
+    reason = None
+    if name == "auto":
+        if source is None:
+            raise ValueError("the automatic choice needs the data source")
+        choice = choose_automatically(source)
+        name, reason = choice.name, f"Preset auto: {choice.name}, because {choice.reason}."
+        image_size = image_size or choice.working_size
     preset = get_preset(name)
-    if image_size:
-        preset = replace(preset, model=replace(preset.model, image_size=image_size))
+    if image_size:  # a patch model's working size; a whole-image model's one size
+        side = {"working_size": image_size} if preset.model.patch_model else {"image_size": image_size}
+        preset = replace(preset, model=replace(preset.model, **side))
         preset.model.validate()
-    return with_overrides(preset, list(overrides)) if overrides else preset
+    return (with_overrides(preset, list(overrides)) if overrides else preset), reason
 
 
 def data_name(source: DataSource) -> str:
@@ -144,13 +217,13 @@ def make_trainer(
     if resume is not None:
         config = resume.networks.config
         source = source.with_normal_labels(resume.normal_labels)
-        if train_set is None or (train_set.image_size, train_set.channels) != (config.image_size, config.channels):
-            train_set = load_training_set(source, config.image_size, config.channels)
+        if train_set is None or (train_set.image_size, train_set.channels) != (config.load_size, config.channels):
+            train_set = load_training_set(source, config.load_size, config.channels)
         return Trainer.resume(resume, train_set, epochs, checkpoint_path, device)
     if preset is None:
         raise ValueError("a new run needs a preset")
-    if train_set is None or train_set.image_size != preset.model.image_size:
-        train_set = load_training_set(source, preset.model.image_size)
+    if train_set is None or train_set.image_size != preset.model.load_size:
+        train_set = load_training_set(source, preset.model.load_size)
     data_info = {"kind": source.kind, "path": source.path, "normal_labels": list(source.normal_labels or [])}
     return Trainer(train_set, preset, train, score, checkpoint_path, data_info)
 
@@ -210,8 +283,8 @@ def write_results(detection: Detection, folder: str | Path, only_flagged: bool =
 
 
 __all__ = [
-    "__version__", "PRESETS", "Checkpoint", "Detection", "DataSource", "ImageSet", "LoadedData", "Trainer",
+    "__version__", "PRESETS", "Checkpoint", "PresetChoice", "choose_automatically", "Detection", "DataSource", "ImageSet", "LoadedData", "Trainer",
     "choose_preset", "data_name", "default_checkpoint_path", "describe_device", "detect", "ensure_writable_folder",
     "export", "library_versions", "limit_heap_growth", "load_checkpoint", "load_data", "make_trainer", "parse_source", "resolve_device",
-    "run_to_end", "save_checkpoint", "score_settings", "skipped_lines", "test_images", "training", "write_results",
+    "run_to_end", "save_checkpoint", "score_settings", "skipped_lines", "test_images", "training", "write_maps", "write_results",
 ]

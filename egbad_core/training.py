@@ -32,6 +32,7 @@ from .errors import EgbadError
 from .events import EpochEvent, FinishedEvent, IterationEvent, PreviewEvent, WarningEvent
 from .metrics import ScoreStats
 from .models import Networks
+from .patches import CropSampler, PatchReference, build_patch_reference
 from .reference import Reference, build_reference
 
 Event = Union[IterationEvent, EpochEvent, PreviewEvent, WarningEvent, FinishedEvent]
@@ -72,6 +73,8 @@ class Trainer:
         if self.checkpoint_path is not None:
             ensure_writable_folder(self.checkpoint_path.parent)  # fail now, not after an hour
         model_config = _model_for(preset, train_set)
+        if model_config.patch_model:
+            _check_patch_fits(train_set, model_config.image_size)
         torch.manual_seed(self.train_config.seed)
         self.networks = Networks.build(model_config).to(self.device, self.train_config.channels_last)
         self.rng = torch.Generator().manual_seed(self.train_config.seed)
@@ -80,12 +83,14 @@ class Trainer:
         self.data_info = dict(data_info or {})
         self.images = self.networks.layout(train_set.normalised(self.normalisation).to(self.device))
         self.train_set = train_set
+        self.crops = CropSampler(model_config.image_size) if model_config.patch_model else None
         self._optimisers()
         preview = min(self.train_config.preview_images, len(train_set))
         self.fixed_z = torch.randn(
             preview, model_config.latent_size, generator=torch.Generator().manual_seed(self.train_config.seed + 1)
         ).to(self.device)
-        self.preview_images = self.images[:preview]
+        patch = model_config.image_size
+        self.preview_images = self.images[:preview, :, :patch, :patch].contiguous()  # the whole image, or a patch
         self.last_checkpoint: str | None = None
 
     @classmethod
@@ -152,10 +157,20 @@ class Trainer:
 
     # ------------------------------------------------------------------------------------
 
+    def samples_per_epoch(self) -> int:
+        """Images an epoch trains on: the training images, or for a patch model their crops."""
+        return len(self.train_set) * (self.train_config.crops_per_image if self.crops is not None else 1)
+
+    def epoch_samples(self) -> torch.Tensor:
+        """What this epoch trains on: the images themselves, or fresh random crops of them."""
+        if self.crops is None:
+            return self.images
+        return self.crops.epoch(self.images, self.train_config.crops_per_image, self.rng)
+
     def batches(self) -> list[torch.Tensor]:
         """This epoch's shuffled index batches; a last batch of one joins the one before it,
         because BatchNorm cannot normalise a single image in training mode."""
-        order = torch.randperm(len(self.train_set), generator=self.rng)
+        order = torch.randperm(self.samples_per_epoch(), generator=self.rng)
         batches = list(order.split(self.train_config.batch_size))
         if len(batches) > 1 and batches[-1].numel() == 1:
             last = batches.pop()
@@ -246,13 +261,14 @@ class Trainer:
             refining = self._set_phase(epoch)
             epoch_start = time.perf_counter()
             sums = np.zeros(3)
+            samples = self.epoch_samples()
             batches = self.batches()
             for number, index in enumerate(batches, 1):
                 if stop.is_set():
                     finished = self._finish("stopped", started, images_seen, save=done_iterations > 0)
                     yield finished
                     return finished
-                x = self.networks.layout(self.images[index.to(self.device)])
+                x = self.networks.layout(samples[index.to(self.device)])
                 with autocast(self.device.type, self.train_config.mixed_precision):
                     losses = (math.nan, math.nan, self.refine_step(x)) if refining else self.step(x)
                 if not all(math.isfinite(v) for v in (losses[2:] if refining else losses)):
@@ -275,7 +291,7 @@ class Trainer:
             summary = {"epoch": epoch, "d_loss": means[0], "g_loss": means[1], "e_loss": means[2], "seconds": seconds}
             self.history.epoch_summaries.append({k: float(v) for k, v in summary.items()})
             preview = self.preview(epoch)
-            checkpoint = self.save()
+            checkpoint = self.save(final=epoch == epochs)
             elapsed = time.perf_counter() - started
             yield EpochEvent(
                 epoch,
@@ -303,7 +319,7 @@ class Trainer:
         return refining
 
     def batches_per_epoch(self) -> int:
-        n, b = len(self.train_set), self.train_config.batch_size
+        n, b = self.samples_per_epoch(), self.train_config.batch_size
         return math.ceil(n / b) - (1 if n > b and n % b == 1 else 0)
 
     def _finish(self, reason: str, started: float, images_seen: int, save: bool) -> FinishedEvent:
@@ -337,6 +353,7 @@ class Trainer:
 
     @torch.no_grad()
     def preview(self, epoch: int) -> PreviewEvent:
+        """G(fixed z), and the preview images beside G(E(x)), in [0, 1]: the epoch's pictures."""
         n = self.networks
         n.eval()
         try:
@@ -351,13 +368,18 @@ class Trainer:
         m = self.normalisation
         return (images * m.std + m.mean).clamp(0, 1).float().cpu().numpy()
 
-    def reference(self) -> tuple[Reference | None, np.ndarray]:
+    def reference(self, final: bool = True) -> tuple[Reference | PatchReference | None, np.ndarray]:
         """What the score measures against, and the training images' own scores: the yardstick
-        for thresholds and readable scores."""
-        return build_reference(self.networks, self.images, self.normalisation, self.score_config, self.train_config.seed)
+        for thresholds and readable scores. A patch model's checkpoints along the way take a
+        quicker memory bank than its ``final`` one."""
+        args = (self.networks, self.images, self.normalisation, self.score_config, self.train_config.seed)
+        if self.crops is not None:
+            return build_patch_reference(*args, thorough=final)
+        return build_reference(*args)
 
-    def checkpoint(self, stopped: bool = False) -> Checkpoint:
-        reference, training_scores = self.reference()
+    def checkpoint(self, stopped: bool = False, final: bool = True) -> Checkpoint:
+        """Everything needed to score, resume and show this model as it is now."""
+        reference, training_scores = self.reference(final or stopped)
         return Checkpoint(
             networks=self.networks,
             train=self.train_config,
@@ -375,10 +397,11 @@ class Trainer:
             notes={"stopped_mid_epoch": stopped},
         )
 
-    def save(self, stopped: bool = False) -> str | None:
+    def save(self, stopped: bool = False, final: bool = True) -> str | None:
+        """Write the checkpoint atomically, if the trainer has a path; the path written."""
         if self.checkpoint_path is None:
             return None
-        save_checkpoint(self.checkpoint_path, self.checkpoint(stopped))
+        save_checkpoint(self.checkpoint_path, self.checkpoint(stopped, final))
         self.last_checkpoint = str(self.checkpoint_path)
         return self.last_checkpoint
 
@@ -404,6 +427,23 @@ def adam(parameters, lr: float, betas: tuple[float, float], device: torch.device
     return torch.optim.Adam(parameters, lr=lr, betas=betas, fused=fused or None, foreach=None if fused else True)
 
 
+def _check_patch_fits(train_set: ImageSet, patch: int) -> None:
+    """A patch model learns from patches of the images as they are: an image smaller than a patch
+    has none to give (it would only be blown up to the working size)."""
+    if not train_set.sizes:
+        return
+    index = min(range(len(train_set)), key=lambda i: min(train_set.sizes[i]))
+    height, width = train_set.sizes[index]
+    if min(height, width) < patch:
+        raise EgbadError(
+            f"{train_set.ids[index]} is {width}×{height} px, smaller than the {patch}×{patch} patches the patch "
+            "preset learns from; use the default preset for images this small, or leave them out."
+        )
+
+
 def _model_for(preset: Preset, train_set: ImageSet):
-    """The preset's model shape, with the channel count and image size the data has."""
+    """The preset's model shape, with the channel count and image size the data has (for a patch
+    model, the working size; its patches keep their size)."""
+    if preset.model.patch_model:
+        return replace(preset.model, channels=train_set.channels, working_size=train_set.image_size)
     return replace(preset.model, channels=train_set.channels, image_size=train_set.image_size)

@@ -20,6 +20,7 @@ def build_window(settings: QSettings | None = None):
 
 
 def main() -> int:
+    """Start the app on the built-in demo (or the data last used) and run its event loop."""
     from egbad_core.session import limit_heap_growth
 
     limit_heap_growth()

@@ -15,7 +15,7 @@ from PySide6.QtWidgets import (
     QProgressBar, QPushButton, QSlider, QSplitter, QTableView, QVBoxLayout, QWidget,
 )
 
-from egbad_core.pictures import to_rgb8, triptych
+from egbad_core.pictures import colour_bar, to_rgb8, triptych
 
 from .images import outlined, pixmap_from_rgb
 from .plots import ScoreHistogram
@@ -28,6 +28,7 @@ SLIDER_STEPS = 1000
 
 
 class DetectionView(QWidget):
+    """The Detection tab: scores, threshold, table and the selected image up close."""
     detect_requested = Signal(str)  # method
     threshold_changed = Signal(float)  # raw threshold
 
@@ -37,7 +38,8 @@ class DetectionView(QWidget):
         self.scale = 1.0  # raw score per displayed unit (the training 99th percentile)
         self.top = 1.0  # slider's upper end, in displayed units
         self._thumbnails: dict[tuple[int, bool], object] = {}
-        self._heat_top = 1.0
+        self._map_range: tuple[float, float | None] = (1.0, None)  # top, and low for an overlay (local models)
+        self._pixel_line = ""  # pixel AUROC and PRO: they do not depend on the threshold either
         self._shown_flag: bool | None = None  # flag of the image shown up close
         self._ranking: tuple[float, float] | None = None  # AUROC, AUPRC: they do not depend on the threshold
 
@@ -125,10 +127,14 @@ class DetectionView(QWidget):
         self.detail_text.setWordWrap(True)
         detail = QWidget()
         detail_layout = QVBoxLayout(detail)
-        caption = QLabel("real  |  reconstruction  |  residual")
-        caption.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        detail_layout.addWidget(caption)
-        detail_layout.addWidget(self.detail_image, 1)
+        self.caption = QLabel("real  |  reconstruction  |  residual")
+        self.caption.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        detail_layout.addWidget(self.caption)
+        picture_row = QHBoxLayout()
+        picture_row.addWidget(self.detail_image, 1)
+        self.colour_bar = ColourBar()
+        picture_row.addWidget(self.colour_bar)
+        detail_layout.addLayout(picture_row, 1)
         detail_layout.addWidget(self.detail_text)
         upper = QSplitter(Qt.Orientation.Horizontal)
         upper.addWidget(self.histogram)
@@ -189,6 +195,7 @@ class DetectionView(QWidget):
         self.progress.setValue(done)
 
     def show_detection(self, detection: "Detection") -> None:
+        """Draw a new Detection: histogram, table, metrics and the first row up close."""
         self.detection = detection
         self._thumbnails.clear()
         scores = detection.scores
@@ -196,7 +203,15 @@ class DetectionView(QWidget):
         self.scale = stats.p99 if stats is not None and stats.p99 > 0 else 1.0
         shown = scores.score / self.scale
         self.top = float(max(shown.max(), detection.threshold / self.scale) * 1.05) or 1.0
-        self._heat_top = float(np.percentile(scores.residual_maps, 99.9)) if scores.residual_maps is not None else 1.0
+        low, top = detection.map_range()
+        local = scores.worst_places is not None
+        self._map_range = (top, low if local else None)
+        self.caption.setText("real  |  reconstruction  |  anomaly map" if local else "real  |  reconstruction  |  residual")
+        self.colour_bar.show_range(low / self.scale if local else low, top / self.scale if local else top,
+                                   "score" if local else "residual")
+        pixel = detection.pixel_metrics()
+        self._pixel_line = (f"pixel AUROC {pixel['pixel_auroc']:.3f}   PRO {pixel['pro']:.3f} "
+                            f"({pixel['pixel_images']} images with masks)" if pixel["pixel_auroc"] is not None else "")
         self.histogram.getPlotItem().setLabel(
             "bottom", "score (1.0 = 99th percentile of the training images)" if stats else "score"
         )
@@ -248,6 +263,7 @@ class DetectionView(QWidget):
         self.set_threshold(max(0.0, value) * self.scale)
 
     def apply_auto(self, method: str) -> None:
+        """Set the threshold by ``method`` (f1, p99, mean3sigma); nothing where it cannot be had."""
         if self.detection is None:
             return
         try:
@@ -267,6 +283,8 @@ class DetectionView(QWidget):
             summary.append(f"precision {at.precision:.3f}   recall {at.recall:.3f}   F1 {at.f1:.3f}")
         if self._ranking is not None:
             summary.append(f"AUROC {self._ranking[0]:.3f}   AUPRC {self._ranking[1]:.3f}")
+        if self._pixel_line:
+            summary.append(self._pixel_line)
         self.metrics_label.setText("     ".join(summary))
         row = self._current_row()
         if row is not None and self._shown_flag != bool(detection.flagged[row]):
@@ -288,7 +306,8 @@ class DetectionView(QWidget):
         scores = detection.scores
         if scores.reconstructions is None:
             return to_rgb8(pixels)
-        return triptych(pixels, scores.reconstructions[row], scores.residual_maps[row], self._heat_top)
+        top, low = self._map_range
+        return triptych(pixels, scores.reconstructions[row], scores.residual_maps[row], top, low)
 
     def _current_row(self) -> int | None:
         index = self.table.selectionModel().currentIndex()
@@ -320,3 +339,27 @@ class DetectionView(QWidget):
             + ("<span style='color:#c01010'><b>FLAGGED</b></span>" if flagged else "not flagged")
         )
 
+
+
+class ColourBar(QWidget):
+    """The heat map's colours with the values at either end, in the score's units (relative to the
+    training images where the table's scores are), so a colour on the map reads as a score."""
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.setObjectName("colourBar")
+        self.high = QLabel("")
+        self.bar = QLabel()
+        self.low = QLabel("")
+        self.unit = QLabel("")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        for label in (self.high, self.bar, self.low, self.unit):
+            label.setAlignment(Qt.AlignmentFlag.AlignHCenter)
+            layout.addWidget(label)
+        self.bar.setPixmap(pixmap_from_rgb(colour_bar(0.0, 1.0, 120, 12)))
+
+    def show_range(self, low: float, high: float, unit: str) -> None:
+        self.high.setText(f"{high:.2f}")
+        self.low.setText(f"{low:.2f}")
+        self.unit.setText(unit)

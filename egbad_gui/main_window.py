@@ -35,6 +35,7 @@ from .workers import TaskRunner
 
 
 class MainWindow(QMainWindow):
+    """The app's window; it asks the engine through tasks and draws what comes back."""
     exported = Signal(str)  # a file was written
     detection_ready = Signal()
     training_finished = Signal(str)  # the FinishedEvent reason
@@ -159,6 +160,7 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------------------------ data
 
     def load_data(self, request: dict) -> None:
+        """Load ``request`` in a worker, at the model's size, the preset's, or what auto picks."""
         if self.runner.is_running("train"):
             return
         image_size, channels = self._model_shape()
@@ -169,10 +171,13 @@ class MainWindow(QMainWindow):
         if started is None:
             self.data_panel.load_button.setEnabled(True)
 
-    def _model_shape(self) -> tuple[int, int | None]:
+    def _model_shape(self) -> tuple[int | None, int | None]:
+        """The size and channels data is loaded at: the model's, else the preset's (None: auto decides)."""
         if self.model is not None:
-            return self.model.networks.config.image_size, self.model.networks.config.channels
-        return self.training_panel.selected_preset().model.image_size, None
+            return self.model.networks.config.load_size, self.model.networks.config.channels
+        if self.training_panel.preset.currentData() == "auto":
+            return None, None
+        return self.training_panel.selected_preset().model.load_size, None
 
     def _on_data_event(self, event: Any) -> None:
         match event:
@@ -188,6 +193,8 @@ class MainWindow(QMainWindow):
         if loaded is None:
             return
         self.data = loaded
+        if loaded.choice is not None:
+            self.training_panel.set_automatic(loaded.choice, loaded.reason)
         train, test = loaded.train, loaded.test
         lines = [f"<b>Training</b>: {train.describe()}"]
         if test is not None:
@@ -227,6 +234,7 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------------------------ training
 
     def start_training(self, resume: bool = False) -> None:
+        """Train a new model on the loaded data (or resume the current one) in a worker."""
         if self.runner.is_running("train") or self.runner.is_running("score"):
             return  # a second click while a run is going does nothing
         if self.data is None:
@@ -355,6 +363,7 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------------------------ detection
 
     def detect(self, method: str = "egbad") -> None:
+        """Score the loaded test images with the current model in a worker."""
         if self.runner.is_running("train") or self.runner.is_running("score"):
             return
         if self.model is None:
@@ -486,6 +495,7 @@ class MainWindow(QMainWindow):
         window_settings.save(self)
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        """Stop running work (training writes its checkpoint), then remember the settings."""
         if self.runner.any_running():
             self.state_status.setText("stopping…")
             self.statusBar().showMessage("Stopping the running work and saving the checkpoint…")

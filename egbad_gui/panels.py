@@ -135,6 +135,10 @@ class TrainingPanel(QGroupBox):
     def __init__(self, parent=None) -> None:
         super().__init__("Training", parent)
         self.preset = QComboBox()
+        self.preset.addItem("auto", "auto")
+        self.preset.setItemData(0, "Picks a preset by the data when it is loaded, and says why", Qt.ItemDataRole.ToolTipRole)
+        self.automatic: Preset | None = None  # what auto picked for the loaded data
+        self.automatic_reason = ""
         for name, preset in PRESETS.items():
             self.preset.addItem(name, name)
             self.preset.setItemData(self.preset.count() - 1, preset.description, Qt.ItemDataRole.ToolTipRole)
@@ -233,9 +237,20 @@ class TrainingPanel(QGroupBox):
         return box
 
     def selected_preset(self) -> Preset:
-        return PRESETS[self.preset.currentData()]
+        """The chosen preset; for auto, what it picked for the loaded data (the default before any)."""
+        name = self.preset.currentData()
+        if name == "auto":
+            return self.automatic or PRESETS["default"]
+        return PRESETS[name]
+
+    def set_automatic(self, preset: Preset, reason: str) -> None:
+        """What auto picked for newly loaded data; shown while auto is selected."""
+        self.automatic, self.automatic_reason = preset, reason
+        if self.preset.currentData() == "auto":
+            self.show_preset(preset)
 
     def show_preset(self, preset: Preset, train: TrainConfig | None = None, score: ScoreConfig | None = None) -> None:
+        """Fill the fields from a preset (or a model's own settings) and list its ingredients."""
         train = train or preset.train
         score = score or preset.score
         self.epochs.setValue(train.epochs)
@@ -248,7 +263,11 @@ class TrainingPanel(QGroupBox):
         self.lam.setValue(score.lam)
         fields_above = ("train.epochs=", "train.batch_size=", "train.lr_", "score.lam=")
         listed = [item.split(".", 1)[1] for item in ingredients(preset) if not item.startswith(fields_above)]
-        self.recipe.setText(" · ".join(listed) if listed else "the seed's recipe as written")
+        text = " · ".join(listed) if listed else "the seed's recipe as written"
+        if self.preset.currentData() == "auto":
+            text = (f"<b>{self.automatic_reason}</b><br>{text}" if self.automatic_reason
+                    else "picks a preset when data is loaded")
+        self.recipe.setText(text)
 
     def set_preset_name(self, name: str) -> None:
         index = self.preset.findData(name)
@@ -293,6 +312,7 @@ class TrainingPanel(QGroupBox):
         self.progress.setFormat(f"epoch {latest.epoch}/{epochs} · {latest.images_per_s:.0f} img/s · ETA {clock(latest.eta_s)}")
 
     def set_running(self, running: bool) -> None:
+        """Lock the settings while a run is going."""
         self.train_button.setEnabled(not running)
         self.resume_button.setEnabled(not running)
         self.stop_button.setEnabled(running)

@@ -17,6 +17,7 @@ EPOCH_PEN = pg.mkPen((150, 150, 150), style=pg.QtCore.Qt.PenStyle.DashLine)
 
 
 class LossPlot(pg.PlotWidget):
+    """Live D, G and E losses, raw and smoothed, with epoch marks; redrawn at most ten times a second."""
     def __init__(self, parent=None) -> None:
         super().__init__(parent, background="w")
         self.setObjectName("lossPlot")
@@ -55,6 +56,7 @@ class LossPlot(pg.PlotWidget):
         return len(self._losses)
 
     def clear_history(self) -> None:
+        """Forget every point: a new run starts from an empty plot."""
         self._losses = np.zeros((0, 3))
         self._smoothed = np.zeros((0, 3))
         self._level = np.zeros(3)
@@ -156,6 +158,7 @@ class ScoreHistogram(pg.PlotWidget):
         self.line.sigPositionChanged.connect(lambda line: self.threshold_dragged.emit(float(line.value())))
 
     def set_scores(self, scores: np.ndarray, is_defect: np.ndarray | None) -> None:
+        """Histograms of the scores, normal and defect apart where labels are known."""
         edges = np.histogram_bin_edges(scores, bins=min(60, max(10, len(scores) // 10)))
         self.legend.clear()
         if is_defect is None:

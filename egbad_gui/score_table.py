@@ -16,6 +16,7 @@ Index = QModelIndex | QPersistentModelIndex
 
 
 class ScoreTableModel(QAbstractTableModel):
+    """The table's rows over the Detection's arrays, thumbnails drawn on demand."""
     ROW_BY_ROW_LIMIT = 64  # more changed rows than this are announced as one range
 
     def __init__(self, parent=None) -> None:
@@ -27,6 +28,7 @@ class ScoreTableModel(QAbstractTableModel):
         self.thumbnail: Callable[[int, bool], QPixmap] | None = None
 
     def set_results(self, ids, labels, residual, discrimination, score, relative, flagged, thumbnail) -> None:
+        """Show a new scoring run's rows."""
         self.beginResetModel()
         self.ids, self.labels = list(ids), list(labels)
         rel = relative if relative is not None else np.full(len(score), np.nan)
@@ -70,6 +72,7 @@ class ScoreTableModel(QAbstractTableModel):
         return None
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        """One cell's value for one role; the view asks for many roles, so unhandled ones return at once."""
         if role not in HANDLED_ROLES or not index.isValid():  # the view asks for many roles per cell
             return None
         row, column = index.row(), index.column()

@@ -57,6 +57,7 @@ def batched_losses(events: Task[Any], interval_s: float = LOSS_INTERVAL_S) -> Ta
 
 
 def load_data(request: dict, image_size: int, channels: int | None, stop: threading.Event) -> Task[Any]:
+    """Load a data source (``session.load_data``)."""
     return session.load_data(request, image_size, channels, stop)
 
 
@@ -84,19 +85,23 @@ def train(
 
 def detect(model: session.Checkpoint, data: session.LoadedData, method: str, config: ScoreConfig,
            checkpoint_path: str | None, stop: threading.Event) -> Task[Any]:
+    """Score the loaded test images (``session.detect``), reloading them at the model's size if needed."""
     return session.detect(model, data.source, method, config, None, checkpoint_path, data.test, stop)
 
 
 def load_checkpoint(path: str, device: str, stop: threading.Event) -> Task[Any]:
+    """Read a checkpoint onto the chosen device."""
     return session.load_checkpoint(path, session.resolve_device(device))
     yield  # a task with no events: nothing to report while one file is read
 
 
 def save_checkpoint(path: str, model: session.Checkpoint, stop: threading.Event) -> Task[str]:
+    """Write the model to ``path``; the path written."""
     return str(session.save_checkpoint(path, model))
     yield
 
 
 def export(detection: session.Detection, what: str, path: str, only_flagged: bool, stop: threading.Event) -> Task[str]:
+    """Write one result file (grid, csv or summary); the path written."""
     return str(session.export(detection, what, path, only_flagged))
     yield

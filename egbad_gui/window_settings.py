@@ -29,10 +29,12 @@ def default_checkpoint_folder() -> str:
 
 
 def checkpoint_folder(settings: QSettings) -> str:
+    """Where training writes: the user's choice, else the app-data folder."""
     return str(settings.value(CHECKPOINT_FOLDER_KEY, "") or default_checkpoint_folder())
 
 
 def browse_folder(settings: QSettings) -> str:
+    """Where the checkpoint dialogs open."""
     return str(settings.value(BROWSE_FOLDER_KEY, "") or checkpoint_folder(settings))
 
 
@@ -73,6 +75,7 @@ def restore(window: "MainWindow") -> None:
 
 
 def save(window: "MainWindow") -> None:
+    """Remember the window and the training panel's fields for the next start."""
     s = window.settings
     s.setValue("window/geometry", window.saveGeometry())
     s.setValue("window/state", window.saveState())

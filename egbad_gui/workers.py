@@ -26,6 +26,7 @@ TaskFactory = Callable[[threading.Event], Task[Any]]  # the stop → the task
 
 
 class TaskWorker(QObject):
+    """Runs one task in its thread and turns its events, result and failure into signals."""
     event = Signal(object)
     done = Signal(object)  # the task's result
     failed = Signal(str)  # a plain sentence for the user

@@ -1,7 +1,7 @@
 """Remake docs/screenshot.png: the window after a short training and a detection on the demo.
 
 Runs offscreen by default (QT_QPA_PLATFORM=offscreen); under xvfb-run it shows a real window.
-Usage: python scripts/screenshot.py [--epochs 2] [--out docs/screenshot.png]
+Usage: python scripts/screenshot.py [--epochs 2] [--data FOLDER] [--out docs/screenshot.png]
 """
 
 from __future__ import annotations
@@ -24,17 +24,24 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--out", default=str(ROOT / "docs" / "screenshot.png"))
+    parser.add_argument("--data", help="an image folder to open instead of the demo")
     args = parser.parse_args()
     app = QApplication(sys.argv)
     from egbad_gui.app import build_window
 
+    from egbad_gui.window_settings import CHECKPOINT_FOLDER_KEY
+
     work = Path(tempfile.mkdtemp())
-    os.chdir(work)  # checkpoints/ lands in a temporary folder
-    window = build_window(QSettings(str(work / "settings.ini"), QSettings.Format.IniFormat))
+    settings = QSettings(str(work / "settings.ini"), QSettings.Format.IniFormat)
+    settings.setValue(CHECKPOINT_FOLDER_KEY, str(work / "checkpoints"))  # not the user's own folder
+    if args.data:
+        settings.setValue("data/request", {"data": str(Path(args.data).resolve())})
+    window = build_window(settings)
     window.resize(1500, 900)
     window.show()
 
     def train() -> None:
+        window.data_loaded.disconnect(train)
         window.training_panel.epochs.setValue(args.epochs)
         window.start_training()
 

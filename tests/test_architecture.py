@@ -32,3 +32,23 @@ def test_demo_data_ships_as_package_data():
 
     names = {p.name for p in resources.files("egbad_resources").iterdir()}
     assert {"demo_train.csv.gz", "demo_test.csv.gz"} <= names
+
+
+def test_the_layer_contracts_hold():
+    """import-linter's contracts in pyproject.toml: the engine imports no Qt, and the window reaches
+    the engine only through session, events, config, errors and pictures."""
+    lint = Path(sys.executable).parent / "lint-imports"
+    result = subprocess.run([str(lint)], capture_output=True, text=True, timeout=120,
+                            cwd=CORE.parent)
+    assert result.returncode == 0, result.stdout[-2000:]
+    assert "2 kept, 0 broken" in result.stdout
+
+
+def test_the_window_imports_only_the_engines_facade_and_vocabularies():
+    allowed = {"egbad_core", "egbad_core.session", "egbad_core.events", "egbad_core.config", "egbad_core.errors",
+               "egbad_core.pictures"}
+    for path in (CORE.parent / "egbad_gui").glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("egbad_core"):
+                names = {node.module} if node.module != "egbad_core" else {f"egbad_core.{a.name}" for a in node.names}
+                assert names <= allowed, f"{path.name} imports {names - allowed}"

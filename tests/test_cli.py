@@ -37,7 +37,7 @@ def test_train_then_detect_end_to_end_on_tiny_data(tmp_path):
     assert summary["n_images"] == 18 and summary["auroc"] is not None  # 2s are defects: not in 7,8
     assert (out / "grid.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     lines = (out / "scores.csv").read_text().splitlines()
-    assert lines[0] == "id,label,is_defect,residual,discrimination,score,relative_score,flagged"
+    assert lines[0] == "id,label,is_defect,residual,discrimination,score,relative_score,flagged,worst_row,worst_col"
     assert len(lines) == 19
     assert json.loads(detected.stdout.strip().splitlines()[-1])["n_flagged"] == summary["n_flagged"]
 
@@ -77,3 +77,33 @@ def test_out_of_memory_names_the_setting_to_lower(monkeypatch, capsys, tmp_path)
     assert cli.main(["train", "--data", "demo", "--batch-size", "512"]) == 2
     err = capsys.readouterr().err
     assert "lower --batch-size (it was 512)" in err and "Traceback" not in err
+
+
+def test_ctrl_c_during_train_stops_writes_the_stopped_checkpoint_and_the_json_line(tmp_path):
+    import signal
+    import time
+
+    from egbad_core.checkpoints import load_checkpoint
+
+    csv = write_mnist_csv(tmp_path / "digits.csv", [7, 8] * 12)
+    checkpoint = tmp_path / "m.pt"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "egbad_core.cli", "train", "--data", str(csv), "--epochs", "10000", "--batch-size", "8",
+         "--image-size", "16", "--set", "model.width=8", "--device", "cpu", "--out", str(checkpoint), "--quiet"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not checkpoint.exists() and time.monotonic() < deadline and process.poll() is None:
+            time.sleep(0.05)  # the first epoch's checkpoint: training is under way
+        assert checkpoint.exists(), process.stderr.read() if process.poll() is not None else "no checkpoint yet"
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=120)
+    finally:
+        process.kill()
+    assert process.returncode == 1, err
+    assert "Traceback" not in err and "Stopping after this iteration" in err
+    result = json.loads(out.strip().splitlines()[-1])
+    assert result["status"] == "stopped" and result["checkpoint"] == str(checkpoint)
+    saved = load_checkpoint(checkpoint)
+    assert saved.notes["stopped_mid_epoch"] is True and saved.epoch == result["epochs"] >= 1

@@ -265,3 +265,61 @@ def test_the_qt_binding_keeps_its_references_to_true_and_none(qtbot):
         widget.update()
     after = sys.getrefcount(True), sys.getrefcount(None)
     assert after[0] >= before[0] - 10 and after[1] >= before[1] - 10, (before, after)
+
+
+def test_checkpoints_go_to_the_app_data_folder_wherever_the_app_was_launched(qtbot, tmp_path, monkeypatch):
+    """Launched from a desktop menu, the current folder is the home folder or /: not where models go."""
+    from PySide6.QtCore import QStandardPaths
+
+    from egbad_gui.app import build_window
+
+    monkeypatch.setitem(config.PRESETS, "default", TINY)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data-home"))
+    launched_from = tmp_path / "elsewhere"
+    launched_from.mkdir()
+    monkeypatch.chdir(launched_from)
+    expected = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation)
+    assert expected.startswith(str(tmp_path / "data-home"))
+    win = build_window(QSettings(str(tmp_path / "fresh.ini"), QSettings.Format.IniFormat))
+    qtbot.addWidget(win)
+    win.show()
+    with qtbot.waitSignal(win.data_loaded, timeout=60_000):
+        pass
+    assert win.checkpoint_folder().startswith(expected)
+    assert win.training_panel.checkpoint_folder.text() == win.checkpoint_folder()  # shown in the window
+    win.training_panel.epochs.setValue(1)
+    with qtbot.waitSignal(win.training_finished, timeout=120_000):
+        button(win, "trainButton").click()
+    assert win.model_path.startswith(expected) and not any(launched_from.iterdir())
+    # Changeable, and remembered.
+    chosen = str(tmp_path / "my-models")
+    win.training_panel.set_checkpoint_folder(chosen)
+    win.training_panel.checkpoint_folder_changed.emit(chosen)
+    win.close()
+    again = build_window(win.settings)
+    qtbot.addWidget(again)
+    assert again.checkpoint_folder() == chosen and again.training_panel.checkpoint_folder.text() == chosen
+    again.close()
+
+
+def test_a_patch_model_shows_anomaly_maps_a_colour_bar_and_pixel_metrics(qtbot, window, tmp_path, monkeypatch):
+    from test_patches import TINY_PATCH, texture_folder
+
+    monkeypatch.setitem(config.PRESETS, "patch", TINY_PATCH)
+    root = texture_folder(tmp_path / "surface")
+    panel = window.training_panel
+    panel.preset.setCurrentIndex(panel.preset.findData("patch"))
+    window.data_panel.folder.setChecked(True)
+    window.data_panel.folder_path.setText(str(root))
+    with qtbot.waitSignal(window.data_loaded, timeout=30_000):
+        window.data_panel.load_button.click()
+    train(qtbot, window, 1)
+    assert window.model.networks.config.patch_model
+    with qtbot.waitSignal(window.detection_ready, timeout=60_000):
+        button(window, "detectButton").click()
+    view = window.detection_view
+    assert "anomaly map" in view.caption.text()
+    assert "pixel AUROC" in view.metrics_label.text() and "PRO" in view.metrics_label.text()
+    low, high = float(view.colour_bar.low.text()), float(view.colour_bar.high.text())
+    assert high > low and view.colour_bar.unit.text() == "score"
+    assert view.detail_image.pixmap() is not None and not view.detail_image.pixmap().isNull()

@@ -1,0 +1,176 @@
+"""Patch models: training on crops, local scoring, anomaly maps, masks and pixel metrics."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from egbad_core import metrics, session
+from egbad_core.config import PATCH_PRESET, ModelConfig, TrainConfig, replace
+from egbad_core.events import run_to_end
+from egbad_core.errors import EgbadError
+
+TINY_PATCH = replace(
+    PATCH_PRESET,
+    model=ModelConfig(image_size=16, width=8, latent_size=8, spectral_norm=True, working_size=32),
+    train=replace(PATCH_PRESET.train, epochs=1, batch_size=16, crops_per_image=2, device="cpu", preview_images=4),
+    score=replace(PATCH_PRESET.score, memory_size=64, reference_images=12, batch_size=64),
+)
+
+
+def texture_folder(root, train=12, test=4, size=40, masks=True, rng_seed=0):
+    """Random crops of one noise 'photo'; defects are bright squares, with masks."""
+    rng = np.random.default_rng(rng_seed)
+    photo = rng.normal(110, 25, (200, 200)).clip(0, 255)
+
+    def crop():
+        y, x = rng.integers(0, 200 - size, 2)
+        return photo[y : y + size, x : x + size].copy()
+
+    for folder in ("train/good", "test/good", "test/spot", "ground_truth/spot"):
+        (root / folder).mkdir(parents=True, exist_ok=True)
+    for i in range(train):
+        Image.fromarray(crop().astype(np.uint8)).save(root / "train/good" / f"{i:03d}.png")
+    for i in range(test):
+        Image.fromarray(crop().astype(np.uint8)).save(root / "test/good" / f"{i:03d}.png")
+        damaged, mask = crop(), np.zeros((size, size), np.uint8)
+        damaged[10:18, 12:20], mask[10:18, 12:20] = 255, 255
+        Image.fromarray(damaged.astype(np.uint8)).save(root / "test/spot" / f"{i:03d}.png")
+        if masks:
+            Image.fromarray(mask).save(root / "ground_truth/spot" / f"{i:03d}_mask.png")
+    return root
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = texture_folder(tmp_path_factory.mktemp("tex") / "surface")
+    source = session.parse_source(str(root))
+    path = root.parent / "patch.pt"
+    trainer = session.make_trainer(source, path, TINY_PATCH)
+    events = list(trainer.run())
+    return root, source, session.load_checkpoint(path), trainer, events
+
+
+def test_a_patch_model_trains_on_crops_of_the_working_size_images(trained):
+    _, _, checkpoint, trainer, events = trained
+    config = checkpoint.networks.config
+    assert (config.image_size, config.working_size, config.load_size) == (16, 32, 32)
+    assert trainer.images.shape[-1] == 32 and trainer.samples_per_epoch() == 24  # 12 images × 2 crops
+    iterations = [e for e in events if type(e).__name__ == "IterationEvent"]
+    assert len(iterations) == 2 and events[-1].reason == "completed"
+    assert type(checkpoint.reference).__name__ == "PatchReference" and checkpoint.reference.features.shape[0] <= 64
+
+
+def test_crops_come_from_torchvision_and_repeat_with_the_generator():
+    from egbad_core.patches import CropSampler
+
+    images = torch.rand(5, 1, 32, 32)
+    sampler = CropSampler(16)
+    first = sampler.epoch(images, 3, torch.Generator().manual_seed(1))
+    again = sampler.epoch(images, 3, torch.Generator().manual_seed(1))
+    assert first.shape == (15, 1, 16, 16) and torch.equal(first, again)
+    state = torch.random.get_rng_state()
+    sampler.epoch(images, 1, torch.Generator().manual_seed(2))
+    assert torch.equal(state, torch.random.get_rng_state())  # the global generator is left alone
+
+
+def test_every_scored_image_has_a_map_at_the_working_size_and_a_worst_place(trained, tmp_path):
+    root, source, checkpoint, _, _ = trained
+    detection = run_to_end(session.detect(checkpoint, source))
+    scores = detection.scores
+    assert scores.residual_maps.shape == (8, 32, 32)
+    flat = scores.residual_maps.reshape(8, -1)
+    assert np.allclose(scores.score, flat.max(axis=1), rtol=1e-4, atol=1e-4)  # the image scores by its worst place
+    assert np.allclose(scores.score, 0.2 * scores.residual + 0.8 * scores.discrimination)
+    places = detection.worst_places()
+    assert places.shape == (8, 2) and (places >= 0).all() and (places < 40).all()  # in the 40 px files' own pixels
+    summary = detection.summary()
+    assert summary["pixel_images"] == 8 and 0 <= summary["pixel_auroc"] <= 1 and 0 <= summary["pro"] <= 1
+
+
+def test_detect_writes_maps_at_each_images_own_size_and_the_worst_place_in_the_csv(trained, tmp_path):
+    root, _, _, _, _ = trained
+    out, maps = tmp_path / "out", tmp_path / "maps"
+    result = subprocess.run(
+        [sys.executable, "-m", "egbad_core.cli", "detect", "--checkpoint", str(root.parent / "patch.pt"), "--data",
+         str(root), "--out-dir", str(out), "--maps", str(maps), "--quiet"], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "pixel AUROC" in result.stderr
+    overlays, raws = sorted(maps.glob("*.png")), sorted(maps.glob("*.npy"))
+    assert len(overlays) == len(raws) == 8
+    assert Image.open(overlays[0]).size == (40, 40) and np.load(raws[0]).shape == (40, 40)
+    header = (out / "scores.csv").read_text().splitlines()[0]
+    assert header.endswith("flagged,worst_row,worst_col")
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["pro"] is not None and summary["pixel_images"] == 8
+
+
+def test_masks_are_fitted_and_a_missing_one_is_named(tmp_path):
+    root = texture_folder(tmp_path / "surface", train=4, test=3)
+    Image.new("L", (20, 20), 0).save(root / "ground_truth/spot/000_mask.png")  # half the image's size
+    grey = np.zeros((40, 40), np.uint8)
+    grey[5:10, 5:10] = 200  # not black and white
+    Image.fromarray(grey).save(root / "ground_truth/spot/001_mask.png")
+    (root / "ground_truth/spot/002_mask.png").unlink()
+    data = run_to_end(session.load_data({"data": str(root)}, 32))
+    test = data.test
+    notes = " ".join(test.mask_notes)
+    assert "002_mask.png" in notes and "left out" in notes
+    assert "thresholded at half" in notes and "resized" in notes
+    spot = [i for i, image_id in enumerate(test.ids) if image_id.endswith("spot/001.png")][0]
+    assert test.masks[spot].any() and test.masks.shape == (6, 32, 32)
+    assert test.mask_known.sum() == 5  # three good images and two of the three defects
+
+
+def test_pro_and_pixel_auroc_reward_maps_that_find_the_regions():
+    masks = np.zeros((3, 24, 24), bool)
+    masks[0, 2:5, 2:5] = True
+    masks[1, 10:20, 3:6] = True
+    rng = np.random.default_rng(0)
+    perfect = masks + rng.random(masks.shape) * 0.5
+    assert metrics.pro(perfect, masks) == pytest.approx(1.0) and metrics.pixel_auroc(perfect, masks) == 1.0
+    blind = rng.random(masks.shape)
+    assert metrics.pro(blind, masks) < 0.3 and abs(metrics.pixel_auroc(blind, masks) - 0.5) < 0.1
+    assert metrics.pro(blind, np.zeros_like(masks)) is None
+
+
+def test_the_coreset_keeps_rare_normal_patterns():
+    from egbad_core.patches import greedy_coreset
+
+    common = torch.randn(500, 4) * 0.1
+    rare = torch.randn(5, 4) * 0.1 + 10.0
+    chosen = greedy_coreset(torch.cat([common, rare]), 20)
+    assert len(set(chosen.tolist())) == 20 and (chosen >= 500).any()  # a random 20 would miss them
+
+
+def test_images_smaller_than_a_patch_are_refused_by_name(tmp_path):
+    root = texture_folder(tmp_path / "surface", train=4, test=1, size=40)
+    Image.fromarray(np.zeros((12, 30), np.uint8)).save(root / "train/good/tiny.png")
+    with pytest.raises(EgbadError, match=r"tiny.png is 30×12 px, smaller than the 16×16 patches"):
+        session.make_trainer(session.parse_source(str(root)), None, TINY_PATCH)
+
+
+def test_auto_picks_the_patch_preset_for_unaligned_surfaces_and_the_default_otherwise(tmp_path):
+    from conftest import write_folder
+
+    texture = texture_folder(tmp_path / "surface", train=20, test=1, size=128)
+    choice = session.choose_automatically(session.parse_source(str(texture)))
+    assert choice.name == "patch" and choice.working_size == 128 and "do not line up" in choice.reason
+    small = write_folder(tmp_path / "small")  # 40×30 images
+    assert session.choose_automatically(session.parse_source(str(small))).name == "default"
+    aligned = tmp_path / "aligned" / "train" / "good"
+    aligned.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for i in range(12):  # the same part, always in the same place
+        part = np.full((128, 128), 40.0)
+        part[30:100, 50:80] = 220
+        Image.fromarray((part + rng.normal(0, 8, part.shape)).clip(0, 255).astype(np.uint8)).save(aligned / f"{i}.png")
+    choice = session.choose_automatically(session.parse_source(str(tmp_path / "aligned")))
+    assert choice.name == "default" and "line up" in choice.reason
+    assert session.choose_automatically(session.parse_source("demo")).name == "default"
+    preset, reason = session.choose_preset("auto", source=session.parse_source(str(texture)))
+    assert preset.name == "patch" and preset.model.working_size == 128 and reason.startswith("Preset auto: patch")
