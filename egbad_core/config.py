@@ -129,8 +129,8 @@ class ScoreConfig:
     standardise_terms: bool = False  # divide R and Dis by their spread over the training images before mixing
     mixed_precision: bool = False  # bf16 autocast while scoring; scores are kept in float32
     # Local scoring, for patch models (issue 11): a map per image, the image scored by its worst place.
-    feature_stages: str = "1,2"  # D's conv stages whose activations, side by side, are the local features
-    memory_size: int = 8192  # training features kept for the nearest-neighbour term (greedy coreset)
+    feature_stages: str = "1"  # D's conv stages whose activations, side by side, are the local features
+    memory_size: int = 4096  # training features kept for the nearest-neighbour term (greedy coreset)
     reference_images: int = 200  # training images the reference is built from, at most (bounds checkpoint cost)
     map_smoothing: float = 4.0  # σ in pixels of the Gaussian blur of the anomaly map
     image_score: str = "max"  # "max" of the map, or "top1" (the mean of its highest 1%)
@@ -211,7 +211,7 @@ PATCH_PRESET = Preset(
     "memory bank of training features; the image scores by its worst place.",
     model=ModelConfig(image_size=32, width=32, latent_size=64, spectral_norm=True, working_size=128),
     train=replace(DEFAULT_PRESET.train, epochs=30, crops_per_image=8),
-    score=ScoreConfig(lam=0.8, feature_stages="1,2", memory_size=8192, map_smoothing=4.0),
+    score=ScoreConfig(lam=0.9, feature_stages="1", memory_size=4096, map_smoothing=4.0),
     normalisation=Normalisation(mean=0.5, std=0.5),
 )
 

@@ -30,18 +30,19 @@ def discriminator_fake(logit: torch.Tensor) -> torch.Tensor:
 def generator_loss(fake_logit: torch.Tensor, reconstruction: torch.Tensor | None, x: torch.Tensor,
                    cycle_weight: float) -> torch.Tensor:
     """G fools D; with a cycle weight it also reconstructs x from E's codes (``reconstruction``)."""
-    loss = adversarial(fake_logit, 1.0)
-    if cycle_weight and reconstruction is not None:
-        loss = loss + cycle_weight * F.l1_loss(reconstruction, x)
-    return loss
+    return _with_cycle(adversarial(fake_logit, 1.0), reconstruction, x, cycle_weight)
 
 
 def encoder_loss(real_logit: torch.Tensor, reconstruction: torch.Tensor | None, x: torch.Tensor,
                  cycle_weight: float) -> torch.Tensor:
     """E makes real pairs look fake; with a cycle weight it also learns codes G reconstructs x from."""
-    loss = adversarial(real_logit, 0.0)
-    if cycle_weight and reconstruction is not None:
-        loss = loss + cycle_weight * F.l1_loss(reconstruction, x)
+    return _with_cycle(adversarial(real_logit, 0.0), reconstruction, x, cycle_weight)
+
+
+def _with_cycle(loss: torch.Tensor, reconstruction: torch.Tensor | None, x: torch.Tensor, weight: float) -> torch.Tensor:
+    """``loss`` plus ALAD's cycle term weight·‖x − G(E(x))‖₁, where there is one."""
+    if weight and reconstruction is not None:
+        loss = loss + weight * F.l1_loss(reconstruction, x)
     return loss
 
 

@@ -74,10 +74,10 @@ class CropSampler:
 
 def local_features(networks: Networks, x: torch.Tensor, stages: tuple[int, ...]) -> torch.Tensor:
     """D's activations after the given conv stages over the whole image (D is convolutional up to
-    its last layer), the finer ones average-pooled to the coarsest one's grid, side by side:
-    (N, F, h, w); a place every 4 pixels for stages 1 and 2. Places are not averaged with their
-    neighbours as PatchCore does: on the texture benchmark that blurred away thin scratches and
-    cracks (gravel 0.72 → 0.60)."""
+    its last layer), on the coarsest one's grid, side by side: (N, F, h, w). The patch preset uses
+    stage 1 alone: a place every 2 pixels, each described by 32 channels that see 4×4 pixels.
+    Places are not averaged with their neighbours as PatchCore does: on the texture benchmark that
+    blurred away thin scratches and cracks (gravel 0.72 → 0.60)."""
     wanted = set(stages)
     found, activation, taken = 0, x, []
     for layer in networks.discriminator.features:
@@ -91,7 +91,9 @@ def local_features(networks: Networks, x: torch.Tensor, stages: tuple[int, ...])
     if not taken:
         taken = [activation]
     size = taken[-1].shape[-2:]
-    parts = [t.float() if t.shape[-2:] == size else F.adaptive_avg_pool2d(t.float(), size) for t in taken]
+    # A finer stage's places are stacked, not averaged, into the coarser grid (space to depth):
+    # averaging blurred away the detail that tells a crack from a blade of grass (0.74 against 0.70).
+    parts = [t.float() if t.shape[-2:] == size else F.pixel_unshuffle(t.float(), t.shape[-1] // size[-1]) for t in taken]
     return torch.cat(parts, dim=1)
 
 
@@ -120,12 +122,17 @@ def _blend_weights(patch: int, device: torch.device) -> torch.Tensor:
 
 
 def nearest_map(features: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:
-    """(N, F, h, w) features → (N, h, w) Euclidean distance to the nearest memory row."""
+    """(N, F, h, w) features → (N, h, w) Euclidean distance to the nearest memory row.
+
+    Squared distances as one matrix product, |q|² − 2·q·m + |m|² (cdist's own path took a fifth
+    longer here), in chunks of 4096 places that bound the memory."""
     n, f, h, w = features.shape
     queries = features.permute(0, 2, 3, 1).reshape(-1, f)
+    squares = memory.square().sum(dim=1)
     out = []
-    for start in range(0, queries.shape[0], 4096):
-        out.append(torch.cdist(queries[start : start + 4096], memory).min(dim=1).values)
+    for chunk in queries.split(4096):
+        nearest = torch.addmm(squares, chunk, memory.t(), alpha=-2.0).min(dim=1).values + chunk.square().sum(dim=1)
+        out.append(nearest.clamp_min_(0.0).sqrt_())
     return torch.cat(out).view(n, h, w)
 
 

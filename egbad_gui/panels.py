@@ -134,6 +134,14 @@ class TrainingPanel(QGroupBox):
 
     def __init__(self, parent=None) -> None:
         super().__init__("Training", parent)
+        self._make_fields()
+        self._make_controls()
+        self._lay_out()
+        self.preset.currentIndexChanged.connect(lambda _i: self.show_preset(self.selected_preset()))
+        self.show_preset(self.selected_preset())
+
+    def _make_fields(self) -> None:
+        """The preset box, its recipe line, and the settings a run can change."""
         self.preset = QComboBox()
         self.preset.addItem("auto", "auto")
         self.preset.setItemData(0, "Picks a preset by the data when it is loaded, and says why", Qt.ItemDataRole.ToolTipRole)
@@ -181,12 +189,15 @@ class TrainingPanel(QGroupBox):
         self.change_folder_button.setObjectName("checkpointFolderButton")
         self.change_folder_button.setToolTip("The folder new training runs write their checkpoints to")
         self.change_folder_button.clicked.connect(self._browse_checkpoint_folder)
-        folder_row = QWidget()
+        self.folder_row = folder_row = QWidget()
         folder_layout = QHBoxLayout(folder_row)
         folder_layout.setContentsMargins(0, 0, 0, 0)
         folder_layout.addWidget(self.checkpoint_folder, 1)
         folder_layout.addWidget(self.change_folder_button)
 
+
+    def _make_controls(self) -> None:
+        """Train, Resume and Stop, and the progress bar."""
         self.train_button = QPushButton("Train")
         self.train_button.setObjectName("trainButton")
         self.train_button.setToolTip("Train a new model on the loaded data (Ctrl+T)")
@@ -202,6 +213,8 @@ class TrainingPanel(QGroupBox):
         self.progress.setFormat("idle")
         self.progress.setValue(0)
 
+
+    def _lay_out(self) -> None:
         form = QFormLayout()
         form.addRow("Preset", self.preset)
         form.addRow("", self.recipe)
@@ -216,7 +229,7 @@ class TrainingPanel(QGroupBox):
         form.addRow("Device", self.device)
         form.addRow("", self.mixed_precision)
         form.addRow("", self.device_in_use)
-        form.addRow("Checkpoints", folder_row)
+        form.addRow("Checkpoints", self.folder_row)
         buttons = QHBoxLayout()
         buttons.addWidget(self.train_button)
         buttons.addWidget(self.resume_button)
@@ -225,8 +238,6 @@ class TrainingPanel(QGroupBox):
         layout.addLayout(form)
         layout.addLayout(buttons)
         layout.addWidget(self.progress)
-        self.preset.currentIndexChanged.connect(lambda _i: self.show_preset(self.selected_preset()))
-        self.show_preset(self.selected_preset())
 
     @staticmethod
     def _rate() -> QDoubleSpinBox:

@@ -85,7 +85,8 @@ def test_every_scored_image_has_a_map_at_the_working_size_and_a_worst_place(trai
     assert scores.residual_maps.shape == (8, 32, 32)
     flat = scores.residual_maps.reshape(8, -1)
     assert np.allclose(scores.score, flat.max(axis=1), rtol=1e-4, atol=1e-4)  # the image scores by its worst place
-    assert np.allclose(scores.score, 0.2 * scores.residual + 0.8 * scores.discrimination)
+    lam = scores.lam
+    assert np.allclose(scores.score, (1 - lam) * scores.residual + lam * scores.discrimination)
     places = detection.worst_places()
     assert places.shape == (8, 2) and (places >= 0).all() and (places < 40).all()  # in the 40 px files' own pixels
     summary = detection.summary()
