@@ -31,6 +31,7 @@ from .config import Normalisation, ScoreConfig, autocast
 from .events import ProgressEvent, Task, stopped
 from .inference import folded
 from .models import Networks, WholeConv
+from .reference import spread_of
 from .scoring import Scores, batches, pinned, smooth
 
 RESIDUAL_SMOOTHING = 2.0  # σ in pixels of the blur of |x − x'| before it is mixed
@@ -240,16 +241,11 @@ def build_patch_reference(
             residuals.append(residual.float())
             distances.append(upsample(distance.float(), residual.shape[-2:]))
     residual, distance = torch.cat(residuals), torch.cat(distances)
-    reference = PatchReference(memory.float().cpu(), float(residual.mean()), _spread(residual),
-                               float(distance.mean()), _spread(distance))
+    reference = PatchReference(memory.float().cpu(), float(residual.mean()), spread_of(residual),
+                               float(distance.mean()), spread_of(distance))
     maps = combined_map(residual, distance, reference, config)
     scores = image_scores(maps, config)
     return reference, scores.double().cpu().numpy()
-
-
-def _spread(values: torch.Tensor) -> float:
-    spread = float(values.std(unbiased=False))
-    return spread if spread > 0 else 1.0
 
 
 # ---------------------------------------------------------------------------------------- maps and scores

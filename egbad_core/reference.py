@@ -89,11 +89,12 @@ def build_reference(
             discrimination = torch.cat(discriminated)
     residual, discrimination = residual.double().cpu(), discrimination.double().cpu()
     if config.standardise_terms:
-        reference.residual_scale, reference.discrimination_scale = _spread(residual), _spread(discrimination)
+        reference.residual_scale, reference.discrimination_scale = spread_of(residual), spread_of(discrimination)
     scores = combine(residual / reference.residual_scale, discrimination / reference.discrimination_scale, config.lam)
     return reference.to(torch.device("cpu")), scores.numpy()
 
 
-def _spread(values: torch.Tensor) -> float:
+def spread_of(values: torch.Tensor) -> float:
+    """The standard deviation, or 1 where there is none, so dividing by it is always safe."""
     spread = float(values.std(unbiased=False))
     return spread if spread > 0 else 1.0
