@@ -30,7 +30,7 @@ from torchvision.transforms.v2 import functional as TF
 from .config import Normalisation
 from .errors import EgbadError
 from .events import ProgressEvent, Task, run_to_end, stopped
-from .masks import read_masks
+from .masks import GROUND_TRUTH, read_masks
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 NORMAL_FOLDER = "good"  # MVTec AD's name for defect-free images
@@ -369,8 +369,8 @@ def _read_folder(
     wanted = channels if channels is not None else (3 if colour else 1)
     pixels = rgb if wanted == 3 else _to_gray(rgb)
     images = ImageSet(pixels.contiguous(), labels, ids, normal_labels, str(root), skipped, sizes)
-    if normal_labels is not None and (root / "ground_truth").is_dir():
-        images.masks, images.mask_known, images.mask_notes = read_masks(root, images.labels, images.ids, image_size, sizes)
+    if normal_labels is not None and (root / GROUND_TRUTH).is_dir():
+        images.masks, images.mask_known, images.mask_notes = read_masks(root, images.labels, images.ids, image_size, sizes, NORMAL_FOLDER)
     return images
 
 

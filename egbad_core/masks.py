@@ -14,7 +14,6 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 GROUND_TRUTH = "ground_truth"
-NORMAL_FOLDER = "good"
 
 
 def mask_path(root: Path, label: str, image_id: str) -> Path:
@@ -22,14 +21,15 @@ def mask_path(root: Path, label: str, image_id: str) -> Path:
     return root / GROUND_TRUTH / label / f"{Path(image_id).stem}_mask.png"
 
 
-def read_masks(root: Path, labels: list[str], ids: list[str], size: int,
-               originals: list[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """(masks (N, size, size) bool, known (N,) bool, notes): a good image's mask is empty and known."""
+def read_masks(root: Path, labels: list[str], ids: list[str], size: int, originals: list[tuple[int, int]],
+               normal_label: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """(masks (N, size, size) bool, known (N,) bool, notes): an image labelled ``normal_label`` has an
+    empty mask, known without a file."""
     masks = np.zeros((len(labels), size, size), dtype=bool)
     known = np.zeros(len(labels), dtype=bool)
     resized, thresholded, missing = [], [], []
     for index, (label, image_id) in enumerate(zip(labels, ids)):
-        if label == NORMAL_FOLDER:
+        if label == normal_label:
             known[index] = True
             continue
         path = mask_path(root, label, image_id)

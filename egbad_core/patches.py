@@ -40,15 +40,6 @@ HELD_OUT = 0.25  # share of the reference images kept out of the memory bank, to
 PROJECTION = 64  # dimensions the coreset search runs in (a random projection, as PatchCore)
 
 
-@dataclass
-class LocalMaps:
-    """Per-place terms of a batch, each (N, H, W) at the image's resolution, already standardised."""
-
-    residual: torch.Tensor
-    discrimination: torch.Tensor
-    reconstruction: torch.Tensor  # (N, C, H, W), normalised units
-
-
 # ---------------------------------------------------------------------------------------- training crops
 
 

@@ -64,7 +64,8 @@ def overlay(image: np.ndarray, anomaly_map: np.ndarray, low: float, high: float,
     return (image.astype(np.float32) * (1 - alpha) + colours * alpha).round().astype(np.uint8)
 
 
-def colour_bar(low: float, high: float, height: int = 200, width: int = 14) -> np.ndarray:
-    """A vertical bar of the heat map's colours, ``high`` at the top, uint8 (height, width, 3)."""
+def colour_bar(height: int = 200, width: int = 14) -> np.ndarray:
+    """A vertical bar of the heat map's colours, the brightest at the top, uint8 (height, width, 3);
+    the values at its ends are the caller's to write beside it."""
     ramp = np.linspace(1.0, 0.0, height)[:, None].repeat(width, axis=1)
     return heatmap(ramp, 1.0)

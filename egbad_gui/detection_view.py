@@ -357,7 +357,7 @@ class ColourBar(QWidget):
         for label in (self.high, self.bar, self.low, self.unit):
             label.setAlignment(Qt.AlignmentFlag.AlignHCenter)
             layout.addWidget(label)
-        self.bar.setPixmap(pixmap_from_rgb(colour_bar(0.0, 1.0, 120, 12)))
+        self.bar.setPixmap(pixmap_from_rgb(colour_bar(120, 12)))
 
     def show_range(self, low: float, high: float, unit: str) -> None:
         self.high.setText(f"{high:.2f}")
