@@ -15,6 +15,7 @@ import pandas as pd
 from PIL import Image, ImageDraw, ImageFont
 
 from .checkpoints import atomic_write, ensure_writable_folder
+from .data import IMAGE_SUFFIXES, read_image
 from .errors import EgbadError
 from .detection import Detection
 from .pictures import RED, TILE, overlay, to_rgb8, triptych
@@ -115,7 +116,7 @@ def write_scores_csv(path: str | Path, detection: Detection) -> Path:
 
 def write_maps(folder: str | Path, detection: Detection) -> Path:
     """One ``<name>.png`` overlay and one ``<name>.npy`` raw map per image, at the image's own size."""
-    from .data import read_image
+
 
     folder = ensure_writable_folder(folder)
     scores, images = detection.scores, detection.images
@@ -142,8 +143,10 @@ def write_maps(folder: str | Path, detection: Detection) -> Path:
 
 
 def _safe_name(image_id: str) -> str:
-    """``test/crack/003.png`` → ``test_crack_003``: one flat folder of maps, names still unique."""
-    stem = str(Path(image_id).with_suffix(""))
+    """``test/crack/003.png`` → ``test_crack_003``, ``digits.csv#row7`` → ``digits.csv_row7``: one
+    flat folder of maps, names still unique."""
+    path = Path(image_id)
+    stem = str(path.with_suffix("")) if path.suffix.lower() in IMAGE_SUFFIXES else image_id
     return "".join(c if c.isalnum() or c in "-." else "_" for c in stem.replace("#", "_"))
 
 

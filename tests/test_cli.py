@@ -29,7 +29,8 @@ def test_train_then_detect_end_to_end_on_tiny_data(tmp_path):
     assert checkpoint.is_file()
 
     out = tmp_path / "out"
-    detected = run("detect", "--checkpoint", str(checkpoint), "--data", str(csv), "--out-dir", str(out), "--quiet")
+    detected = run("detect", "--checkpoint", str(checkpoint), "--data", str(csv), "--out-dir", str(out), "--quiet",
+                   "--maps", str(tmp_path / "maps"))
     assert detected.returncode == 0, detected.stderr
     summary = json.loads((out / "summary.json").read_text())
     for key in ("auroc", "auprc", "f1", "threshold", "n_images", "n_flagged", "seconds", "images_per_s"):
@@ -40,6 +41,7 @@ def test_train_then_detect_end_to_end_on_tiny_data(tmp_path):
     assert lines[0] == "id,label,is_defect,residual,discrimination,score,relative_score,flagged,worst_row,worst_col"
     assert len(lines) == 19
     assert json.loads(detected.stdout.strip().splitlines()[-1])["n_flagged"] == summary["n_flagged"]
+    assert len(list((tmp_path / "maps").glob("*.png"))) == len(list((tmp_path / "maps").glob("*.npy"))) == 18
 
 
 @pytest.mark.parametrize(
