@@ -116,8 +116,6 @@ def write_scores_csv(path: str | Path, detection: Detection) -> Path:
 
 def write_maps(folder: str | Path, detection: Detection) -> Path:
     """One ``<name>.png`` overlay and one ``<name>.npy`` raw map per image, at the image's own size."""
-
-
     folder = ensure_writable_folder(folder)
     scores, images = detection.scores, detection.images
     if scores.residual_maps is None:
