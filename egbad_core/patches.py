@@ -129,13 +129,14 @@ def nearest_map(features: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:
 
 
 def raw_terms(networks: Networks, x: torch.Tensor, config: ScoreConfig, memory: torch.Tensor | None):
-    """(reconstruction, residual map (N, H, W), local features or their distance map (N, h, w))."""
+    """(reconstruction, residual map (N, H, W), and with a memory bank the distance map upsampled to
+    (N, H, W), without one the local features (N, F, h, w) the bank is made of)."""
     reconstruction = reconstruct(networks, x)
     residual = smooth((x.float() - reconstruction).abs(), RESIDUAL_SMOOTHING).sum(dim=1)
     features = local_features(networks, x, config.stages)
     if memory is None:
         return reconstruction, residual, features
-    return reconstruction, residual, nearest_map(features, memory)
+    return reconstruction, residual, upsample(nearest_map(features, memory).float(), residual.shape[-2:])
 
 
 def upsample(maps: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -230,11 +231,11 @@ def build_patch_reference(
             x = networks.layout(batch.to(device))
             _, residual, distance = raw_terms(networks, x, config, memory)
             residuals.append(residual.float())
-            distances.append(upsample(distance.float(), residual.shape[-2:]))
+            distances.append(distance)
     residual, distance = torch.cat(residuals), torch.cat(distances)
     reference = PatchReference(memory.float().cpu(), float(residual.mean()), spread_of(residual),
                                float(distance.mean()), spread_of(distance))
-    maps = combined_map(residual, distance, reference, config)
+    _, _, maps = local_maps(residual, distance, reference, config)
     scores = image_scores(maps, config)
     return reference, scores.double().cpu().numpy()
 
@@ -248,12 +249,14 @@ def standardised(residual: torch.Tensor, distance: torch.Tensor, reference: Patc
             (distance - reference.discrimination_mean) / reference.discrimination_spread)
 
 
-def combined_map(residual: torch.Tensor, distance: torch.Tensor, reference: PatchReference,
-                 config: ScoreConfig) -> torch.Tensor:
-    """(1 − λ)·R + λ·Dis per place, each term in its training spread, smoothed: the anomaly map."""
+def local_maps(residual: torch.Tensor, distance: torch.Tensor, reference: PatchReference,
+               config: ScoreConfig) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(R, Dis, the anomaly map (1 − λ)·R + λ·Dis) per place, each term in its training spread and
+    smoothed, all (N, H, W)."""
     r, d = standardised(residual, distance, reference)
-    mixed = (1.0 - config.lam) * r + config.lam * d
-    return smooth(mixed[:, None], config.map_smoothing)[:, 0]
+    r = smooth(r[:, None], config.map_smoothing)[:, 0]
+    d = smooth(d[:, None], config.map_smoothing)[:, 0]
+    return r, d, (1.0 - config.lam) * r + config.lam * d
 
 
 def image_scores(maps: torch.Tensor, config: ScoreConfig) -> torch.Tensor:
@@ -291,13 +294,8 @@ def patch_scoring_task(
         with torch.inference_mode(), autocast(device.type, config.mixed_precision):
             x = networks.layout(batch.to(device, non_blocking=True))
             reconstruction, residual, distance = raw_terms(networks, x, config, reference.features)
-            distance = upsample(distance.float(), residual.shape[-2:])
-            r, d = standardised(residual.float(), distance, reference)
-            r = smooth(r[:, None], config.map_smoothing)[:, 0]
-            d = smooth(d[:, None], config.map_smoothing)[:, 0]
-            maps = (1.0 - config.lam) * r + config.lam * d
-            flat = maps.flatten(1)
-            worst = flat.argmax(dim=1)
+            r, d, maps = local_maps(residual.float(), distance, reference, config)
+            worst = maps.flatten(1).argmax(dim=1)
             score = image_scores(maps, config)
             residuals.append(r.flatten(1).gather(1, worst[:, None])[:, 0].cpu())
             discriminations.append(d.flatten(1).gather(1, worst[:, None])[:, 0].cpu())
