@@ -40,7 +40,7 @@ def anogan_task(
     stop: threading.Event | None = None,
     seed: int = 0,
 ) -> Task[Scores | None]:
-    """AnoGAN scores of normalised images as a task: progress every few search steps; the Scores,
+    """AnoGAN scores of images as loaded as a task: progress every few search steps; the Scores,
     or None if ``stop`` was set.
 
     The search runs a whole batch at once; each image's loss term depends only on its own z,
@@ -53,7 +53,7 @@ def anogan_task(
     total = images.shape[0]
     networks = folded(networks)  # frozen: gradients reach z only
     for done, batch in batches(images, config.batch_size):
-        x = networks.layout(batch.to(device))
+        x = networks.layout(normalisation.apply(batch.to(device)))
         z = torch.randn(x.shape[0], networks.config.latent_size, generator=generator).to(device)
         with torch.no_grad():
             real_features = networks.discriminator.features(x)

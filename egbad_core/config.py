@@ -62,6 +62,15 @@ class Normalisation:
     mean: float = 0.1307  # the seed's MNIST statistics
     std: float = 0.3081
 
+    def apply(self, pixels: Any) -> Any:
+        """uint8 0–255 or float [0, 1] pixels (a torch tensor) → (x − mean) / std, float32."""
+        import torch
+
+        x = pixels.float()
+        if pixels.dtype == torch.uint8:
+            x = x.div_(255.0)
+        return (x - self.mean) / self.std
+
 
 @dataclass(frozen=True)
 class TrainConfig:

@@ -1,8 +1,10 @@
 """Training and test images from three sources behind one interface.
 
-Every source is decoded, resized to the model's size and scaled to [0, 1] once, when it is
-loaded; training and scoring then only slice tensors. Loading a folder is a task in the sense
-of ``events`` (a ProgressEvent per file, a stop honoured between files). Sources:
+Every source is decoded and resized to the model's size once, when it is loaded; training and
+scoring then only slice tensors. Folder images are held as uint8 (a quarter of float32's memory)
+and decoded by ``torch.utils.data.DataLoader`` workers when there are many; a folder can also be
+read in chunks (``image_chunks``) so that scoring a large one holds one chunk at a time. Loading
+is a task in the sense of ``events`` (ProgressEvents, a stop honoured between batches). Sources:
 
 * ``demo``: the seed's MNIST task shipped in ``resources/`` (7s and 8s normal, 2s defects);
 * an MNIST-style CSV (a ``label`` column and 28×28 pixel columns, values 0–255);
@@ -20,9 +22,12 @@ from importlib import resources
 from pathlib import Path
 import threading
 
+from collections.abc import Iterator
+
 import numpy as np
 import pandas as pd
 import torch
+from torch.utils.data import DataLoader, Dataset
 from PIL import Image, UnidentifiedImageError
 from torchvision.transforms.v2 import InterpolationMode
 from torchvision.transforms.v2 import functional as TF
@@ -37,6 +42,9 @@ NORMAL_FOLDER = "good"  # MVTec AD's name for defect-free images
 
 DEMO_NORMAL_LABELS = ("7", "8")
 DEMO_TEST_LABELS = ("2", "7", "8")
+WORKERS_FROM = 64  # files; fewer decode sooner on this thread than worker processes start
+MAX_WORKERS = 8
+DECODE_BATCH = 8  # files per worker batch: a dead worker's files are retried one by one
 
 
 @dataclass(frozen=True)
@@ -54,7 +62,7 @@ class SkippedFile:
 class ImageSet:
     """Images ready for the networks, with what is known about each."""
 
-    pixels: torch.Tensor  # (N, C, S, S) float32 in [0, 1]
+    pixels: torch.Tensor  # (N, C, S, S): uint8 0–255 (image folders) or float32 in [0, 1] (CSV)
     labels: list[str]  # per image: the CSV label or the folder name; "" where unknown
     ids: list[str]  # per image: file path or "file#row"
     normal_labels: frozenset[str] | None  # labels that count as normal; None where unknown
@@ -87,7 +95,24 @@ class ImageSet:
         return dict(sorted(Counter(self.labels).items()))
 
     def normalised(self, normalisation: Normalisation) -> torch.Tensor:
-        return (self.pixels - normalisation.mean) / normalisation.std
+        """The images as the networks take them, float32."""
+        return normalisation.apply(self.pixels)
+
+    def unit(self, index: int | slice) -> np.ndarray:
+        """Image(s) as float32 in [0, 1], for drawing."""
+        return as_unit(self.pixels[index]).numpy()
+
+    def subset(self, rows: np.ndarray | list[int] | slice) -> "ImageSet":
+        """The images at ``rows``, with what is known about each."""
+        index = np.arange(len(self))[rows] if isinstance(rows, slice) else np.asarray(rows, dtype=np.int64)
+        chosen = torch.from_numpy(index)
+        pick = lambda values: None if values is None else [values[i] for i in index]  # noqa: E731
+        return ImageSet(
+            self.pixels[chosen], pick(self.labels), pick(self.ids), self.normal_labels, self.source,
+            list(self.skipped), pick(self.sizes),
+            None if self.masks is None else self.masks[index],
+            None if self.mask_known is None else self.mask_known[index], list(self.mask_notes),
+        )
 
     def describe(self) -> str:
         counts = ", ".join(f"{label or '?'}: {n}" for label, n in self.label_counts().items())
@@ -136,6 +161,11 @@ class DataSource:
         if self.normal_labels or not labels:
             return self
         return replace(self, normal_labels=tuple(labels))
+
+
+def as_unit(pixels: torch.Tensor) -> torch.Tensor:
+    """uint8 0–255 or float [0, 1] pixels → float32 in [0, 1]."""
+    return pixels.float().div_(255.0) if pixels.dtype == torch.uint8 else pixels.float()
 
 
 def parse_labels(labels: str | tuple[str, ...] | list[str] | None) -> tuple[str, ...] | None:
@@ -326,14 +356,39 @@ def _is_image_name(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_SUFFIXES
 
 
-def _read_folder(
-    folders: dict[str, Path],
-    root: Path,
-    image_size: int,
-    channels: int | None,
-    normal_labels: frozenset[str] | None,
-    stop: threading.Event | None = None,
-) -> Task[ImageSet | None]:
+@dataclass
+class Listing:
+    """The image files of a folder as listed when reading began (label, path), and the files left
+    out already; what is read later is this list, whatever the folder holds by then."""
+
+    files: list[tuple[str, Path]]
+    root: Path
+    folders: dict[str, Path]
+    normal_labels: frozenset[str] | None
+    skipped: list[SkippedFile]
+
+    def changes(self) -> str | None:
+        """A sentence naming files added to or removed from the folders since they were listed."""
+        listed = {path for _, path in self.files}
+        now = {path for folder in self.folders.values() for path in _images_in(folder)}
+        added, removed = sorted(now - listed), sorted(listed - now)
+        parts = []
+        if added:
+            parts.append(f"{len(added)} added (not scored; first {_relative(added[0], self.root)})")
+        if removed:
+            parts.append(f"{len(removed)} removed (first {_relative(removed[0], self.root)})")
+        return f"The folder changed while it was read: {'; '.join(parts)}." if parts else None
+
+
+def _images_in(folder: Path) -> list[Path]:
+    try:
+        return [p for p in sorted(folder.iterdir()) if not p.name.startswith(".") and p.is_file() and _is_image_name(p)]
+    except OSError:
+        return []
+
+
+def list_folder(folders: dict[str, Path], root: Path, normal_labels: frozenset[str] | None) -> Listing:
+    """The image files under ``folders`` (label → folder); other files are named as skipped."""
     files: list[tuple[str, Path]] = []
     skipped: list[SkippedFile] = []
     for label, folder in folders.items():
@@ -344,39 +399,180 @@ def _read_folder(
                 files.append((label, path))
             else:
                 skipped.append(SkippedFile(_relative(path, root), "not an image file"))
-    arrays: list[np.ndarray] = []
-    labels: list[str] = []
-    ids: list[str] = []
+    return Listing(files, root, dict(folders), normal_labels, skipped)
+
+
+def scoring_listing(source: DataSource) -> Listing | None:
+    """The files ``scoring_images_task`` would read from a folder source; None for CSV and demo
+    sources (those are read whole). Raises EgbadError as that task does."""
+    if source.kind != "folder":
+        return None
+    root = Path(source.path)
+    test = root / "test"
+    if test.is_dir():
+        folders = {p.name: p for p in sorted(test.iterdir()) if p.is_dir() and not p.name.startswith(".")}
+        if not folders:
+            raise EgbadError(f"{test} has no label folders; put images in test/good/ and test/<defect>/.")
+        return list_folder(folders, root, frozenset({NORMAL_FOLDER}))
+    if any(_is_image_name(p) for p in root.iterdir() if p.is_file()):
+        # A plain folder of images to inspect: nothing is known about their labels.
+        return list_folder({"": root}, root, None)
+    raise EgbadError(f"{root} has no test folder and no images to score (MVTec layout: test/<label>/*.png).")
+
+
+def _read_folder(
+    folders: dict[str, Path],
+    root: Path,
+    image_size: int,
+    channels: int | None,
+    normal_labels: frozenset[str] | None,
+    stop: threading.Event | None = None,
+) -> Task[ImageSet | None]:
+    listing = list_folder(folders, root, normal_labels)
+    pixels: torch.Tensor | None = None
+    kept: list[int] = []
     sizes: list[tuple[int, int]] = []
-    for done, (label, path) in enumerate(files, 1):
+    skipped = list(listing.skipped)
+    colour = False
+    total = len(listing.files)
+    done = 0
+    for index, array, original, problem in decoded(listing.files, image_size):
         if stopped(stop):
             return None
-        try:
-            array, original = read_image(path, image_size)
-            arrays.append(array)
+        done += 1
+        if problem is not None:
+            skipped.append(SkippedFile(_relative(listing.files[index][1], root), problem))
+        else:
+            if pixels is None:  # one uint8 block for all: no list of arrays to stack (twice the memory)
+                pixels = torch.empty((total, 3, image_size, image_size), dtype=torch.uint8)
+            pixels[len(kept)] = torch.from_numpy(array)
+            colour = colour or not (np.array_equal(array[0], array[1]) and np.array_equal(array[1], array[2]))
+            kept.append(index)
             sizes.append(original)
-            labels.append(label)
-            ids.append(_relative(path, root))
-        except EgbadError as error:
-            skipped.append(SkippedFile(_relative(path, root), str(error)))
-        yield ProgressEvent("loading", done, len(files))
-    if not arrays:
+        if done % DECODE_BATCH == 0 or done == total:
+            yield ProgressEvent("loading", done, total)
+    if pixels is None:
         where = ", ".join(str(f) for f in folders.values())
         detail = f" ({len(skipped)} files skipped, first: {skipped[0]})" if skipped else ""
         raise EgbadError(f"{where} holds no readable image{detail}.")
-    rgb = torch.from_numpy(np.stack(arrays))  # (N, 3, S, S)
-    colour = bool((rgb[:, 0] != rgb[:, 1]).any() or (rgb[:, 1] != rgb[:, 2]).any())
+    pixels = pixels[: len(kept)]
     wanted = channels if channels is not None else (3 if colour else 1)
-    pixels = rgb if wanted == 3 else _to_gray(rgb)
-    images = ImageSet(pixels.contiguous(), labels, ids, normal_labels, str(root), skipped, sizes)
-    if normal_labels is not None and (root / GROUND_TRUTH).is_dir():
-        images.masks, images.mask_known, images.mask_notes = read_masks(root, images.labels, images.ids, image_size, sizes, NORMAL_FOLDER)
+    if wanted == 1:
+        pixels = _to_gray(pixels)
+    labels = [listing.files[i][0] for i in kept]
+    ids = [_relative(listing.files[i][1], root) for i in kept]
+    images = ImageSet(pixels, labels, ids, normal_labels, str(root), skipped, sizes)
+    _add_masks(images, root, image_size)
     return images
 
 
-def _to_gray(rgb: torch.Tensor) -> torch.Tensor:
+def _add_masks(images: ImageSet, root: Path, image_size: int) -> None:
+    if images.normal_labels is not None and (root / GROUND_TRUTH).is_dir():
+        images.masks, images.mask_known, images.mask_notes = read_masks(
+            root, images.labels, images.ids, image_size, images.sizes, NORMAL_FOLDER)
+
+
+def image_chunks(listing: Listing, image_size: int, channels: int, chunk: int,
+                 stop: threading.Event | None = None) -> Iterator[ImageSet]:
+    """The listing's images ``chunk`` at a time, decoded ahead by workers while the caller works
+    on the last chunk: the memory of one chunk, whatever the folder's size. Files that cannot be
+    read are in each chunk's ``skipped``."""
+    labels, ids, sizes, arrays, skipped = [], [], [], [], []
+
+    def emit() -> ImageSet:
+        stacked = torch.from_numpy(np.stack(arrays)) if arrays else torch.empty((0, 3, image_size, image_size), dtype=torch.uint8)
+        pixels = _to_gray(stacked) if channels == 1 else stacked
+        images = ImageSet(pixels, list(labels), list(ids), listing.normal_labels, str(listing.root), list(skipped), list(sizes))
+        _add_masks(images, listing.root, image_size)
+        for part in (labels, ids, sizes, arrays, skipped):
+            part.clear()
+        return images
+
+    for index, array, original, problem in decoded(listing.files, image_size):
+        if stopped(stop):
+            return
+        label, path = listing.files[index]
+        if problem is not None:
+            skipped.append(SkippedFile(_relative(path, listing.root), problem))
+        else:
+            labels.append(label)
+            ids.append(_relative(path, listing.root))
+            sizes.append(original)
+            arrays.append(array)
+        if len(arrays) + len(skipped) >= chunk:
+            yield emit()
+    if arrays or skipped:
+        yield emit()
+
+
+class _Decoding(Dataset):
+    """Files → (index, uint8 RGB array or None, original (height, width) or None, problem or None)."""
+
+    def __init__(self, files: list[tuple[str, Path]], size: int) -> None:
+        self.paths = [path for _, path in files]
+        self.size = size
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int):
+        try:
+            array, original = decode_image(self.paths[index], self.size)
+            return index, array, original, None
+        except EgbadError as error:
+            return index, None, None, str(error)
+
+
+def decode_workers(count: int) -> int:
+    """Worker processes for decoding ``count`` files: none for a few, else one per core (≤ 8)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return 0 if count < WORKERS_FROM or cores < 2 else min(cores, MAX_WORKERS)
+
+
+def decoded(files: list[tuple[str, Path]], size: int, workers: int | None = None) -> Iterator[tuple]:
+    """Each file decoded at ``size``, in order, as ``_Decoding`` gives it, by DataLoader workers
+    (``decode_workers`` of them unless given). A worker that dies (a decoder crashing on a
+    malformed file) costs only its file: that batch's files are retried one at a time, a file
+    whose worker dies again is reported as a problem, and decoding goes on with fresh workers."""
+    dataset = _Decoding(files, size)
+    workers = decode_workers(len(files)) if workers is None else workers
+    if workers == 0:
+        for index in range(len(dataset)):
+            yield dataset[index]
+        return
+    start = 0
+    while start < len(dataset):
+        try:
+            for item in _loader(dataset, range(start, len(dataset)), workers, DECODE_BATCH):
+                yield item
+                start = item[0] + 1
+            return
+        except RuntimeError as error:  # "DataLoader worker (pid …) is killed by signal" and the like
+            if "worker" not in str(error).lower():
+                raise
+        for index in range(start, min(start + DECODE_BATCH, len(dataset))):
+            try:
+                yield next(iter(_loader(dataset, [index], 1, 1)))
+            except RuntimeError as error:
+                yield index, None, None, f"crashed its decoder ({_first_line(error)})"
+            start = index + 1
+
+
+def _loader(dataset: Dataset, indices, workers: int, batch: int):
+    subset = torch.utils.data.Subset(dataset, list(indices))
+    loader = DataLoader(subset, batch_size=batch, num_workers=workers, collate_fn=list, prefetch_factor=4)
+    for items in loader:
+        yield from items
+
+
+def _to_gray(rgb: torch.Tensor, chunk: int = 4096) -> torch.Tensor:
+    """RGB → luma (ITU-R 601 weights), keeping the dtype (uint8 rounded), a chunk at a time."""
     weights = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
-    return (rgb * weights).sum(dim=1, keepdim=True)
+    parts = []
+    for part in rgb.split(chunk):
+        gray = (part.float() * weights).sum(dim=1, keepdim=True)
+        parts.append(gray.round_().clamp_(0, 255).to(torch.uint8) if rgb.dtype == torch.uint8 else gray)
+    return torch.cat(parts) if parts else rgb[:, :1]
 
 
 def _relative(path: Path, root: Path) -> str:
@@ -386,9 +582,9 @@ def _relative(path: Path, root: Path) -> str:
         return str(path)
 
 
-def read_image(path: Path, size: int, own: tuple[int, int] | None = None) -> tuple[np.ndarray, tuple[int, int]]:
-    """One image file as float32 RGB (3, size, size) in [0, 1] (at ``own`` (height, width) instead
-    where given), and its own (height, width).
+def decode_image(path: Path, size: int, own: tuple[int, int] | None = None) -> tuple[np.ndarray, tuple[int, int]]:
+    """One image file as uint8 RGB (3, size, size) (at ``own`` (height, width) instead where
+    given), and its own (height, width).
 
     16-bit, palette, RGBA and CMYK images are converted; an image too large to decode safely
     (Pillow's decompression-bomb limit, about 89 megapixels) is refused rather than risking
@@ -404,8 +600,7 @@ def read_image(path: Path, size: int, own: tuple[int, int] | None = None) -> tup
                 rgb = _as_rgb(image)
                 if rgb.size != target:
                     rgb = rgb.resize(target, Image.Resampling.BICUBIC)
-                array = np.asarray(rgb, dtype=np.float32).transpose(2, 0, 1) / np.float32(255.0)
-                return array, (height, width)
+                return np.ascontiguousarray(np.asarray(rgb, dtype=np.uint8).transpose(2, 0, 1)), (height, width)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
         raise EgbadError(f"is too large to decode safely ({_first_line(error)})") from None
     except UnidentifiedImageError:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import torch
 
 from . import metrics
 from .anogan import anogan_task
@@ -164,15 +165,7 @@ def detection_task(
             f"the checkpoint expects {side}×{side}×{networks.config.channels}."
         )
     config = config or checkpoint.score
-    normalised = images.normalised(checkpoint.normalisation)
-    if method == "egbad" and networks.config.patch_model:
-        task = patch_scoring_task(networks, normalised, checkpoint.normalisation, config, checkpoint.reference, stop=stop)
-    elif method == "egbad":
-        task = scoring_task(networks, normalised, checkpoint.normalisation, config, checkpoint.reference, stop=stop)
-    else:
-        task = anogan_task(networks, normalised, checkpoint.normalisation, config, stop=stop)
-    scores = yield from task
-    del normalised
+    scores = yield from scores_task(checkpoint, images.pixels, method, config, stop=stop)
     if scores is None:
         return None
     # The training statistics describe the checkpoint's own score; AnoGAN's is another scale.
@@ -187,6 +180,18 @@ def detection_task(
         except ValueError as error:
             raise EgbadError(f"cannot set the threshold automatically: {error}.") from None
     return detection
+
+
+def scores_task(checkpoint: Checkpoint, pixels: torch.Tensor, method: str, config: ScoreConfig,
+                keep_images: bool = True, stop: threading.Event | None = None) -> Task[Scores | None]:
+    """The scoring task of ``method`` (egbad: the checkpoint's kind of model; anogan) over pixels
+    as loaded."""
+    networks, normalisation = checkpoint.networks, checkpoint.normalisation
+    if method == "egbad" and networks.config.patch_model:
+        return patch_scoring_task(networks, pixels, normalisation, config, checkpoint.reference, keep_images, stop)
+    if method == "egbad":
+        return scoring_task(networks, pixels, normalisation, config, checkpoint.reference, keep_images, stop)
+    return anogan_task(networks, pixels, normalisation, config, keep_images, stop=stop)
 
 
 def run_detection(checkpoint: Checkpoint, images: ImageSet, method: str = "egbad", config: ScoreConfig | None = None,

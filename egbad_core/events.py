@@ -62,7 +62,7 @@ class EpochEvent:
     seconds: float
     images_per_s: float
     eta_s: float
-    checkpoint: str | None
+    checkpoint: str | None  # written at its end, or None (checkpoints along the way are rationed: training.CHECKPOINT_SHARE)
 
 
 @dataclass(frozen=True)

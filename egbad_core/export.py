@@ -15,7 +15,7 @@ import pandas as pd
 from PIL import Image, ImageDraw, ImageFont
 
 from .checkpoints import atomic_write, ensure_writable_folder
-from .data import IMAGE_SUFFIXES, read_image
+from .data import IMAGE_SUFFIXES, decode_image
 from .errors import EgbadError
 from .detection import Detection
 from .pictures import RED, TILE, overlay, to_rgb8, triptych
@@ -39,8 +39,7 @@ def render_grid(detection: Detection, only_flagged: bool = False, max_images: in
     if only_flagged:
         order = order[detection.flagged[order]]
     order = order[:max_images]
-    pixels = detection.images.pixels.numpy()
-    size = pixels.shape[-1]
+    size = detection.images.image_size
     scale = max(1, math.ceil(TILE / size))
     tile_w, tile_h = (3 * size + 4) * scale, size * scale
     caption = 30
@@ -59,7 +58,7 @@ def render_grid(detection: Detection, only_flagged: bool = False, max_images: in
         draw.text((pad, pad), "no image is flagged", fill=(0, 0, 0), font=font)
     for cell, index in enumerate(order):
         x0, y0 = (cell % columns) * cell_w, (cell // columns) * cell_h
-        tile = triptych(pixels[index], scores.reconstructions[index], scores.residual_maps[index], top, low)
+        tile = triptych(detection.images.unit(index), scores.reconstructions[index], scores.residual_maps[index], top, low)
         picture = Image.fromarray(tile).resize((tile_w, tile_h), Image.Resampling.NEAREST)
         grid.paste(picture, (x0 + pad, y0 + pad))
         flagged = bool(detection.flagged[index])
@@ -126,12 +125,12 @@ def write_maps(folder: str | Path, detection: Detection) -> Path:
         anomaly_map = scores.residual_maps[index].astype(np.float32)
         if images.sizes is not None:
             height, width = images.sizes[index]
-            picture = to_rgb8(read_image(root / image_id, 0, (height, width))[0]) if (root / image_id).is_file() else None
+            picture = decode_image(root / image_id, 0, (height, width))[0].transpose(1, 2, 0) if (root / image_id).is_file() else None
             anomaly_map = np.asarray(Image.fromarray(anomaly_map, mode="F").resize((width, height), Image.Resampling.BILINEAR))
         else:
             picture = None
         if picture is None:
-            picture = to_rgb8(images.pixels[index].numpy())
+            picture = to_rgb8(images.unit(index))
             picture = np.asarray(Image.fromarray(picture).resize(anomaly_map.shape[::-1], Image.Resampling.BILINEAR))
         name = _safe_name(image_id)
         drawn = overlay(picture, anomaly_map, low, high)

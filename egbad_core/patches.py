@@ -216,7 +216,7 @@ def build_patch_reference(
     every = []
     with torch.inference_mode(), autocast(device.type, config.mixed_precision):
         for _, batch in batches(bank_images, max(1, config.batch_size // 16)):
-            features = local_features(networks, networks.layout(batch.to(device)), config.stages)
+            features = local_features(networks, networks.layout(normalisation.apply(batch.to(device))), config.stages)
             every.append(features.permute(0, 2, 3, 1).reshape(-1, features.shape[1]))
         every = torch.cat(every)
         if every.shape[0] > CANDIDATES:
@@ -228,7 +228,7 @@ def build_patch_reference(
         memory = every[keep.to(every.device)]
         residuals, distances = [], []
         for _, batch in batches(held_images, max(1, config.batch_size // 16)):
-            x = networks.layout(batch.to(device))
+            x = networks.layout(normalisation.apply(batch.to(device)))
             _, residual, distance = raw_terms(networks, x, config, memory)
             residuals.append(residual.float())
             distances.append(distance)
@@ -277,7 +277,7 @@ def patch_scoring_task(
     keep_images: bool = True,
     stop: threading.Event | None = None,
 ) -> Task[Scores | None]:
-    """Anomaly maps and image scores of normalised images at the working size, as a task.
+    """Anomaly maps and image scores of images as loaded, at the working size, as a task.
 
     An image's R and Dis are the two terms at its worst place, so score = (1 − λ)·R + λ·Dis still
     holds row by row; ``residual_maps`` holds the anomaly maps themselves."""
@@ -292,7 +292,7 @@ def patch_scoring_task(
         if stopped(stop):
             return None
         with torch.inference_mode(), autocast(device.type, config.mixed_precision):
-            x = networks.layout(batch.to(device, non_blocking=True))
+            x = networks.layout(normalisation.apply(batch.to(device, non_blocking=True)))
             reconstruction, residual, distance = raw_terms(networks, x, config, reference.features)
             r, d, maps = local_maps(residual.float(), distance, reference, config)
             worst = maps.flatten(1).argmax(dim=1)

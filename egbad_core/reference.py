@@ -17,7 +17,7 @@ from .inference import folded
 from .models import Networks
 from .scoring import batches, combine, nearest_distance, network_pass, residual_terms, score_images
 
-MEMORY_IMAGES = 2000  # training images kept for the nearest-neighbour term, at most
+MEMORY_IMAGES = 2000  # training images a reference is made of (and kept for the nearest-neighbour term), at most
 SPREAD_FLOOR = 0.025  # in units of the pixel range: quiet pixels do not turn noise into alarms
 
 
@@ -58,7 +58,11 @@ def build_reference(
     """The training images' Reference (None where the config needs none) and their own scores.
 
     The nearest-neighbour term of a training image leaves the image itself out, so training
-    scores are what a new normal image would get, and thresholds taken from them are fair."""
+    scores are what a new normal image would get, and thresholds taken from them are fair. At most
+    MEMORY_IMAGES images (a seeded sample) are used, so a checkpoint's cost does not grow with the data."""
+    if images.shape[0] > MEMORY_IMAGES:
+        sample = torch.randperm(images.shape[0], generator=torch.Generator().manual_seed(seed))[:MEMORY_IMAGES]
+        images = images[sample.sort().values.to(images.device)]
     if not config.needs_reference:
         return None, score_images(networks, images, normalisation, config, keep_images=False).score
     device = networks.device
@@ -67,7 +71,7 @@ def build_reference(
     networks = folded(networks)
     with torch.inference_mode(), autocast(device.type, config.mixed_precision):
         for _, batch in batches(images, config.batch_size):
-            _, difference, d_part = network_pass(networks, networks.layout(batch.to(device)), config)
+            _, difference, d_part = network_pass(networks, networks.layout(normalisation.apply(batch.to(device))), config)
             differences.append(difference)
             discriminated.append(d_part)
     with torch.inference_mode():
@@ -76,15 +80,8 @@ def build_reference(
         reference = Reference(difference.mean(dim=0), spread, None, 1.0, 1.0)
         _, residual = residual_terms(difference, config, reference)
         if nearest:
-            every = torch.cat(discriminated)
-            count = every.shape[0]
-            keep = torch.arange(count)
-            if count > MEMORY_IMAGES:
-                keep = torch.randperm(count, generator=torch.Generator().manual_seed(seed))[:MEMORY_IMAGES]
-            own_row = torch.full((count,), -1, dtype=torch.long)
-            own_row[keep] = torch.arange(keep.numel())
-            reference.features = every[keep.to(every.device)]
-            discrimination = nearest_distance(every, reference.features, own_row)
+            reference.features = torch.cat(discriminated)
+            discrimination = nearest_distance(reference.features, reference.features, torch.arange(reference.features.shape[0]))
         else:
             discrimination = torch.cat(discriminated)
     residual, discrimination = residual.double().cpu(), discrimination.double().cpu()

@@ -160,7 +160,7 @@ def scoring_task(
     keep_images: bool = True,
     stop: threading.Event | None = None,
 ) -> Task[Scores | None]:
-    """EGBAD scores of normalised images (N, C, S, S) in large batches, one pass each, as a task:
+    """EGBAD scores of images (N, C, S, S) as loaded (uint8 or [0, 1]) in large batches, one pass each, as a task:
     a ProgressEvent after each batch; the Scores at the end, or None if ``stop`` was set.
 
     Raises EgbadError where the score needs a reference the caller does not have."""
@@ -177,7 +177,7 @@ def scoring_task(
         if stopped(stop):
             return None
         with torch.inference_mode(), autocast(device.type, config.mixed_precision):
-            x = networks.layout(batch.to(device, non_blocking=True))
+            x = networks.layout(normalisation.apply(batch.to(device, non_blocking=True)))
             reconstruction, maps, residual, discrimination = _forward(networks, x, config, reference)
             add_parts(parts, residual, discrimination, reconstruction if keep_images else None, maps)
         yield ProgressEvent("scoring", done, images.shape[0])

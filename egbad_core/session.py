@@ -144,16 +144,16 @@ def survey_folder(source: DataSource, count: int = 64) -> tuple[int, float]:
     texture, a large share for aligned parts."""
     import numpy as np
 
-    from .data import read_image, training_folder
+    from .data import decode_image, training_folder
 
     files = sorted(p for p in training_folder(Path(source.path)).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     arrays, sides = [], []
     for path in files[:count]:
         try:
-            array, (height, width) = read_image(path, SURVEY_SIZE)
+            array, (height, width) = decode_image(path, SURVEY_SIZE)
         except EgbadError:
             continue
-        arrays.append(array.mean(axis=0))
+        arrays.append(array.mean(axis=0) / 255.0)
         sides.append(min(height, width))
     if len(arrays) < 2:
         return (int(np.median(sides)) if sides else 0), 1.0

@@ -37,6 +37,13 @@ from .reference import Reference, build_reference
 
 Event = Union[IterationEvent, EpochEvent, PreviewEvent, WarningEvent, FinishedEvent]
 
+# Checkpoints along the way take at most this share of the training time: one is written after the
+# first epoch, then after an epoch only once the training since the last one has cost 1/share times
+# what writing that one did; always after the last epoch and at a stop. Each is complete (networks,
+# optimisers, the score's reference), so after a kill -9 the newest one scores and resumes; it is at
+# most about 1/share checkpoint-costs of training old.
+CHECKPOINT_SHARE = 0.05
+
 
 # ----------------------------------------------------------------------------------------
 # Trainer
@@ -81,7 +88,7 @@ class Trainer:
         self.epoch = 0
         self.history = _History()
         self.data_info = dict(data_info or {})
-        self.images = self.networks.layout(train_set.normalised(self.normalisation).to(self.device))
+        self.images = train_set.pixels.to(self.device)  # as loaded (uint8 for image folders): normalised per batch
         self.train_set = train_set
         self.crops = CropSampler(model_config.image_size) if model_config.patch_model else None
         self._optimisers()
@@ -90,8 +97,10 @@ class Trainer:
             preview, model_config.latent_size, generator=torch.Generator().manual_seed(self.train_config.seed + 1)
         ).to(self.device)
         patch = model_config.image_size
-        self.preview_images = self.images[:preview, :, :patch, :patch].contiguous()  # the whole image, or a patch
+        self.preview_images = self.inputs(self.images[:preview, :, :patch, :patch])  # the whole image, or a patch
         self.last_checkpoint: str | None = None
+        self._save_seconds = 0.0  # what the last checkpoint cost to write
+        self._trained_since_save = 0.0
 
     @classmethod
     def resume(
@@ -156,6 +165,10 @@ class Trainer:
         }
 
     # ------------------------------------------------------------------------------------
+
+    def inputs(self, pixels: torch.Tensor) -> torch.Tensor:
+        """Pixels as the networks take them: normalised float32 in the networks' memory layout."""
+        return self.networks.layout(self.normalisation.apply(pixels).contiguous())
 
     def samples_per_epoch(self) -> int:
         """Images an epoch trains on: the training images, or for a patch model their crops."""
@@ -268,7 +281,7 @@ class Trainer:
                     finished = self._finish("stopped", started, images_seen, save=done_iterations > 0)
                     yield finished
                     return finished
-                x = self.networks.layout(samples[index.to(self.device)])
+                x = self.inputs(samples[index.to(self.device)])
                 with autocast(self.device.type, self.train_config.mixed_precision):
                     losses = (math.nan, math.nan, self.refine_step(x)) if refining else self.step(x)
                 if not all(math.isfinite(v) for v in (losses[2:] if refining else losses)):
@@ -291,7 +304,8 @@ class Trainer:
             summary = {"epoch": epoch, "d_loss": means[0], "g_loss": means[1], "e_loss": means[2], "seconds": seconds}
             self.history.epoch_summaries.append({k: float(v) for k, v in summary.items()})
             preview = self.preview(epoch)
-            checkpoint = self.save(final=epoch == epochs)
+            self._trained_since_save += seconds
+            checkpoint = self.save(final=True) if epoch == epochs else self._save_if_due()
             elapsed = time.perf_counter() - started
             yield EpochEvent(
                 epoch,
@@ -401,9 +415,17 @@ class Trainer:
         """Write the checkpoint atomically, if the trainer has a path; the path written."""
         if self.checkpoint_path is None:
             return None
+        started = time.perf_counter()
         save_checkpoint(self.checkpoint_path, self.checkpoint(stopped, final))
+        self._save_seconds, self._trained_since_save = time.perf_counter() - started, 0.0
         self.last_checkpoint = str(self.checkpoint_path)
         return self.last_checkpoint
+
+    def _save_if_due(self) -> str | None:
+        """An epoch's checkpoint, where CHECKPOINT_SHARE allows one now; None otherwise."""
+        if self._trained_since_save * CHECKPOINT_SHARE < self._save_seconds:
+            return None
+        return self.save(final=False)
 
 
 class _frozen:

@@ -302,7 +302,7 @@ class DetectionView(QWidget):
 
     def _tile(self, row: int) -> np.ndarray:
         detection = self.detection
-        pixels = detection.images.pixels[row].numpy()
+        pixels = detection.images.unit(row)
         scores = detection.scores
         if scores.reconstructions is None:
             return to_rgb8(pixels)

@@ -206,7 +206,7 @@ class MainWindow(QMainWindow):
             lines.append(f"<span style='color:#a05000'>Skipped {len(skipped)} file(s): "
                          + "; ".join(session.skipped_lines(skipped, 5)) + "</span>")
         self.data_panel.summary.setText("<br>".join(lines))
-        examples = to_rgb8(train.pixels[:8].numpy())
+        examples = to_rgb8(train.unit(slice(0, 8)))
         self.data_panel.examples.setPixmap(pixmap_from_rgb(strip(list(examples))).scaledToHeight(40))
         self.data_status.setText(f"data: {loaded.source.describe()}")
         if skipped:
@@ -281,7 +281,7 @@ class MainWindow(QMainWindow):
             case EpochEvent():
                 self.statusBar().showMessage(
                     f"Epoch {event.epoch}/{event.epochs}: D {event.d_loss:.3f}, G {event.g_loss:.3f}, "
-                    f"E {event.e_loss:.3f} ({event.seconds:.1f} s). Checkpoint saved.", 8000
+                    f"E {event.e_loss:.3f} ({event.seconds:.1f} s)." + (" Checkpoint saved." if event.checkpoint else ""), 8000
                 )
 
     def _training_done(self, result: tuple[FinishedEvent, session.Checkpoint | None]) -> None:

@@ -23,8 +23,9 @@ def test_scores_are_the_seeds_formula(tiny_checkpoint):
     checkpoint = load_checkpoint(tiny_checkpoint)
     n = checkpoint.networks
     n.eval()
-    x = torch.rand(3, 1, 16, 16)
-    result = score_images(n, x, checkpoint.normalisation, ScoreConfig(lam=0.3))
+    pixels = torch.rand(3, 1, 16, 16)
+    result = score_images(n, pixels, checkpoint.normalisation, ScoreConfig(lam=0.3))
+    x = checkpoint.normalisation.apply(pixels)
     with torch.no_grad():
         z = n.encoder(x)
         fake = n.generator(z)

@@ -70,7 +70,7 @@ def test_non_finite_losses_stop_the_run_and_keep_the_last_good_checkpoint(tmp_pa
 
 def test_the_d_step_leaves_g_and_e_without_gradients(tmp_path):
     trainer = Trainer(tiny_set(tmp_path), TINY)
-    x = trainer.images[:8]
+    x = trainer.inputs(trainer.images[:8])
     calls = []
     original = trainer._update
 
@@ -91,7 +91,7 @@ def test_the_d_steps_two_halves_give_the_gradient_of_their_sum(tmp_path):
     """The D step back-propagates its real and fake halves one after the other (less memory);
     the gradient must be the straightforward one of the summed loss."""
     trainer = Trainer(tiny_set(tmp_path), replace(TINY, model=replace(TINY.model, spectral_norm=True)))
-    x = trainer.images[:8]
+    x = trainer.inputs(trainer.images[:8])
     n = trainer.networks
     before = copy.deepcopy(n.discriminator)
     generator, encoder = copy.deepcopy(n.generator), copy.deepcopy(n.encoder)
