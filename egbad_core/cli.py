@@ -209,29 +209,32 @@ def detect_command(args: argparse.Namespace) -> int:
     out_dir = session.ensure_writable_folder(args.out_dir)
     checkpoint = session.load_checkpoint(args.checkpoint, device)
     source = session.parse_source(args.data, args.test_data, args.normal_labels, args.test_labels)
-    images = session.run_to_end(session.test_images(source, checkpoint))
-    _report_skipped(images.skipped)
     score_config = session.score_settings(
         checkpoint, lam=args.lam, anogan_steps=args.anogan_steps, batch_size=args.batch_size,
         mixed_precision=True if args.mixed_precision else None,
     )
-    bar = _progress_bar(args.quiet, len(images), f"score ({args.method})")
+    bar = _progress_bar(args.quiet, None, f"score ({args.method})")
 
     def draw(event: object) -> None:
-        if isinstance(event, ProgressEvent):
+        if isinstance(event, ProgressEvent) and event.what == "scoring":
+            if bar.total != event.total:
+                bar.total = event.total
             bar.update(event.done - bar.n)
 
     threshold: float | str | None = args.threshold if args.threshold is not None else args.auto_threshold
-    try:
-        detection = session.run_to_end(
-            session.detect(checkpoint, source, args.method, score_config, threshold, args.checkpoint, images), draw
-        )
-    finally:
-        bar.close()
-    summary = session.write_results(detection, out_dir, only_flagged=args.grid == "flagged")
-    if args.maps:
-        session.write_maps(args.maps, detection)
-    for note in summary["mask_notes"]:
+    stop = threading.Event()
+    with _ctrl_c_stops(stop, lambda: bar.write("Stopping after this batch (Ctrl-C again to quit at once)…", file=sys.stderr)):
+        try:
+            summary = session.run_to_end(session.detect_into(
+                checkpoint, source, out_dir, args.method, score_config, threshold, args.checkpoint, args.maps,
+                only_flagged=args.grid == "flagged", stop=stop), draw)
+        finally:
+            bar.close()
+    if summary is None:
+        _info(f"Scoring stopped at your request; the rows scored so far are in {out_dir / 'scores.csv'}.")
+        return EXIT_NOT_COMPLETED
+    _report_skipped(summary["skipped"])
+    for note in summary["mask_notes"] + ([summary["folder_changes"]] if summary.get("folder_changes") else []):
         _info(note)
     pixel = ""
     if summary["pixel_auroc"] is not None:

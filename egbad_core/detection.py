@@ -79,7 +79,7 @@ class Detection:
         (or the training images' 99th percentile, if higher); for a whole-image model, its residual
         heatmap from 0 to the 99.9th percentile."""
         scores = self.scores
-        if scores.worst_places is not None:  # a local model: the map's maximum is the score
+        if scores.local:  # a local model: the map's maximum is the score
             stats = self.train_stats
             low = stats.mean if stats is not None else float(np.percentile(scores.score, 10))
             unusual = stats.p99 if stats is not None else float(np.percentile(scores.score, 90))
@@ -91,11 +91,7 @@ class Detection:
 
     def worst_places(self) -> np.ndarray | None:
         """(N, 2) row and column of each image's worst place, in its file's own pixels."""
-        scores = self.scores
-        places = scores.worst_places
-        if places is None and scores.residual_maps is not None:
-            flat = scores.residual_maps.reshape(len(scores), -1).argmax(axis=1)
-            places = np.stack([flat // scores.residual_maps.shape[-1], flat % scores.residual_maps.shape[-1]], axis=1)
+        places = self.scores.places()
         if places is None:
             return None
         side = self.images.image_size

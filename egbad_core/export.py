@@ -20,6 +20,9 @@ from .errors import EgbadError
 from .detection import Detection
 from .pictures import RED, TILE, overlay, to_rgb8, triptych
 
+GRID_IMAGES = 500  # the result grid shows the most anomalous images, this many at most
+
+
 def _font(size: int) -> ImageFont.ImageFont:
     try:
         return ImageFont.load_default(size=size)
@@ -27,7 +30,7 @@ def _font(size: int) -> ImageFont.ImageFont:
         return ImageFont.load_default()
 
 
-def render_grid(detection: Detection, only_flagged: bool = False, max_images: int = 2000) -> Image.Image:
+def render_grid(detection: Detection, only_flagged: bool = False, max_images: int = GRID_IMAGES) -> Image.Image:
     """The result grid: per image real | reconstruction | heatmap and its score; flagged in red.
 
     Images come most anomalous first, so a cut at ``max_images`` drops the least interesting.
@@ -52,7 +55,7 @@ def render_grid(detection: Detection, only_flagged: bool = False, max_images: in
     draw = ImageDraw.Draw(grid)
     font = _font(11)
     low, top = detection.map_range()
-    low = low if scores.worst_places is not None else None  # a local model's map: overlaid on the image
+    low = low if scores.local else None  # a local model's map: overlaid on the image
     relative = detection.relative()
     if not len(order):
         draw.text((pad, pad), "no image is flagged", fill=(0, 0, 0), font=font)

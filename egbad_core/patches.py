@@ -322,4 +322,5 @@ def patch_scoring_task(
         seconds=time.perf_counter() - start,
         lam=config.lam,
         worst_places=np.stack([(worst // width).numpy(), (worst % width).numpy()], axis=1),
+        local=True,
     )

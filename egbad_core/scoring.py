@@ -46,10 +46,20 @@ class Scores:
     residual_maps: np.ndarray | None  # (N, S, S) per-pixel |x − x'| summed over channels
     seconds: float
     lam: float
-    worst_places: np.ndarray | None = None  # (N, 2) row, column of each image's worst place (local scoring)
+    worst_places: np.ndarray | None = None  # (N, 2) row, column of each image's worst place at the model's size
+    local: bool = False  # a local (patch) model's: the maps are anomaly maps in score units, the score their maximum
 
     def __len__(self) -> int:
         return self.score.shape[0]
+
+    def places(self) -> np.ndarray | None:
+        """(N, 2) row and column of each image's worst place at the model's size: a local model's
+        own, else the residual map's largest pixel; None where neither was kept."""
+        if self.worst_places is not None or self.residual_maps is None:
+            return self.worst_places
+        maps = self.residual_maps
+        flat = maps.reshape(len(self), -1).argmax(axis=1)
+        return np.stack([flat // maps.shape[-1], flat % maps.shape[-1]], axis=1)
 
     @property
     def images_per_s(self) -> float:

@@ -25,6 +25,7 @@ from .errors import EgbadError
 from .events import DeviceEvent, FinishedEvent, Task, run_to_end
 from .export import write_grid, write_maps, write_scores_csv, write_summary
 from .memory import limit_heap_growth
+from .streaming import streaming_detection_task
 from .training import Trainer
 
 RESULT_FILES = ("scores.csv", "grid.png", "summary.json")  # what ``write_results`` leaves in a folder
@@ -263,6 +264,25 @@ def detect(
     return (yield from detection_task(checkpoint, images, method, config, threshold, checkpoint_path, stop))
 
 
+def detect_into(
+    checkpoint: Checkpoint,
+    source: DataSource,
+    out_dir: str | Path,
+    method: str = "egbad",
+    config: ScoreConfig | None = None,
+    threshold: float | str | None = None,
+    checkpoint_path: str | None = None,
+    maps: str | Path | None = None,
+    only_flagged: bool = False,
+    stop: threading.Event | None = None,
+) -> Task[dict[str, Any] | None]:
+    """Score a source of any size into ``out_dir`` (RESULT_FILES, and anomaly maps into ``maps``)
+    a chunk at a time, rows written as they are scored; the summary, or None if stopped. What
+    ``egbad detect`` runs; the window, which shows every image, uses ``detect``."""
+    return (yield from streaming_detection_task(checkpoint, source, out_dir, method, config, threshold,
+                                                checkpoint_path, maps, only_flagged, stop))
+
+
 def export(detection: Detection, what: str, path: str | Path, only_flagged: bool = False) -> Path:
     """Write one result file: ``grid`` (PNG), ``csv`` (scores) or ``summary`` (JSON); atomically."""
     if what == "grid":
@@ -285,7 +305,7 @@ def write_results(detection: Detection, folder: str | Path, only_flagged: bool =
 
 __all__ = [
     "__version__", "PRESETS", "Checkpoint", "PresetChoice", "choose_automatically", "Detection", "DataSource", "ImageSet", "LoadedData", "Trainer",
-    "choose_preset", "data_name", "default_checkpoint_path", "describe_device", "detect", "ensure_writable_folder",
+    "choose_preset", "data_name", "default_checkpoint_path", "describe_device", "detect", "detect_into", "ensure_writable_folder",
     "export", "library_versions", "limit_heap_growth", "load_checkpoint", "load_data", "make_trainer", "parse_source", "resolve_device",
     "run_to_end", "save_checkpoint", "score_settings", "skipped_lines", "test_images", "training", "write_maps", "write_results",
 ]

@@ -204,7 +204,7 @@ class DetectionView(QWidget):
         shown = scores.score / self.scale
         self.top = float(max(shown.max(), detection.threshold / self.scale) * 1.05) or 1.0
         low, top = detection.map_range()
-        local = scores.worst_places is not None
+        local = scores.local
         self._map_range = (top, low if local else None)
         self.caption.setText("real  |  reconstruction  |  anomaly map" if local else "real  |  reconstruction  |  residual")
         self.colour_bar.show_range(low / self.scale if local else low, top / self.scale if local else top,

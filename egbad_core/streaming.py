@@ -1,0 +1,254 @@
+"""Scoring an image set of any size: a chunk at a time, each chunk's rows written as it is scored.
+
+``egbad detect`` runs this. Memory holds one chunk of images (decoded ahead by DataLoader workers)
+and, per image, only its id, label and numbers, so 100,000 images need little more than 1,000.
+``scores.csv`` grows by a chunk's rows once the chunk is scored and flushed, so a run killed
+midway leaves the rows it scored; at the end the file is rewritten whole (atomically) with the
+``flagged`` column, which needs the threshold and so every score. The result grid shows the
+most anomalous images, decoded and scored again for their pictures.
+"""
+
+from __future__ import annotations
+
+import csv
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import torch
+
+from . import metrics
+from .checkpoints import Checkpoint, ensure_writable_folder
+from .config import ScoreConfig
+from .data import DataSource, ImageSet, Listing, SkippedFile, image_chunks, scoring_images_task, scoring_listing
+from .detection import Detection, default_threshold_method, scores_task
+from .errors import EgbadError
+from .events import ProgressEvent, Task
+from .export import GRID_IMAGES, write_grid, write_maps, write_scores_csv, write_summary
+from .scoring import Scores
+
+CHUNK = 256  # images scored between two writes of rows
+PIXEL_METRIC_LIMIT = 64_000_000  # map pixels kept for pixel AUROC and PRO, at most (256 MB of float32)
+
+
+@dataclass
+class _Collected:
+    """What is kept of every scored image: its identity and numbers, never its pixels."""
+
+    ids: list[str] = field(default_factory=list)
+    labels: list[str] = field(default_factory=list)
+    sizes: list[tuple[int, int]] = field(default_factory=list)
+    parts: list[Scores] = field(default_factory=list)
+    skipped: list[SkippedFile] = field(default_factory=list)
+    maps: list[np.ndarray] = field(default_factory=list)  # anomaly maps of images with known masks
+    masks: list[np.ndarray] = field(default_factory=list)
+    mask_notes: list[str] = field(default_factory=list)
+    map_pixels: int = 0
+
+    def add(self, chunk: ImageSet, scores: Scores) -> None:
+        self.ids += chunk.ids
+        self.labels += chunk.labels
+        self.sizes += chunk.sizes or []
+        self.parts.append(_without_pictures(scores))
+        for note in chunk.mask_notes:
+            if note not in self.mask_notes:
+                self.mask_notes.append(note)
+        known = chunk.mask_known
+        if known is not None and known.any() and scores.residual_maps is not None:
+            if self.map_pixels + int(known.sum()) * scores.residual_maps[0].size <= PIXEL_METRIC_LIMIT:
+                self.maps.append(scores.residual_maps[known])
+                self.masks.append(chunk.masks[known])
+                self.map_pixels += self.maps[-1].size
+
+
+class RowWriter:
+    """``scores.csv`` growing a chunk at a time: each chunk's rows are flushed once written."""
+
+    COLUMNS = ("id", "label", "residual", "discrimination", "score", "relative_score", "worst_row", "worst_col")
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.stream = open(path, "w", newline="", encoding="utf-8")
+        self.writer = csv.writer(self.stream)
+        self.writer.writerow(self.COLUMNS)
+        self.stream.flush()
+
+    def write(self, detection: Detection) -> None:
+        scores = detection.scores
+        relative = detection.relative()
+        places = detection.worst_places()
+        for i, image_id in enumerate(detection.images.ids):
+            place = ("", "") if places is None else (int(places[i, 0]), int(places[i, 1]))
+            self.writer.writerow((image_id, detection.images.labels[i], f"{scores.residual[i]:.6g}",
+                                  f"{scores.discrimination[i]:.6g}", f"{scores.score[i]:.6g}",
+                                  "" if relative is None else f"{relative[i]:.6g}", *place))
+        self.stream.flush()
+
+    def close(self) -> None:
+        self.stream.close()
+
+
+def streaming_detection_task(
+    checkpoint: Checkpoint,
+    source: DataSource,
+    out_dir: str | Path,
+    method: str = "egbad",
+    config: ScoreConfig | None = None,
+    threshold: float | str | None = None,
+    checkpoint_path: str | None = None,
+    maps: str | Path | None = None,
+    only_flagged: bool = False,
+    stop: threading.Event | None = None,
+) -> Task[dict[str, Any] | None]:
+    """Score ``source``'s test images chunk by chunk into ``out_dir`` (RESULT_FILES) and ``maps``;
+    the summary, or None if stopped (the rows scored so far stay in scores.csv). Raises
+    EgbadError for unusable data or settings."""
+    out_dir = ensure_writable_folder(out_dir)
+    maps_dir = ensure_writable_folder(maps) if maps else None
+    config = config or checkpoint.score
+    model = checkpoint.networks.config
+    source = source.with_normal_labels(checkpoint.normal_labels)
+    listing = scoring_listing(source)
+    whole: ImageSet | None = None
+    if listing is None:  # a CSV or the demo: read whole (it is in memory as a table anyway)
+        whole = yield from scoring_images_task(source, model.load_size, model.channels, stop)
+        if whole is None:
+            return None
+        total, normal_labels, where = len(whole), whole.normal_labels, whole.source
+        chunks: Iterator[ImageSet] = _slices(whole)
+    else:
+        total, normal_labels, where = len(listing.files), listing.normal_labels, str(listing.root)
+        chunks = image_chunks(listing, model.load_size, model.channels, CHUNK, stop)
+    yield ProgressEvent("scoring", 0, total)
+    collected = _Collected(skipped=list(listing.skipped if listing is not None else whole.skipped))
+    rows = RowWriter(out_dir / "scores.csv")
+    stats = checkpoint.train_stats if method == "egbad" else None
+    done = 0
+    try:
+        for chunk in chunks:
+            collected.skipped += chunk.skipped
+            if len(chunk):
+                # A chunk's pictures are kept while it is written: maps, masks and worst places need them.
+                scores = yield from _relayed(scores_task(checkpoint, chunk.pixels, method, config, True, stop), done, total)
+                if scores is None:
+                    return None
+                part = Detection(chunk, scores, float("inf"), stats, checkpoint_path)
+                rows.write(part)
+                if maps_dir is not None:
+                    write_maps(maps_dir, part)
+                collected.add(chunk, scores)
+            done += len(chunk) + len(chunk.skipped)
+            yield ProgressEvent("scoring", done, total)
+        if stop is not None and stop.is_set():
+            return None
+    finally:
+        rows.close()
+    if not collected.ids:
+        detail = f" ({len(collected.skipped)} files skipped, first: {collected.skipped[0]})" if collected.skipped else ""
+        raise EgbadError(f"{where} holds no readable image{detail}.")
+    detection = _whole_detection(collected, normal_labels, where, model, stats, checkpoint_path)
+    _set_threshold(detection, threshold, stats)
+    write_scores_csv(out_dir / "scores.csv", detection)
+    shown = _grid_rows(detection, only_flagged)
+    pictures = whole.subset(shown) if whole is not None else _decoded(listing, detection, shown, model)
+    grid_scores = yield from _relayed(scores_task(checkpoint, pictures.pixels, method, config, True, stop), 0, len(pictures), "pictures")
+    if grid_scores is None:
+        return None
+    write_grid(out_dir / "grid.png", Detection(pictures, grid_scores, detection.threshold, stats, checkpoint_path))
+    summary = detection.summary()
+    summary.update(_pixel_metrics(collected))
+    summary["folder_changes"] = listing.changes() if listing is not None else None
+    write_summary(out_dir / "summary.json", summary)
+    return summary
+
+
+def _slices(images: ImageSet) -> Iterator[ImageSet]:
+    """An image set already in memory, CHUNK images at a time (its skipped files said once, before)."""
+    for start in range(0, len(images), CHUNK):
+        chunk = images.subset(slice(start, start + CHUNK))
+        chunk.skipped = []
+        yield chunk
+
+
+def _relayed(task: Task[Any], offset: int, total: int, what: str | None = None) -> Task[Any]:
+    """A chunk's task with its progress counted in the whole run's images (and named ``what``)."""
+    while True:
+        try:
+            event = next(task)
+        except StopIteration as end:
+            return end.value
+        if isinstance(event, ProgressEvent):
+            event = ProgressEvent(what or event.what, offset + event.done, total)
+        yield event
+
+
+def _without_pictures(scores: Scores) -> Scores:
+    """The numbers of a chunk's scores, its worst places among them; not its pictures."""
+    return Scores(scores.method, scores.residual, scores.discrimination, scores.score, None, None,
+                  scores.seconds, scores.lam, scores.places(), scores.local)
+
+
+def _whole_detection(collected: _Collected, normal_labels, where: str, model, stats, checkpoint_path) -> Detection:
+    """One Detection over every scored image; its ImageSet holds no pictures (a stand-in that takes
+    no memory: one black image repeated), only what the tables and the summary need."""
+    parts = collected.parts
+    joined = Scores(
+        parts[0].method,
+        np.concatenate([p.residual for p in parts]),
+        np.concatenate([p.discrimination for p in parts]),
+        np.concatenate([p.score for p in parts]),
+        None,
+        None,
+        float(sum(p.seconds for p in parts)),
+        parts[0].lam,
+        None if parts[0].worst_places is None else np.concatenate([p.worst_places for p in parts]),
+        parts[0].local,
+    )
+    count = len(collected.ids)
+    stand_in = torch.zeros((1, model.channels, model.load_size, model.load_size), dtype=torch.uint8).expand(count, -1, -1, -1)
+    images = ImageSet(stand_in, collected.labels, collected.ids, normal_labels, where, collected.skipped,
+                      collected.sizes or None, mask_notes=collected.mask_notes)
+    return Detection(images, joined, float("inf"), stats, checkpoint_path)
+
+
+def _set_threshold(detection: Detection, threshold: float | str | None, stats) -> None:
+    if isinstance(threshold, (int, float)):
+        detection.threshold = float(threshold)
+        return
+    try:
+        detection.set_auto_threshold(threshold or default_threshold_method(detection.images, stats))
+    except ValueError as error:
+        raise EgbadError(f"cannot set the threshold automatically: {error}.") from None
+
+
+def _grid_rows(detection: Detection, only_flagged: bool) -> np.ndarray:
+    """The rows the result grid shows: the most anomalous first (flagged ones only, if asked)."""
+    order = np.argsort(-detection.scores.score, kind="stable")
+    if only_flagged:
+        order = order[detection.flagged[order]]
+    return order[:GRID_IMAGES]
+
+
+def _decoded(listing: Listing, detection: Detection, rows: np.ndarray, model) -> ImageSet:
+    """The images at ``rows`` decoded again, in that order."""
+    by_id = {str(path.relative_to(listing.root)) if path.is_relative_to(listing.root) else str(path): (label, path)
+             for label, path in listing.files}
+    files = [by_id[detection.images.ids[i]] for i in rows.tolist()]
+    subset = Listing(files, listing.root, listing.folders, listing.normal_labels, [])
+    chunks = list(image_chunks(subset, model.load_size, model.channels, max(1, len(files))))
+    if not chunks:
+        return detection.images.subset([])
+    return chunks[0]
+
+
+def _pixel_metrics(collected: _Collected) -> dict[str, Any]:
+    if not collected.maps:
+        return {"pixel_auroc": None, "pro": None, "pixel_images": 0, "mask_notes": collected.mask_notes}
+    maps, masks = np.concatenate(collected.maps), np.concatenate(collected.masks)
+    return {"pixel_auroc": metrics.pixel_auroc(maps, masks), "pro": metrics.pro(maps, masks),
+            "pixel_images": int(maps.shape[0]), "mask_notes": collected.mask_notes}
+
+
+__all__ = ["streaming_detection_task", "RowWriter", "CHUNK"]
