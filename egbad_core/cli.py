@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import signal
 import sys
 import threading
@@ -91,7 +92,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return {"train": train_command, "detect": detect_command}[args.command](args)
     except EgbadError as error:
-        print(f"egbad: {error}", file=sys.stderr)
+        if os.environ.get("RANK", "0") == "0":  # under torchrun every process meets it; one says it
+            print(f"egbad: {error}", file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:  # outside training's own stop (loading, scoring), or a second Ctrl-C
         print("egbad: interrupted; nothing more was written.", file=sys.stderr)
@@ -108,37 +110,55 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def train_command(args: argparse.Namespace) -> int:
     """``egbad train``: load, train with a progress bar, end stdout with the run's JSON line."""
+    from . import distributed, session
+    from .events import EpochEvent, FinishedEvent, IterationEvent, WarningEvent
+
+    world, device = distributed.join(args.device or "auto")  # under torchrun: this process's rank
+    try:
+        return _train(args, world, None if world.alone else device)
+    finally:
+        distributed.leave()
+
+
+def _train(args: argparse.Namespace, world, device: str | None) -> int:
     from . import session
     from .events import EpochEvent, FinishedEvent, IterationEvent, WarningEvent
 
+    say = _info if world.main else (lambda text: None)  # one process speaks for all
+    if not world.main:
+        args.quiet = True
     source = session.parse_source(args.data, args.test_data, args.normal_labels)
     out = Path(args.out) if args.out else session.default_checkpoint_path(source, DEFAULT_CHECKPOINT_DIR)
     session.ensure_writable_folder(out.parent)  # before any data is loaded or any epoch is spent
     resumed = session.load_checkpoint(args.resume) if args.resume else None
     reason = None
     if resumed is not None:
-        trainer = session.make_trainer(source, out, resume=resumed, epochs=args.epochs, device=args.device)
+        trainer = session.make_trainer(source, out, resume=resumed, epochs=args.epochs, device=device or args.device,
+                                       world=world)
     else:
         preset, reason = session.choose_preset(args.preset, args.image_size, args.set, source)
         changes = {
             "epochs": args.epochs, "batch_size": args.batch_size, "lr_g": args.lr_g, "lr_d": args.lr_d,
-            "lr_e": args.lr_e, "seed": args.seed, "device": args.device, "refine_epochs": args.refine_epochs,
+            "lr_e": args.lr_e, "seed": args.seed, "device": device or args.device, "refine_epochs": args.refine_epochs,
             "mixed_precision": True if args.mixed_precision else None,
         }
         train = replace(preset.train, **{k: v for k, v in changes.items() if v is not None})
-        trainer = session.make_trainer(source, out, preset, train)
+        trainer = session.make_trainer(source, out, preset, train, world=world)
     train_set = trainer.train_set
     if reason:  # said once the data has loaded: a problem with it stays the one line on stderr
-        _info(reason)
-    _report_skipped(train_set.skipped)
+        say(reason)
+    if world.main:
+        _report_skipped(train_set.skipped)
     total_epochs = trainer.train_config.total_epochs
-    _info(
+    say(
         f"Training {trainer.preset.name} preset on {train_set.describe()} from {source.describe()}, "
         f"device {trainer.device}, epochs {trainer.epoch + 1}–{total_epochs}.",
     )
     bar = _progress_bar(args.quiet, (total_epochs - trainer.epoch) * trainer.batches_per_epoch(), "train")
 
     def draw(event: object) -> None:
+        if not world.main:
+            return
         match event:
             case IterationEvent():
                 bar.update(1)
@@ -163,7 +183,7 @@ def train_command(args: argparse.Namespace) -> int:
             finished: FinishedEvent = session.run_to_end(session.training(trainer, stop), draw)
         finally:
             bar.close()
-    _info(finished.message)
+    say(finished.message)
     result = {
         "status": finished.reason,
         "epochs": finished.epochs_done,
@@ -174,8 +194,10 @@ def train_command(args: argparse.Namespace) -> int:
         "preset": trainer.preset.name,
         "n_train_images": len(train_set),
         "skipped": [str(s) for s in train_set.skipped],
+        "processes": world.size,
     }
-    print(json.dumps(result), flush=True)
+    if world.main:
+        print(json.dumps(result), flush=True)
     return 0 if finished.reason == "completed" else EXIT_NOT_COMPLETED
 
 

@@ -24,6 +24,7 @@ from .device import describe_device, resolve_device
 from .errors import EgbadError
 from .events import DeviceEvent, FinishedEvent, Task, run_to_end
 from .export import write_grid, write_maps, write_scores_csv, write_summary
+from .distributed import ALONE, World
 from .memory import limit_heap_growth
 from .streaming import streaming_detection_task
 from .training import Trainer
@@ -208,6 +209,7 @@ def make_trainer(
     epochs: int | None = None,
     device: str | None = None,
     train_set: ImageSet | None = None,
+    world: World = ALONE,
 ) -> Trainer:
     """A new Trainer for ``preset`` (with ``train`` and ``score`` settings), or one that resumes
     ``resume`` up to ``epochs`` in total. ``train_set`` is used where it was loaded at the size the
@@ -221,13 +223,13 @@ def make_trainer(
         source = source.with_normal_labels(resume.normal_labels)
         if train_set is None or (train_set.image_size, train_set.channels) != (config.load_size, config.channels):
             train_set = load_training_set(source, config.load_size, config.channels)
-        return Trainer.resume(resume, train_set, epochs, checkpoint_path, device)
+        return Trainer.resume(resume, train_set, epochs, checkpoint_path, device, world)
     if preset is None:
         raise ValueError("a new run needs a preset")
     if train_set is None or train_set.image_size != preset.model.load_size:
         train_set = load_training_set(source, preset.model.load_size)
     data_info = {"kind": source.kind, "path": source.path, "normal_labels": list(source.normal_labels or [])}
-    return Trainer(train_set, preset, train, score, checkpoint_path, data_info)
+    return Trainer(train_set, preset, train, score, checkpoint_path, data_info, world)
 
 
 def training(trainer: Trainer, stop: threading.Event | None = None) -> Task[FinishedEvent]:

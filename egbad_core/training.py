@@ -27,6 +27,7 @@ from .checkpoints import Checkpoint, ensure_writable_folder, save_checkpoint
 from .collapse import CollapseWatch
 from .config import Normalisation, Preset, ScoreConfig, TrainConfig, autocast
 from .data import ImageSet
+from .distributed import ALONE, World, agree, check_fits, parallel, share_buffers
 from .device import resolve_device
 from .errors import EgbadError
 from .events import EpochEvent, FinishedEvent, IterationEvent, PreviewEvent, WarningEvent
@@ -66,6 +67,7 @@ class Trainer:
         score: ScoreConfig | None = None,
         checkpoint_path: str | Path | None = None,
         data_info: dict[str, Any] | None = None,
+        world: World = ALONE,
     ) -> None:
         self.preset = preset
         self.train_config = train or preset.train
@@ -76,7 +78,9 @@ class Trainer:
         if len(train_set) < 2:
             raise EgbadError(f"{train_set.source} has {len(train_set)} training image; at least 2 are needed.")
         self.device = resolve_device(self.train_config.device)
-        self.checkpoint_path = Path(checkpoint_path) if checkpoint_path else None
+        self.world = world
+        check_fits(world, len(train_set), self.train_config.batch_size)
+        self.checkpoint_path = Path(checkpoint_path) if checkpoint_path and world.main else None  # rank 0 writes
         if self.checkpoint_path is not None:
             ensure_writable_folder(self.checkpoint_path.parent)  # fail now, not after an hour
         model_config = _model_for(preset, train_set)
@@ -92,6 +96,11 @@ class Trainer:
         self.train_set = train_set
         self.crops = CropSampler(model_config.image_size) if model_config.patch_model else None
         self._optimisers()
+        # What each update runs the network it trains through: across processes, a wrapper that
+        # averages its gradients (distributed.py); alone, the network itself.
+        n = self.networks
+        self.trained = {name: parallel(module, world, self.device) for name, module in n.modules().items()}
+        self._batch_count = 0  # images in the current batch, all processes' shares together
         preview = min(self.train_config.preview_images, len(train_set))
         self.fixed_z = torch.randn(
             preview, model_config.latent_size, generator=torch.Generator().manual_seed(self.train_config.seed + 1)
@@ -110,6 +119,7 @@ class Trainer:
         epochs: int | None = None,
         checkpoint_path: str | Path | None = None,
         device: str | None = None,
+        world: World = ALONE,
     ) -> "Trainer":
         """Continue a checkpoint's run with its optimiser and RNG states and its history.
 
@@ -139,7 +149,7 @@ class Trainer:
                 f"{train_set.source} has {train_set.channels}-channel images; the checkpoint was trained on "
                 f"{checkpoint.networks.config.channels}-channel images."
             )
-        trainer = cls(train_set, preset, train, checkpoint.score, checkpoint_path, checkpoint.data)
+        trainer = cls(train_set, preset, train, checkpoint.score, checkpoint_path, checkpoint.data, world)
         for name, module in trainer.networks.modules().items():
             module.load_state_dict(checkpoint.networks.modules()[name].state_dict())
         if checkpoint.optimiser_states:
@@ -181,11 +191,12 @@ class Trainer:
         return self.crops.epoch(self.images, self.train_config.crops_per_image, self.rng)
 
     def batches(self) -> list[torch.Tensor]:
-        """This epoch's shuffled index batches; a last batch of one joins the one before it,
-        because BatchNorm cannot normalise a single image in training mode."""
+        """This epoch's shuffled index batches; a last batch too small to give each process two
+        images (alone: a batch of one) joins the one before it, because BatchNorm cannot normalise
+        a single image in training mode."""
         order = torch.randperm(self.samples_per_epoch(), generator=self.rng)
         batches = list(order.split(self.train_config.batch_size))
-        if len(batches) > 1 and batches[-1].numel() == 1:
+        if len(batches) > 1 and batches[-1].numel() < 2 * self.world.size:
             last = batches.pop()
             batches[-1] = torch.cat([batches[-1], last])
         return batches
@@ -205,21 +216,22 @@ class Trainer:
             z_real = n.encoder(x)
         # Each half back-propagated before the other runs: the gradient is the same sum, and only
         # one of D's two graphs is held at a time.
-        d_real = losses.discriminator_real(n.discriminator(x, z_real)[0], self.train_config.real_label)
+        trained_d = self.trained["discriminator"]
+        d_real = losses.discriminator_real(trained_d(x, z_real)[0], self.train_config.real_label)
         self._backward(d_real)
-        d_fake = losses.discriminator_fake(n.discriminator(fake, z)[0])
+        d_fake = losses.discriminator_fake(trained_d(fake, z)[0])
         self._update("discriminator", d_fake)
         d_loss = d_real.detach() + d_fake.detach()
 
         # (2) G with a fresh z; D's weights need no gradient for this step.
         with _frozen(n.discriminator):
             z = self._noise(size, latent)
-            fake_logit, _ = n.discriminator(n.generator(z), z)
+            fake_logit, _ = n.discriminator(self.trained["generator"](z), z)
             g_loss = losses.generator_loss(fake_logit, n.generator(z_real) if cycle else None, x, cycle)
             self._update("generator", g_loss)
 
             # (3) E: real pairs labelled 0, so E learns to make them look like fakes.
-            z_code = n.encoder(x)
+            z_code = self.trained["encoder"](x)
             real_logit, _ = n.discriminator(x, z_code)
             with _frozen(n.generator):
                 e_loss = losses.encoder_loss(real_logit, n.generator(z_code) if cycle else None, x, cycle)
@@ -231,7 +243,7 @@ class Trainer:
         the same features in x and in its reconstruction. G and D stay fixed, in eval mode."""
         n = self.networks
         with _frozen(n.generator), _frozen(n.discriminator):
-            z = n.encoder(x)
+            z = self.trained["encoder"](x)
             reconstruction = n.generator(z)
             _, real_features = n.discriminator(x, z)
             _, fake_features = n.discriminator(reconstruction, z)
@@ -241,7 +253,12 @@ class Trainer:
         return loss.item()
 
     def _noise(self, size: int, latent: int) -> torch.Tensor:
-        return torch.randn(size, latent, generator=self.rng).to(self.device, non_blocking=True)
+        """Latent codes for this process's share of the batch: drawn for the whole batch, so every
+        process's generator stays in step with the others' (and a lone process is unchanged)."""
+        if self.world.alone:
+            return torch.randn(size, latent, generator=self.rng).to(self.device, non_blocking=True)
+        z = torch.randn(self._batch_count, latent, generator=self.rng)[self.world.rank :: self.world.size]
+        return z.to(self.device, non_blocking=True)
 
     def _backward(self, loss: torch.Tensor) -> None:
         with autocast(self.device.type, False):  # backward in the dtypes the forward pass chose
@@ -277,13 +294,15 @@ class Trainer:
             samples = self.epoch_samples()
             batches = self.batches()
             for number, index in enumerate(batches, 1):
-                if stop.is_set():
+                if agree(self.world, stop.is_set(), ())[0]:
                     finished = self._finish("stopped", started, images_seen, save=done_iterations > 0)
                     yield finished
                     return finished
-                x = self.inputs(samples[index.to(self.device)])
+                self._batch_count = index.numel()
+                x = self.inputs(samples[index[self.world.rank :: self.world.size].to(self.device)])
                 with autocast(self.device.type, self.train_config.mixed_precision):
                     losses = (math.nan, math.nan, self.refine_step(x)) if refining else self.step(x)
+                losses = agree(self.world, False, losses)[1]  # every process sees, and decides on, the same
                 if not all(math.isfinite(v) for v in (losses[2:] if refining else losses)):
                     finished = self._diverged(epoch, number, losses, started, images_seen)
                     yield finished
@@ -303,6 +322,7 @@ class Trainer:
             seconds = time.perf_counter() - epoch_start
             summary = {"epoch": epoch, "d_loss": means[0], "g_loss": means[1], "e_loss": means[2], "seconds": seconds}
             self.history.epoch_summaries.append({k: float(v) for k, v in summary.items()})
+            share_buffers(list(self.networks.modules().values()), self.world)  # one model on every process
             preview = self.preview(epoch)
             self._trained_since_save += seconds
             checkpoint = self.save(final=True) if epoch == epochs else self._save_if_due()
@@ -334,9 +354,10 @@ class Trainer:
 
     def batches_per_epoch(self) -> int:
         n, b = self.samples_per_epoch(), self.train_config.batch_size
-        return math.ceil(n / b) - (1 if n > b and n % b == 1 else 0)
+        return math.ceil(n / b) - (1 if n > b and 0 < n % b < 2 * self.world.size else 0)
 
     def _finish(self, reason: str, started: float, images_seen: int, save: bool) -> FinishedEvent:
+        share_buffers(list(self.networks.modules().values()), self.world)
         if save:
             self.save(stopped=True)
         seconds = time.perf_counter() - started
