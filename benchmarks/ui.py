@@ -2,10 +2,11 @@
 
   * longest and 99th-percentile gap of a 10 ms heartbeat QTimer on the UI thread while the
     demo trains (default preset) in its worker;
-  * time per threshold update (slider set + repaint) with 2,000 scored images;
+  * time per threshold update (slider set + repaint) with 2,000 scored images, and with 100,000
+    (``--rows``; small pictures, so that the arrays fit), with the time to show the table;
   * ``egbad-gui`` start to its first painted window, against ``python -c "import torch"``.
 
-    python benchmarks/ui.py [--train-seconds 25] [--out benchmarks/out/ui.json]
+    python benchmarks/ui.py [--train-seconds 25] [--rows 100000 --side 32] [--only-drag] [--out benchmarks/out/ui.json]
 """
 
 from __future__ import annotations
@@ -108,7 +109,7 @@ def stalls_while_training(train_seconds: float) -> dict:
             "p99 gap ms": float(np.percentile(gaps_ms, 99)), "median gap ms": float(np.median(gaps_ms))}
 
 
-def threshold_drag(count: int = 2000) -> dict:
+def threshold_drag(count: int = 2000, side: int = 64) -> dict:
     import torch
     from PySide6.QtWidgets import QApplication
 
@@ -121,19 +122,21 @@ def threshold_drag(count: int = 2000) -> dict:
     app = QApplication.instance() or QApplication([])
     rng = np.random.default_rng(0)
     labels = ["good" if i % 3 else "scratch" for i in range(count)]
-    images = ImageSet(torch.rand(count, 1, 64, 64), labels, [f"img{i:04d}.png" for i in range(count)],
-                      frozenset({"good"}), "synthetic")
+    images = ImageSet(torch.randint(0, 256, (count, 1, side, side), dtype=torch.uint8), labels,
+                      [f"img{i:06d}.png" for i in range(count)], frozenset({"good"}), "synthetic")
     residual = rng.gamma(4.0, 100.0, count) + np.array([label != "good" for label in labels]) * 150
     discrimination = rng.gamma(3.0, 20.0, count)
     scores = Scores("egbad", residual, discrimination, 0.9 * residual + 0.1 * discrimination,
-                    rng.random((count, 1, 64, 64), dtype=np.float32), rng.random((count, 64, 64), dtype=np.float32),
+                    rng.random((count, 1, side, side), dtype=np.float32), rng.random((count, side, side), dtype=np.float32),
                     1.0, 0.1)
     stats = ScoreStats.of(scores.score[:500])
     view = DetectionView()
     view.resize(1200, 800)
     view.show()
+    shown = time.perf_counter()
     view.show_detection(Detection(images, scores, stats.p99, stats))
     app.processEvents()
+    shown = time.perf_counter() - shown
     times = []
     for value in list(range(0, 1001, 5)) + list(range(1000, -1, -5)):
         start = time.perf_counter()
@@ -142,18 +145,26 @@ def threshold_drag(count: int = 2000) -> dict:
         times.append(time.perf_counter() - start)
     ms = np.array(times) * 1000
     view.close()
-    return {"updates": len(ms), "median ms": float(np.median(ms)), "p99 ms": float(np.percentile(ms, 99)), "max ms": float(ms.max())}
+    return {"updates": len(ms), "median ms": float(np.median(ms)), "p99 ms": float(np.percentile(ms, 99)),
+            "max ms": float(ms.max()), "show s": shown}
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--train-seconds", type=float, default=25.0)
+    parser.add_argument("--rows", type=int, default=100_000, help="images in the large table's drag")
+    parser.add_argument("--side", type=int, default=32, help="their side (pictures kept as float32: 8·side² bytes a row)")
+    parser.add_argument("--only-drag", action="store_true", help="only the large table's drag")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "out" / "ui.json"))
     args = parser.parse_args()
     import torch
 
-    results = {"start-up": startup(), "threshold drag, 2000 images": threshold_drag(),
-               "UI thread while training": stalls_while_training(args.train_seconds)}
+    if args.only_drag:
+        results = {f"threshold drag, {args.rows} images of {args.side} px": threshold_drag(args.rows, args.side)}
+    else:
+        results = {"start-up": startup(), "threshold drag, 2000 images": threshold_drag(),
+                   f"threshold drag, {args.rows} images of {args.side} px": threshold_drag(args.rows, args.side),
+                   "UI thread while training": stalls_while_training(args.train_seconds)}
     machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, offscreen Qt"
     print(f"machine: {machine}")
     for section, values in results.items():

@@ -224,10 +224,22 @@ def _ctrl_c_stops(stop: threading.Event, announce) -> Iterator[None]:
 
 def detect_command(args: argparse.Namespace) -> int:
     """``egbad detect``: score a folder or CSV with a checkpoint and write the results (and maps)."""
+    from . import distributed
+
+    world, device = distributed.join(args.device or "auto")  # under torchrun: this process's shard
+    try:
+        return _detect(args, world, device if not world.alone else args.device)
+    finally:
+        distributed.leave()
+
+
+def _detect(args: argparse.Namespace, world, device_name: str | None) -> int:
     from . import session
     from .events import ProgressEvent
 
-    device = session.resolve_device(args.device)
+    if not world.main:
+        args.quiet = True
+    device = session.resolve_device(device_name)
     out_dir = session.ensure_writable_folder(args.out_dir)
     checkpoint = session.load_checkpoint(args.checkpoint, device)
     source = session.parse_source(args.data, args.test_data, args.normal_labels, args.test_labels)
@@ -249,9 +261,11 @@ def detect_command(args: argparse.Namespace) -> int:
         try:
             summary = session.run_to_end(session.detect_into(
                 checkpoint, source, out_dir, args.method, score_config, threshold, args.checkpoint, args.maps,
-                only_flagged=args.grid == "flagged", stop=stop), draw)
+                only_flagged=args.grid == "flagged", stop=stop, world=world), draw)
         finally:
             bar.close()
+    if not world.main:
+        return 0 if summary is not None else EXIT_NOT_COMPLETED
     if summary is None:
         _info(f"Scoring stopped at your request; the rows scored so far are in {out_dir / 'scores.csv'}.")
         return EXIT_NOT_COMPLETED

@@ -112,6 +112,10 @@ def share_buffers(modules: list[nn.Module], world: World) -> None:
             dist.broadcast(buffer.data, src=0)
 
 
-def barrier(world: World) -> None:
-    if not world.alone:
-        dist.barrier()
+def gather(value, world: World) -> list:
+    """Every process's ``value`` (picklable) at rank 0, in rank order; elsewhere an empty list."""
+    if world.alone:
+        return [value]
+    values = [None] * world.size if world.main else None
+    dist.gather_object(value, values, dst=0)
+    return values or []

@@ -107,10 +107,13 @@ def stage_features(networks: Networks, x: torch.Tensor, stage: int, side: int) -
 def nearest_distance(queries: torch.Tensor, memory: torch.Tensor, own_row: torch.Tensor | None = None) -> torch.Tensor:
     """Euclidean distance from each query to its nearest memory row, in chunks that bound memory.
 
-    ``own_row[i]`` is the memory row that is query i itself (−1 if none): that one is skipped."""
+    ``own_row[i]`` is the memory row that is query i itself (−1 if none): that one is skipped.
+    Computed directly, not by cdist's matrix-product shortcut, whose rounding near zero depends on
+    how many queries come together (a near-duplicate of a training image scored 0.02 in one batch
+    and 0 in another)."""
     out = []
     for start in range(0, queries.shape[0], 512):
-        distances = torch.cdist(queries[start : start + 512], memory)
+        distances = torch.cdist(queries[start : start + 512], memory, compute_mode="donot_use_mm_for_euclid_dist")
         if own_row is not None:
             own = own_row[start : start + distances.shape[0]].to(distances.device)
             rows = torch.nonzero(own >= 0).flatten()

@@ -24,6 +24,7 @@ from .checkpoints import Checkpoint, ensure_writable_folder
 from .config import ScoreConfig
 from .data import DataSource, ImageSet, Listing, SkippedFile, image_chunks, scoring_images_task, scoring_listing
 from .detection import Detection, default_threshold_method, scores_task
+from .distributed import ALONE, World, gather
 from .errors import EgbadError
 from .events import ProgressEvent, Task
 from .export import GRID_IMAGES, write_grid, write_maps, write_scores_csv, write_summary
@@ -101,10 +102,16 @@ def streaming_detection_task(
     maps: str | Path | None = None,
     only_flagged: bool = False,
     stop: threading.Event | None = None,
+    world: World = ALONE,
 ) -> Task[dict[str, Any] | None]:
     """Score ``source``'s test images chunk by chunk into ``out_dir`` (RESULT_FILES) and ``maps``;
     the summary, or None if stopped (the rows scored so far stay in scores.csv). Raises
-    EgbadError for unusable data or settings."""
+    EgbadError for unusable data or settings.
+
+    Under torchrun (``world``) each process scores every size-th image from its rank on, writing
+    its rows to ``scores.part<rank>.csv`` as it goes; process 0 gathers the numbers, writes the
+    one ``scores.csv`` in the images' order, the grid and the summary, and removes the parts.
+    The other processes return ``{"rank": r, "n_images": n}``."""
     out_dir = ensure_writable_folder(out_dir)
     maps_dir = ensure_writable_folder(maps) if maps else None
     config = config or checkpoint.score
@@ -116,14 +123,21 @@ def streaming_detection_task(
         whole = yield from scoring_images_task(source, model.load_size, model.channels, stop)
         if whole is None:
             return None
-        total, normal_labels, where = len(whole), whole.normal_labels, whole.source
-        chunks: Iterator[ImageSet] = _slices(whole)
+        normal_labels, where, every_id = whole.normal_labels, whole.source, whole.ids
+        share = whole.subset(np.arange(world.rank, len(whole), world.size))
+        total = len(share)
+        chunks: Iterator[ImageSet] = _slices(share)
     else:
-        total, normal_labels, where = len(listing.files), listing.normal_labels, str(listing.root)
-        chunks = image_chunks(listing, model.load_size, model.channels, CHUNK, stop)
+        normal_labels, where = listing.normal_labels, str(listing.root)
+        every_id = [_relative_id(path, listing.root) for _, path in listing.files]
+        share_listing = Listing(listing.files[world.rank :: world.size], listing.root, listing.folders, normal_labels, [])
+        total = len(share_listing.files)
+        chunks = image_chunks(share_listing, model.load_size, model.channels, CHUNK, stop)
     yield ProgressEvent("scoring", 0, total)
-    collected = _Collected(skipped=list(listing.skipped if listing is not None else whole.skipped))
-    rows = RowWriter(out_dir / "scores.csv")
+    first_skipped = listing.skipped if listing is not None else whole.skipped
+    collected = _Collected(skipped=list(first_skipped) if world.main else [])
+    rows_path = out_dir / ("scores.csv" if world.alone else f"scores.part{world.rank}.csv")
+    rows = RowWriter(rows_path)
     stats = checkpoint.train_stats if method == "egbad" else None
     done = 0
     try:
@@ -145,12 +159,20 @@ def streaming_detection_task(
             return None
     finally:
         rows.close()
+    if not world.alone:
+        shares = gather(collected, world)
+        if not world.main:
+            return {"rank": world.rank, "n_images": len(collected.ids)}
+        collected = _merged(shares, every_id)
     if not collected.ids:
         detail = f" ({len(collected.skipped)} files skipped, first: {collected.skipped[0]})" if collected.skipped else ""
         raise EgbadError(f"{where} holds no readable image{detail}.")
     detection = _whole_detection(collected, normal_labels, where, model, stats, checkpoint_path)
     _set_threshold(detection, threshold, stats)
     write_scores_csv(out_dir / "scores.csv", detection)
+    if not world.alone:  # the processes' rows are in the one file now
+        for rank in range(world.size):
+            (out_dir / f"scores.part{rank}.csv").unlink(missing_ok=True)
     shown = _grid_rows(detection, only_flagged)
     pictures = whole.subset(shown) if whole is not None else _decoded(listing, detection, shown, model)
     grid_scores = yield from _relayed(scores_task(checkpoint, pictures.pixels, method, config, True, stop), 0, len(pictures), "pictures")
@@ -162,6 +184,40 @@ def streaming_detection_task(
     summary["folder_changes"] = listing.changes() if listing is not None else None
     write_summary(out_dir / "summary.json", summary)
     return summary
+
+
+def _relative_id(path: Path, root: Path) -> str:
+    try:
+        return str(path.relative_to(root))
+    except ValueError:
+        return str(path)
+
+
+def _merged(shares: list[_Collected], every_id: list[str]) -> _Collected:
+    """The processes' numbers as one, in the images' own order."""
+    position = {image_id: i for i, image_id in enumerate(every_id)}
+    merged = _Collected()
+    rows = []  # (position, share, row in share)
+    for s, share in enumerate(shares):
+        merged.skipped += share.skipped
+        merged.maps += share.maps
+        merged.masks += share.masks
+        merged.mask_notes += [n for n in share.mask_notes if n not in merged.mask_notes]
+        rows += [(position.get(image_id, len(position)), s, r) for r, image_id in enumerate(share.ids)]
+    rows.sort()
+    joined = [_joined(share.parts) if share.parts else None for share in shares]
+    take = lambda s, r, values: values[r]  # noqa: E731
+    merged.ids = [shares[s].ids[r] for _, s, r in rows]
+    merged.labels = [shares[s].labels[r] for _, s, r in rows]
+    if all(share.sizes for share in shares if share.ids):
+        merged.sizes = [shares[s].sizes[r] for _, s, r in rows]
+    if rows:
+        first = next(j for j in joined if j is not None)
+        pick = lambda name: np.array([take(s, r, getattr(joined[s], name)) for _, s, r in rows])  # noqa: E731
+        places = None if first.worst_places is None else pick("worst_places")
+        merged.parts = [Scores(first.method, pick("residual"), pick("discrimination"), pick("score"), None, None,
+                               max(j.seconds for j in joined if j is not None), first.lam, places, first.local)]
+    return merged
 
 
 def _slices(images: ImageSet) -> Iterator[ImageSet]:
@@ -193,8 +249,17 @@ def _without_pictures(scores: Scores) -> Scores:
 def _whole_detection(collected: _Collected, normal_labels, where: str, model, stats, checkpoint_path) -> Detection:
     """One Detection over every scored image; its ImageSet holds no pictures (a stand-in that takes
     no memory: one black image repeated), only what the tables and the summary need."""
-    parts = collected.parts
-    joined = Scores(
+    joined = _joined(collected.parts)
+    count = len(collected.ids)
+    stand_in = torch.zeros((1, model.channels, model.load_size, model.load_size), dtype=torch.uint8).expand(count, -1, -1, -1)
+    images = ImageSet(stand_in, collected.labels, collected.ids, normal_labels, where, collected.skipped,
+                      collected.sizes or None, mask_notes=collected.mask_notes)
+    return Detection(images, joined, float("inf"), stats, checkpoint_path)
+
+
+def _joined(parts: list[Scores]) -> Scores:
+    """Chunks' scores (without pictures) as one."""
+    return Scores(
         parts[0].method,
         np.concatenate([p.residual for p in parts]),
         np.concatenate([p.discrimination for p in parts]),
@@ -206,11 +271,6 @@ def _whole_detection(collected: _Collected, normal_labels, where: str, model, st
         None if parts[0].worst_places is None else np.concatenate([p.worst_places for p in parts]),
         parts[0].local,
     )
-    count = len(collected.ids)
-    stand_in = torch.zeros((1, model.channels, model.load_size, model.load_size), dtype=torch.uint8).expand(count, -1, -1, -1)
-    images = ImageSet(stand_in, collected.labels, collected.ids, normal_labels, where, collected.skipped,
-                      collected.sizes or None, mask_notes=collected.mask_notes)
-    return Detection(images, joined, float("inf"), stats, checkpoint_path)
 
 
 def _set_threshold(detection: Detection, threshold: float | str | None, stats) -> None:

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 from conftest import write_mnist_csv
@@ -51,6 +52,16 @@ def test_torchrun_trains_through_the_cli_and_detect_scores_the_checkpoint(tmp_pa
                             capture_output=True, text=True, timeout=120, env=_env())
     assert detect.returncode == 0, detect.stderr[-3000:]
     assert json.loads((tmp_path / "out/summary.json").read_text())["n_images"] == 36
+    # The same scoring on two processes, each a share of the images: one scores.csv, the same rows.
+    shared = subprocess.run([*TORCHRUN, "-m", "egbad_core.cli", "detect", "--checkpoint", str(model), "--data",
+                             str(csv), "--out-dir", str(tmp_path / "out2"), "--quiet", "--device", "cpu"],
+                            capture_output=True, text=True, timeout=240, env=_env())
+    assert shared.returncode == 0, shared.stderr[-3000:]
+    alone_rows = (tmp_path / "out/scores.csv").read_text().splitlines()
+    shared_rows = (tmp_path / "out2/scores.csv").read_text().splitlines()
+    assert [r.split(",")[0] for r in shared_rows] == [r.split(",")[0] for r in alone_rows]
+    assert [float(r.split(",")[5]) for r in shared_rows[1:]] == pytest.approx([float(r.split(",")[5]) for r in alone_rows[1:]], rel=1e-5)
+    assert sorted(p.name for p in (tmp_path / "out2").iterdir()) == ["grid.png", "scores.csv", "summary.json"]
 
 
 def test_more_processes_than_the_data_can_fill_is_one_clear_sentence(tmp_path):
