@@ -29,12 +29,19 @@ def test_two_processes_end_with_one_model(tmp_path):
                           capture_output=True, text=True, timeout=240, env=_env())
     assert done.returncode == 0, done.stderr[-3000:]
     ranks = [torch.load(tmp_path / f"rank{r}.pt") for r in (0, 1)]
-    assert all(r["reason"] == "completed" for r in ranks) and ranks[0]["iterations"] == ranks[1]["iterations"] == 6
-    first, second = ranks[0]["state"], ranks[1]["state"]
-    assert first.keys() == second.keys()
-    for key in first:
-        assert torch.equal(first[key], second[key]), key
-    assert (tmp_path / "m.pt").is_file()  # rank 0 wrote the checkpoint
+    # 24 training images, batches of 8 shared 4 and 4: 3 iterations an epoch
+    expected = {"first": ("completed", 6), "resumed": ("completed", 9), "stopped": ("stopped", 3)}
+    for run, (reason, iterations) in expected.items():
+        for rank in ranks:
+            assert (rank[run]["reason"], rank[run]["iterations"]) == (reason, iterations), run
+        one, other = ranks[0][run]["state"], ranks[1][run]["state"]
+        assert one.keys() == other.keys()
+        for key in one:
+            assert torch.equal(one[key], other[key]), f"{run}: {key}"
+    assert not torch.equal(ranks[0]["first"]["state"]["generator.network.0.weight"],
+                           ranks[0]["resumed"]["state"]["generator.network.0.weight"])  # the resumed run trained on
+    for name in ("m.pt", "resumed.pt", "stopped.pt"):
+        assert (tmp_path / name).is_file()  # rank 0 wrote each checkpoint (the stopped one at the stop)
 
 
 def test_torchrun_trains_through_the_cli_and_detect_scores_the_checkpoint(tmp_path):
