@@ -48,7 +48,7 @@ def run(preset, epochs: int, mixed: bool, device: str) -> dict:
     synchronise(device)
     train_seconds = time.perf_counter() - start
     reference, _ = trainer.reference()
-    images = test_set.normalised(trainer.normalisation)
+    images = test_set.pixels  # as loaded: scoring normalises each batch
     score_images(trainer.networks, images[:64], trainer.normalisation, score, reference=reference)  # warm-up
     synchronise(device)
     scores = score_images(trainer.networks, images, trainer.normalisation, score, keep_images=False, reference=reference)

@@ -50,8 +50,8 @@ from egbad_core.training import Trainer  # noqa: E402
 def baselines(source: DataSource, size: int) -> list[dict]:
     train = load_training_set(source, size)
     test = load_test_set(source, size, train.channels)
-    x_train = train.pixels.flatten(1).numpy()
-    x_test = test.pixels.flatten(1).numpy()
+    x_train = train.unit(slice(None)).reshape(len(train), -1)
+    x_test = test.unit(slice(None)).reshape(len(test), -1)
     truth = test.is_defect
     pca = PCA(n_components=min(20, len(x_train) - 1), random_state=0).fit(x_train)
     pca_error = ((x_test - pca.inverse_transform(pca.transform(x_test))) ** 2).sum(axis=1)
@@ -100,9 +100,9 @@ def texture_rows(root: Path, material: str, seeds: list[int], overrides: list[st
     data = run_to_end(session.load_data({"data": str(folder)}, 128))
     train, test = data.train, data.test
     truth, masks = test.is_defect, test.masks
-    flat_train, flat_test = train.pixels.flatten(1).numpy(), test.pixels.flatten(1).numpy()
+    flat_train, flat_test = train.unit(slice(None)).reshape(len(train), -1), test.unit(slice(None)).reshape(len(test), -1)
     started = time.perf_counter()
-    patch_scores, patch_maps = simple.nearest_patch(train.pixels, test.pixels)
+    patch_scores, patch_maps = simple.nearest_patch(torch.from_numpy(train.unit(slice(None))), torch.from_numpy(test.unit(slice(None))))
     patch_seconds = time.perf_counter() - started
     for name, score, maps in (("PCA-40", simple.pca_error(flat_train, flat_test, 40), None),
                               ("nearest training image", simple.nearest_image(flat_train, flat_test), None),

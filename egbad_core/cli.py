@@ -110,8 +110,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def train_command(args: argparse.Namespace) -> int:
     """``egbad train``: load, train with a progress bar, end stdout with the run's JSON line."""
-    from . import distributed, session
-    from .events import EpochEvent, FinishedEvent, IterationEvent, WarningEvent
+    from . import distributed
 
     world, device = distributed.join(args.device or "auto")  # under torchrun: this process's rank
     try:

@@ -48,6 +48,17 @@ class Detection:
         self.threshold_method = method
         return self.threshold
 
+    def choose_threshold(self, threshold: float | str | None) -> None:
+        """A number, the name of an automatic method (f1, p99, mean3sigma), or None for the
+        sensible default; raises EgbadError where none can be set."""
+        if isinstance(threshold, (int, float)):
+            self.threshold = float(threshold)
+            return
+        try:
+            self.set_auto_threshold(threshold or default_threshold_method(self.images, self.train_stats))
+        except ValueError as error:
+            raise EgbadError(f"cannot set the threshold automatically: {error}.") from None
+
     def at_threshold(self) -> metrics.ThresholdMetrics:
         return metrics.at_threshold(self.images.is_defect, self.scores.score, self.threshold)
 
@@ -164,18 +175,17 @@ def detection_task(
     scores = yield from scores_task(checkpoint, images.pixels, method, config, stop=stop)
     if scores is None:
         return None
-    # The training statistics describe the checkpoint's own score; AnoGAN's is another scale.
-    same_score = replace(config, batch_size=0, mixed_precision=False) == replace(checkpoint.score, batch_size=0, mixed_precision=False)
-    stats = checkpoint.train_stats if method == "egbad" and same_score else None
+    stats = training_stats(checkpoint, method, config)
     detection = Detection(images, scores, float("inf"), stats, checkpoint_path)
-    if isinstance(threshold, (int, float)):
-        detection.threshold = float(threshold)
-    else:
-        try:
-            detection.set_auto_threshold(threshold or default_threshold_method(images, stats))
-        except ValueError as error:
-            raise EgbadError(f"cannot set the threshold automatically: {error}.") from None
+    detection.choose_threshold(threshold)
     return detection
+
+
+def training_stats(checkpoint: Checkpoint, method: str, config: ScoreConfig) -> ScoreStats | None:
+    """The checkpoint's training-score statistics where they describe this score: not for AnoGAN
+    (another scale) nor for other score settings (λ, terms); batch size and precision do not count."""
+    same = replace(config, batch_size=0, mixed_precision=False) == replace(checkpoint.score, batch_size=0, mixed_precision=False)
+    return checkpoint.train_stats if method == "egbad" and same else None
 
 
 def scores_task(checkpoint: Checkpoint, pixels: torch.Tensor, method: str, config: ScoreConfig,

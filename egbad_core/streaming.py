@@ -23,7 +23,7 @@ from . import metrics
 from .checkpoints import Checkpoint, ensure_writable_folder
 from .config import ScoreConfig
 from .data import DataSource, ImageSet, Listing, SkippedFile, image_chunks, scoring_images_task, scoring_listing
-from .detection import Detection, default_threshold_method, scores_task
+from .detection import Detection, scores_task, training_stats
 from .distributed import ALONE, World, gather
 from .errors import EgbadError
 from .events import ProgressEvent, Task
@@ -167,7 +167,7 @@ def streaming_detection_task(
     collected = _Collected(total, skipped=list(first_skipped) if world.main else [])
     rows_path = out_dir / ("scores.csv" if world.alone else f"scores.part{world.rank}.csv")
     rows = RowWriter(rows_path)
-    stats = checkpoint.train_stats if method == "egbad" else None
+    stats = training_stats(checkpoint, method, config)
     done = 0
     try:
         for chunk in chunks:
@@ -197,7 +197,7 @@ def streaming_detection_task(
         detail = f" ({len(collected.skipped)} files skipped, first: {collected.skipped[0]})" if collected.skipped else ""
         raise EgbadError(f"{where} holds no readable image{detail}.")
     detection = _whole_detection(collected, normal_labels, where, model, stats, checkpoint_path)
-    _set_threshold(detection, threshold, stats)
+    detection.choose_threshold(threshold)
     write_scores_csv(out_dir / "scores.csv", detection)
     if not world.alone:  # the processes' rows are in the one file now
         for rank in range(world.size):
@@ -274,16 +274,6 @@ def _whole_detection(collected: _Collected, normal_labels, where: str, model, st
     images = ImageSet(stand_in, collected.labels, collected.ids, normal_labels, where, collected.skipped,
                       collected.sizes or None, mask_notes=collected.mask_notes)
     return Detection(images, joined, float("inf"), stats, checkpoint_path)
-
-
-def _set_threshold(detection: Detection, threshold: float | str | None, stats) -> None:
-    if isinstance(threshold, (int, float)):
-        detection.threshold = float(threshold)
-        return
-    try:
-        detection.set_auto_threshold(threshold or default_threshold_method(detection.images, stats))
-    except ValueError as error:
-        raise EgbadError(f"cannot set the threshold automatically: {error}.") from None
 
 
 def _grid_rows(detection: Detection, only_flagged: bool) -> np.ndarray:
