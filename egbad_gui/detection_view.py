@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
-from PySide6.QtCore import QSize, QSortFilterProxyModel, Qt, Signal
+from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView, QCheckBox, QComboBox, QDoubleSpinBox, QHBoxLayout, QHeaderView, QLabel,
     QProgressBar, QPushButton, QSlider, QSplitter, QTableView, QVBoxLayout, QWidget,
@@ -19,7 +19,7 @@ from egbad_core.pictures import colour_bar, to_rgb8, triptych
 
 from .images import outlined, pixmap_from_rgb
 from .plots import ScoreHistogram
-from .score_table import SORT_ROLE, ScoreTableModel
+from .score_table import ScoreTableModel
 
 if TYPE_CHECKING:
     from egbad_core.session import Detection
@@ -143,22 +143,20 @@ class DetectionView(QWidget):
         return upper
 
     def _table(self) -> QTableView:
+        # The model sorts itself (score_table.py). Re-flagging changes a column on every threshold
+        # step; rows re-sort only when a header is clicked, so the drag does not reorder them.
         self.model = ScoreTableModel(self)
-        self.proxy = QSortFilterProxyModel(self)
-        self.proxy.setSourceModel(self.model)
-        self.proxy.setSortRole(SORT_ROLE)
-        # Re-flagging changes a column on every threshold step; re-sorting 2,000 rows each time
-        # would make the drag lag. Rows re-sort when a header is clicked.
-        self.proxy.setDynamicSortFilter(False)
         self.table = QTableView()
         self.table.setObjectName("scoreTable")
-        self.table.setModel(self.proxy)
+        self.table.setModel(self.model)
         self.table.setSortingEnabled(True)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.verticalHeader().setDefaultSectionSize(36)
         self.table.verticalHeader().setVisible(False)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        # Columns are sized to their first 100 rows: each row asked draws a thumbnail.
+        self.table.horizontalHeader().setResizeContentsPrecision(100)
         self.table.horizontalHeader().setStretchLastSection(True)
         self.table.setIconSize(QSize(110, 34))
         self.table.selectionModel().currentRowChanged.connect(self._row_selected)
@@ -232,7 +230,7 @@ class DetectionView(QWidget):
         self.table.resizeColumnsToContents()
         self.table.sortByColumn(5, Qt.SortOrder.DescendingOrder)
         self.set_threshold(detection.threshold)
-        if self.proxy.rowCount():
+        if self.model.rowCount():
             self.table.selectRow(0)
 
     # --- threshold, from any of its four controls -------------------------------------------
@@ -311,10 +309,10 @@ class DetectionView(QWidget):
 
     def _current_row(self) -> int | None:
         index = self.table.selectionModel().currentIndex()
-        return self.proxy.mapToSource(index).row() if index.isValid() else None
+        return self.model.image_row(index.row()) if index.isValid() else None
 
     def _row_selected(self, current, _previous) -> None:
-        self._show_row(self.proxy.mapToSource(current).row() if current.isValid() else None)
+        self._show_row(self.model.image_row(current.row()) if current.isValid() else None)
 
     def _show_row(self, row: int | None) -> None:
         if self.detection is None or row is None or row < 0:
