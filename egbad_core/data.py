@@ -21,7 +21,6 @@ from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 import threading
-
 from collections.abc import Iterator
 
 import numpy as np
@@ -32,7 +31,6 @@ from PIL import Image, UnidentifiedImageError
 from torchvision.transforms.v2 import InterpolationMode
 from torchvision.transforms.v2 import functional as TF
 
-from .config import Normalisation
 from .errors import EgbadError
 from .events import ProgressEvent, Task, run_to_end, stopped
 from .masks import GROUND_TRUTH, read_masks
@@ -93,10 +91,6 @@ class ImageSet:
 
     def label_counts(self) -> dict[str, int]:
         return dict(sorted(Counter(self.labels).items()))
-
-    def normalised(self, normalisation: Normalisation) -> torch.Tensor:
-        """The images as the networks take them, float32."""
-        return normalisation.apply(self.pixels)
 
     def unit(self, index: int | slice) -> np.ndarray:
         """Image(s) as float32 in [0, 1], for drawing."""

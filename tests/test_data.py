@@ -35,7 +35,7 @@ def test_csv_keeps_normal_labels_for_training_and_marks_defects(mnist_csv):
 
 def test_normalisation_happens_once_as_an_affine_map(mnist_csv):
     train = load_training_set(DataSource.parse(str(mnist_csv)), 16)
-    normalised = train.normalised(Normalisation(0.5, 0.5))
+    normalised = Normalisation(0.5, 0.5).apply(train.pixels)
     assert float(normalised.min()) >= -1.0 and float(normalised.max()) <= 1.0
     assert np.allclose(normalised.numpy(), train.pixels.numpy() * 2 - 1)
 

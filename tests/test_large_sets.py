@@ -37,7 +37,7 @@ def test_folder_images_are_held_as_uint8_and_normalise_as_the_float_pixels_did(i
     assert images.pixels.dtype == torch.uint8 and images.pixels.shape == (12, 1, 16, 16)
     norm = Normalisation(0.5, 0.25)
     expected = (images.pixels.float() / 255.0 - 0.5) / 0.25
-    assert torch.allclose(images.normalised(norm), expected, atol=1e-6)
+    assert torch.allclose(norm.apply(images.pixels), expected, atol=1e-6)
     assert images.unit(0).dtype == np.float32 and 0.0 <= images.unit(0).min() and images.unit(0).max() <= 1.0
 
 
