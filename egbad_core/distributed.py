@@ -48,7 +48,8 @@ def launched() -> bool:
 
 def join(device: str = "auto") -> tuple[World, str]:
     """Join the process group torchrun set up; (this process's World, the device it trains on:
-    its own GPU by LOCAL_RANK with NCCL, else the CPU with gloo). Alone: (ALONE, ``device``)."""
+    ``cuda``, made to mean its own GPU by LOCAL_RANK, with NCCL; else ``cpu`` with gloo). Alone:
+    (ALONE, ``device``)."""
     if not launched():
         return ALONE, device
     local = int(os.environ.get("LOCAL_RANK", "0"))
@@ -60,7 +61,7 @@ def join(device: str = "auto") -> tuple[World, str]:
         torch.cuda.set_device(local)
     if not dist.is_initialized():
         dist.init_process_group(backend="nccl" if gpu else "gloo")
-    return World(dist.get_rank(), dist.get_world_size()), (f"cuda:{local}" if gpu else "cpu")
+    return World(dist.get_rank(), dist.get_world_size()), ("cuda" if gpu else "cpu")
 
 
 def leave() -> None:
@@ -84,7 +85,7 @@ def parallel(module: nn.Module, world: World, device: torch.device) -> nn.Module
     """``module`` wrapped to average its gradients across the processes (itself when alone)."""
     if world.alone:
         return module
-    ids = [device.index] if device.type == "cuda" else None
+    ids = [torch.cuda.current_device() if device.index is None else device.index] if device.type == "cuda" else None
     # Buffers (BatchNorm statistics, spectral norm's vectors) are not synced at each forward pass:
     # share_buffers hands rank 0's to all at each epoch's end.
     try:
