@@ -99,8 +99,10 @@ def agree(world: World, stop: bool, losses: tuple[float, ...]) -> tuple[bool, tu
     A NaN on any process is a NaN on all, so all see a divergence together."""
     if world.alone:
         return stop, losses
-    values = torch.tensor([1.0 if stop else 0.0, *losses], dtype=torch.float64)
+    where = "cuda" if dist.get_backend() == "nccl" else "cpu"  # NCCL reduces GPU tensors only
+    values = torch.tensor([1.0 if stop else 0.0, *losses], dtype=torch.float64, device=where)
     dist.all_reduce(values)
+    values = values.cpu()
     return bool(values[0] > 0), tuple(float(v) / world.size for v in values[1:])
 
 
