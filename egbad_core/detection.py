@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from typing import Any
+from functools import partial
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -24,9 +25,21 @@ from .patches import patch_scoring_task
 from .scoring import Scores, scoring_task
 
 
+# Reconstructions and maps a Detection keeps for drawing, at most (bytes); beyond it (100,000 images
+# of 64 px would take 3.3 GB) each picture is made again when it is drawn: one forward pass.
+PICTURE_BUDGET = 1 << 30
+
+
+def keeps_pictures(images: ImageSet) -> bool:
+    """Whether every image's reconstruction and map fit in PICTURE_BUDGET as float32."""
+    return len(images) * (images.channels + 1) * images.image_size**2 * 4 <= PICTURE_BUDGET
+
+
 @dataclass
 class Detection:
-    """Scored images, their threshold, and the training scores that make the threshold readable."""
+    """Scored images, their threshold, and the training scores that make the threshold readable.
+
+    Where the pictures did not fit the budget, ``remake`` scores given rows again with them."""
 
     images: ImageSet
     scores: Scores
@@ -34,6 +47,20 @@ class Detection:
     train_stats: ScoreStats | None = None
     checkpoint: str | None = None
     threshold_method: str = "manual"
+    remake: Callable[[np.ndarray], Scores] | None = None
+    map_top: float | None = None  # a whole-image model's map colour range where the maps were not kept
+
+    def pictures(self, rows: np.ndarray | list[int]) -> tuple[np.ndarray, np.ndarray] | None:
+        """(reconstructions, maps) of the images at ``rows``: kept ones, or made again; None where
+        neither can be had."""
+        rows = np.asarray(rows, dtype=np.int64)
+        scores = self.scores
+        if scores.reconstructions is not None and scores.residual_maps is not None:
+            return scores.reconstructions[rows], scores.residual_maps[rows]
+        if self.remake is None or not len(rows):
+            return None
+        again = self.remake(rows)
+        return again.reconstructions, again.residual_maps
 
     @property
     def flagged(self) -> np.ndarray:
@@ -99,7 +126,7 @@ class Detection:
             return low, max(unusual + 0.5 * (unusual - low), low + 1e-6)
         maps = scores.residual_maps
         if maps is None or not maps.size:
-            return 0.0, 1.0
+            return 0.0, self.map_top or 1.0
         sample = maps[:: max(1, len(maps) // 1000)]  # at most about 1,000 maps: 100,000 took 2 s
         return 0.0, float(np.percentile(sample, 99.9))
 
@@ -175,13 +202,23 @@ def detection_task(
             f"the checkpoint expects {side}×{side}×{networks.config.channels}."
         )
     config = config or checkpoint.score
-    scores = yield from scores_task(checkpoint, images.pixels, method, config, stop=stop)
+    keep = keeps_pictures(images)
+    scores = yield from scores_task(checkpoint, images.pixels, method, config, keep, stop=stop)
     if scores is None:
         return None
     stats = training_stats(checkpoint, method, config)
     detection = Detection(images, scores, float("inf"), stats, checkpoint_path)
+    if not keep:
+        detection.remake = partial(_remade, checkpoint, images.pixels, method, config)
+        sample = np.linspace(0, len(images) - 1, min(len(images), 256)).astype(np.int64)
+        detection.map_top = float(np.percentile(detection.remake(sample).residual_maps, 99.9))
     detection.choose_threshold(threshold)
     return detection
+
+
+def _remade(checkpoint: Checkpoint, pixels: torch.Tensor, method: str, config: ScoreConfig, rows: np.ndarray) -> Scores:
+    """Scores of the images at ``rows`` again, with their pictures."""
+    return run_to_end(scores_task(checkpoint, pixels[torch.from_numpy(np.asarray(rows, dtype=np.int64))], method, config, True))
 
 
 def training_stats(checkpoint: Checkpoint, method: str, config: ScoreConfig) -> ScoreStats | None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import timedelta
 
 import torch
 import torch.distributed as dist
@@ -65,8 +66,18 @@ def join(device: str = "auto") -> tuple[World, str]:
 
 
 def leave() -> None:
+    """Leave the group together: a process that tore its group down while another still talked
+    to it was aborted by gloo now and then ("terminate called without an active exception")."""
     if dist.is_initialized():
-        dist.destroy_process_group()
+        try:  # a process that left on an error is not waited for long
+            if dist.get_backend() == "gloo":
+                dist.monitored_barrier(timeout=timedelta(seconds=60))
+            else:
+                dist.barrier()
+        except RuntimeError:
+            pass
+        finally:
+            dist.destroy_process_group()
 
 
 def check_fits(world: World, images: int, batch_size: int) -> None:

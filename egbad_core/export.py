@@ -36,12 +36,13 @@ def render_grid(detection: Detection, only_flagged: bool = False, max_images: in
     Images come most anomalous first, so a cut at ``max_images`` drops the least interesting.
     """
     scores = detection.scores
-    if scores.reconstructions is None or scores.residual_maps is None:
-        raise ValueError("the scores were computed without keeping reconstructions")
     order = np.argsort(-scores.score, kind="stable")
     if only_flagged:
         order = order[detection.flagged[order]]
     order = order[:max_images]
+    pictures = detection.pictures(order)
+    if pictures is None and len(order):
+        raise ValueError("the scores were computed without keeping reconstructions")
     size = detection.images.image_size
     scale = max(1, math.ceil(TILE / size))
     tile_w, tile_h = (3 * size + 4) * scale, size * scale
@@ -61,7 +62,7 @@ def render_grid(detection: Detection, only_flagged: bool = False, max_images: in
         draw.text((pad, pad), "no image is flagged", fill=(0, 0, 0), font=font)
     for cell, index in enumerate(order):
         x0, y0 = (cell % columns) * cell_w, (cell // columns) * cell_h
-        tile = triptych(detection.images.unit(index), scores.reconstructions[index], scores.residual_maps[index], top, low)
+        tile = triptych(detection.images.unit(index), pictures[0][cell], pictures[1][cell], top, low)
         picture = Image.fromarray(tile).resize((tile_w, tile_h), Image.Resampling.NEAREST)
         grid.paste(picture, (x0 + pad, y0 + pad))
         flagged = bool(detection.flagged[index])

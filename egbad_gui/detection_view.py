@@ -298,14 +298,17 @@ class DetectionView(QWidget):
             self._thumbnails[key] = outlined(pixmap, width=2) if flagged else pixmap
         return self._thumbnails[key]
 
-    def _tile(self, row: int) -> np.ndarray:
+    def _tile(self, row: int, remake: bool = False) -> np.ndarray:
+        """image | reconstruction | map, or the image alone where the pictures were not kept (too
+        many images) and ``remake`` is off: a thumbnail does not score its image again, the detail
+        view does (one forward pass)."""
         detection = self.detection
         pixels = detection.images.unit(row)
-        scores = detection.scores
-        if scores.reconstructions is None:
+        pictures = detection.pictures([row]) if remake or detection.scores.reconstructions is not None else None
+        if pictures is None:
             return to_rgb8(pixels)
         top, low = self._map_range
-        return triptych(pixels, scores.reconstructions[row], scores.residual_maps[row], top, low)
+        return triptych(pixels, pictures[0][0], pictures[1][0], top, low)
 
     def _current_row(self) -> int | None:
         index = self.table.selectionModel().currentIndex()
@@ -321,7 +324,7 @@ class DetectionView(QWidget):
         scores = detection.scores
         flagged = bool(detection.flagged[row])
         self._shown_flag = flagged
-        tile = self._tile(row)
+        tile = self._tile(row, remake=True)
         room = self.detail_image.size()
         pixmap = pixmap_from_rgb(tile).scaled(
             max(room.width() - 8, 64), max(room.height() - 8, 32), Qt.AspectRatioMode.KeepAspectRatio,

@@ -161,3 +161,46 @@ def test_the_reference_is_made_of_a_bounded_sample(tmp_path, monkeypatch, mnist_
     from egbad_core.detection import run_detection
 
     assert np.isfinite(run_detection(checkpoint, test, threshold="p99").scores.score).all()
+
+
+def test_pictures_beyond_the_budget_are_made_again_when_drawn(folder_model, monkeypatch):
+    from egbad_core import detection as detection_module
+    from egbad_core.detection import run_detection
+    from egbad_core.export import render_grid
+
+    root, checkpoint = folder_model
+    images = load_test_set(DataSource.parse(str(root)).with_normal_labels(("good",)), 16, 1)
+    kept = run_detection(checkpoint, images)
+    monkeypatch.setattr(detection_module, "PICTURE_BUDGET", 0)
+    lean = run_detection(checkpoint, images)
+    assert lean.scores.reconstructions is None and lean.scores.residual_maps is None
+    assert np.array_equal(lean.scores.score, kept.scores.score)
+    recon, maps = lean.pictures([3, 0])
+    assert np.allclose(recon, kept.scores.reconstructions[[3, 0]], atol=1e-6)
+    assert np.allclose(maps, kept.scores.residual_maps[[3, 0]], atol=1e-5)
+    assert lean.map_range()[1] == pytest.approx(kept.map_range()[1], rel=0.2)  # from a sample of the maps
+    assert render_grid(lean).size == render_grid(kept).size
+
+
+def test_the_window_draws_a_lean_detections_detail_by_scoring_the_image_again(folder_model, monkeypatch, qtbot):
+    pytest.importorskip("pytestqt")
+    from egbad_core import detection as detection_module
+    from egbad_core.detection import run_detection
+    from egbad_gui.detection_view import DetectionView
+
+    root, checkpoint = folder_model
+    images = load_test_set(DataSource.parse(str(root)).with_normal_labels(("good",)), 16, 1)
+    monkeypatch.setattr(detection_module, "PICTURE_BUDGET", 0)
+    lean = run_detection(checkpoint, images)
+    remade = []
+    original = lean.remake
+    lean.remake = lambda rows: remade.append(list(rows)) or original(rows)
+    view = DetectionView()
+    qtbot.addWidget(view)
+    view.resize(1000, 700)
+    view.show()
+    view.show_detection(lean)
+    first = view.model.image_row(0)
+    assert remade and remade[-1] == [first]  # the selected row's pictures, made again
+    assert view._tile(first).shape[1] == 16  # a thumbnail: the image alone, nothing scored again
+    assert view._tile(first, remake=True).shape[1] == 3 * 16 + 4  # the detail: image | reconstruction | map
