@@ -11,6 +11,7 @@ most anomalous images, decoded and scored again for their pictures.
 from __future__ import annotations
 
 import csv
+import io
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -94,27 +95,32 @@ class _Collected:
 
 
 class RowWriter:
-    """``scores.csv`` growing a chunk at a time: each chunk's rows are flushed once written."""
+    """``scores.csv`` growing a chunk at a time. A chunk's rows go to the file in one unbuffered
+    write, so a process killed at any moment (kill -9 included) leaves whole rows only."""
 
     COLUMNS = ("id", "label", "residual", "discrimination", "score", "relative_score", "worst_row", "worst_col")
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.stream = open(path, "w", newline="", encoding="utf-8")
-        self.writer = csv.writer(self.stream)
-        self.writer.writerow(self.COLUMNS)
-        self.stream.flush()
+        self.stream = open(path, "wb", buffering=0)
+        self._write([self.COLUMNS])
+
+    def _write(self, rows) -> None:
+        text = io.StringIO()
+        csv.writer(text).writerows(rows)
+        self.stream.write(text.getvalue().encode("utf-8"))
 
     def write(self, detection: Detection) -> None:
         scores = detection.scores
         relative = detection.relative()
         places = detection.worst_places()
+        rows = []
         for i, image_id in enumerate(detection.images.ids):
             place = ("", "") if places is None else (int(places[i, 0]), int(places[i, 1]))
-            self.writer.writerow((image_id, detection.images.labels[i], f"{scores.residual[i]:.6g}",
-                                  f"{scores.discrimination[i]:.6g}", f"{scores.score[i]:.6g}",
-                                  "" if relative is None else f"{relative[i]:.6g}", *place))
-        self.stream.flush()
+            rows.append((image_id, detection.images.labels[i], f"{scores.residual[i]:.6g}",
+                         f"{scores.discrimination[i]:.6g}", f"{scores.score[i]:.6g}",
+                         "" if relative is None else f"{relative[i]:.6g}", *place))
+        self._write(rows)
 
     def close(self) -> None:
         self.stream.close()
