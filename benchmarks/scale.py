@@ -134,7 +134,7 @@ def training_section(work: Path, sizes: list[int]) -> list[dict]:
     return rows
 
 
-def checkpoint_section(work: Path, epochs: int) -> list[dict]:
+def checkpoint_section(work: Path, epochs: int, multiples: list[int]) -> list[dict]:
     """The seed preset's end-to-end rate (what ``egbad train`` reports) against the loop's own: the
     same run's images over the time spent in iterations alone."""
     import pandas as pd
@@ -151,7 +151,7 @@ def checkpoint_section(work: Path, epochs: int) -> list[dict]:
 
     demo = pd.read_csv(str(resources.files("egbad_resources") / "demo_train.csv.gz"))
     rows = []
-    for times in (1, 10):
+    for times in multiples:
         path = work / f"demo{times}.csv"
         pd.concat([demo] * times).to_csv(path, index=False)
         train_set = load_training_set(DataSource.parse(str(path), normal_labels="7,8"), 64)
@@ -208,6 +208,7 @@ def main() -> int:
     parser.add_argument("--train-sizes", default="1000,10000")
     parser.add_argument("--decode-files", type=int, default=2000)
     parser.add_argument("--checkpoint-epochs", type=int, default=5)
+    parser.add_argument("--checkpoint-data", default="1,10", help="the demo this many times over")
     parser.add_argument("--memory-images", type=int, default=10000)
     parser.add_argument("--skip", default="", help="sections to leave out: score,train,checkpoint,decode,memory")
     parser.add_argument("--work", default=None, help="folder for the synthetic images (default: a temporary one)")
@@ -227,7 +228,8 @@ def main() -> int:
             print(f"memory: {results['memory']}", file=sys.stderr, flush=True)
             shutil.rmtree(work / "colour")
         if "checkpoint" not in skip:
-            results["checkpoint"] = checkpoint_section(work, args.checkpoint_epochs)
+            results["checkpoint"] = checkpoint_section(work, args.checkpoint_epochs,
+                                                       [int(m) for m in args.checkpoint_data.split(",")])
         if "train" not in skip:
             results["train"] = training_section(work, [int(s) for s in args.train_sizes.split(",")])
         if "score" not in skip:

@@ -55,6 +55,9 @@ def test_a_last_batch_of_one_joins_the_batch_before_it(tmp_path):
 
 
 def test_non_finite_losses_stop_the_run_and_keep_the_last_good_checkpoint(tmp_path, monkeypatch):
+    from egbad_core import training
+
+    monkeypatch.setattr(training, "CHECKPOINT_SHARE", 1e9)  # a checkpoint after every epoch
     trainer = Trainer(tiny_set(tmp_path), replace(TINY, train=replace(TINY.train, epochs=2)), checkpoint_path=tmp_path / "m.pt")
     events = trainer.run()
     for event in events:
