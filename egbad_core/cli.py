@@ -112,11 +112,8 @@ def train_command(args: argparse.Namespace) -> int:
     """``egbad train``: load, train with a progress bar, end stdout with the run's JSON line."""
     from . import distributed
 
-    world, device = distributed.join(args.device or "auto")  # under torchrun: this process's rank
-    try:
+    with distributed.joined(args.device or "auto") as (world, device):  # under torchrun: this process's rank
         return _train(args, world, None if world.alone else device)
-    finally:
-        distributed.leave()
 
 
 def _train(args: argparse.Namespace, world, device: str | None) -> int:
@@ -225,11 +222,8 @@ def detect_command(args: argparse.Namespace) -> int:
     """``egbad detect``: score a folder or CSV with a checkpoint and write the results (and maps)."""
     from . import distributed
 
-    world, device = distributed.join(args.device or "auto")  # under torchrun: this process's shard
-    try:
-        return _detect(args, world, device if not world.alone else args.device)
-    finally:
-        distributed.leave()
+    with distributed.joined(args.device or "auto") as (world, device):  # under torchrun: this process's shard
+        return _detect(args, world, device)
 
 
 def _detect(args: argparse.Namespace, world, device_name: str | None) -> int:

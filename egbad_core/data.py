@@ -196,8 +196,8 @@ def training_images_task(
     if source.kind == "csv":
         return _read_csv(Path(source.path), image_size, channels, source.normal_labels, source.normal_labels)
     root = Path(source.path)
-    good = training_folder(root)
-    return (yield from _read_folder({NORMAL_FOLDER: good}, root, image_size, channels, frozenset({NORMAL_FOLDER}), stop))
+    listing = list_folder({NORMAL_FOLDER: training_folder(root)}, root, frozenset({NORMAL_FOLDER}))
+    return (yield from _read_folder(listing, image_size, channels, stop))
 
 
 def scoring_images_task(
@@ -209,17 +209,7 @@ def scoring_images_task(
     if source.kind == "csv":
         path = Path(source.test_path or source.path)
         return _read_csv(path, image_size, channels, source.test_labels, source.normal_labels)
-    root = Path(source.path)
-    test = root / "test"
-    if test.is_dir():
-        folders = {p.name: p for p in sorted(test.iterdir()) if p.is_dir() and not p.name.startswith(".")}
-        if not folders:
-            raise EgbadError(f"{test} has no label folders; put images in test/good/ and test/<defect>/.")
-        return (yield from _read_folder(folders, root, image_size, channels, frozenset({NORMAL_FOLDER}), stop))
-    if any(_is_image_name(p) for p in root.iterdir() if p.is_file()):
-        # A plain folder of images to inspect: nothing is known about their labels.
-        return (yield from _read_folder({"": root}, root, image_size, channels, None, stop))
-    raise EgbadError(f"{root} has no test folder and no images to score (MVTec layout: test/<label>/*.png).")
+    return (yield from _read_folder(scoring_listing(source), image_size, channels, stop))
 
 
 def load_training_set(source: DataSource, image_size: int, channels: int | None = None) -> ImageSet:
@@ -364,21 +354,19 @@ class Listing:
     def changes(self) -> str | None:
         """A sentence naming files added to or removed from the folders since they were listed."""
         listed = {path for _, path in self.files}
-        now = {path for folder in self.folders.values() for path in _images_in(folder)}
+        now = set()
+        for label, folder in self.folders.items():
+            try:
+                now |= {path for _, path in list_folder({label: folder}, self.root, self.normal_labels).files}
+            except OSError:  # a folder that went away: its files are gone
+                pass
         added, removed = sorted(now - listed), sorted(listed - now)
         parts = []
         if added:
-            parts.append(f"{len(added)} added (not scored; first {_relative(added[0], self.root)})")
+            parts.append(f"{len(added)} added (not scored; first {relative_path(added[0], self.root)})")
         if removed:
-            parts.append(f"{len(removed)} removed (first {_relative(removed[0], self.root)})")
+            parts.append(f"{len(removed)} removed (first {relative_path(removed[0], self.root)})")
         return f"The folder changed while it was read: {'; '.join(parts)}." if parts else None
-
-
-def _images_in(folder: Path) -> list[Path]:
-    try:
-        return [p for p in sorted(folder.iterdir()) if not p.name.startswith(".") and p.is_file() and _is_image_name(p)]
-    except OSError:
-        return []
 
 
 def list_folder(folders: dict[str, Path], root: Path, normal_labels: frozenset[str] | None) -> Listing:
@@ -392,7 +380,7 @@ def list_folder(folders: dict[str, Path], root: Path, normal_labels: frozenset[s
             if _is_image_name(path):
                 files.append((label, path))
             else:
-                skipped.append(SkippedFile(_relative(path, root), "not an image file"))
+                skipped.append(SkippedFile(relative_path(path, root), "not an image file"))
     return Listing(files, root, dict(folders), normal_labels, skipped)
 
 
@@ -414,15 +402,9 @@ def scoring_listing(source: DataSource) -> Listing | None:
     raise EgbadError(f"{root} has no test folder and no images to score (MVTec layout: test/<label>/*.png).")
 
 
-def _read_folder(
-    folders: dict[str, Path],
-    root: Path,
-    image_size: int,
-    channels: int | None,
-    normal_labels: frozenset[str] | None,
-    stop: threading.Event | None = None,
-) -> Task[ImageSet | None]:
-    listing = list_folder(folders, root, normal_labels)
+def _read_folder(listing: Listing, image_size: int, channels: int | None,
+                 stop: threading.Event | None = None) -> Task[ImageSet | None]:
+    root, normal_labels = listing.root, listing.normal_labels
     pixels: torch.Tensor | None = None
     kept: list[int] = []
     sizes: list[tuple[int, int]] = []
@@ -435,7 +417,7 @@ def _read_folder(
             return None
         done += 1
         if problem is not None:
-            skipped.append(SkippedFile(_relative(listing.files[index][1], root), problem))
+            skipped.append(SkippedFile(relative_path(listing.files[index][1], root), problem))
         else:
             if pixels is None:  # one uint8 block for all: no list of arrays to stack (twice the memory)
                 pixels = torch.empty((total, 3, image_size, image_size), dtype=torch.uint8)
@@ -446,7 +428,7 @@ def _read_folder(
         if done % DECODE_BATCH == 0 or done == total:
             yield ProgressEvent("loading", done, total)
     if pixels is None:
-        where = ", ".join(str(f) for f in folders.values())
+        where = ", ".join(str(f) for f in listing.folders.values())
         detail = f" ({len(skipped)} files skipped, first: {skipped[0]})" if skipped else ""
         raise EgbadError(f"{where} holds no readable image{detail}.")
     pixels = pixels[: len(kept)]
@@ -454,7 +436,7 @@ def _read_folder(
     if wanted == 1:
         pixels = _to_gray(pixels)
     labels = [listing.files[i][0] for i in kept]
-    ids = [_relative(listing.files[i][1], root) for i in kept]
+    ids = [relative_path(listing.files[i][1], root) for i in kept]
     images = ImageSet(pixels, labels, ids, normal_labels, str(root), skipped, sizes)
     _add_masks(images, root, image_size)
     return images
@@ -487,10 +469,10 @@ def image_chunks(listing: Listing, image_size: int, channels: int, chunk: int,
             return
         label, path = listing.files[index]
         if problem is not None:
-            skipped.append(SkippedFile(_relative(path, listing.root), problem))
+            skipped.append(SkippedFile(relative_path(path, listing.root), problem))
         else:
             labels.append(label)
-            ids.append(_relative(path, listing.root))
+            ids.append(relative_path(path, listing.root))
             sizes.append(original)
             arrays.append(array)
         if len(arrays) + len(skipped) >= chunk:
@@ -569,7 +551,8 @@ def _to_gray(rgb: torch.Tensor, chunk: int = 4096) -> torch.Tensor:
     return torch.cat(parts) if parts else rgb[:, :1]
 
 
-def _relative(path: Path, root: Path) -> str:
+def relative_path(path: Path, root: Path) -> str:
+    """``path`` as an image id: relative to ``root`` where it lies under it."""
     try:
         return str(path.relative_to(root))
     except ValueError:

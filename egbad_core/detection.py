@@ -101,15 +101,10 @@ class Detection:
         """Pixel AUROC and PRO of the anomaly maps against the defect masks, over the images whose
         mask is known; all None where the folder has no masks."""
         images, maps = self.images, self.scores.residual_maps
-        empty = {"pixel_auroc": None, "pro": None, "pixel_images": 0, "mask_notes": list(images.mask_notes)}
         if images.masks is None or maps is None or images.mask_known is None or not images.mask_known.any():
-            return empty
+            return pixel_summary(None, None, images.mask_notes)
         known = images.mask_known
-        masks, chosen = images.masks[known], maps[known]
-        if chosen.shape[-2:] != masks.shape[-2:]:
-            return empty
-        return {"pixel_auroc": metrics.pixel_auroc(chosen, masks), "pro": metrics.pro(chosen, masks),
-                "pixel_images": int(known.sum()), "mask_notes": list(images.mask_notes)}
+        return pixel_summary(maps[known], images.masks[known], images.mask_notes)
 
     def map_range(self) -> tuple[float, float]:
         """The map values a picture spans: for a local model, in the score's units, clear at what
@@ -167,6 +162,15 @@ class Detection:
             **self.pixel_metrics(),
             "skipped": [str(s) for s in self.images.skipped],
         }
+
+
+def pixel_summary(maps: np.ndarray | None, masks: np.ndarray | None, notes: list[str]) -> dict[str, Any]:
+    """Pixel AUROC and PRO of anomaly maps against their images' masks, the count, and what was
+    done to the masks; None values where there are no maps with masks of their size."""
+    if maps is None or masks is None or not len(maps) or maps.shape[-2:] != masks.shape[-2:]:
+        return {"pixel_auroc": None, "pro": None, "pixel_images": 0, "mask_notes": list(notes)}
+    return {"pixel_auroc": metrics.pixel_auroc(maps, masks), "pro": metrics.pro(maps, masks),
+            "pixel_images": int(maps.shape[0]), "mask_notes": list(notes)}
 
 
 def default_threshold_method(images: ImageSet, stats: ScoreStats | None) -> str:

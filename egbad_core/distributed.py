@@ -11,7 +11,9 @@ process is agreed on by all before the next iteration, so none is left waiting f
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -63,6 +65,16 @@ def join(device: str = "auto") -> tuple[World, str]:
     if not dist.is_initialized():
         dist.init_process_group(backend="nccl" if gpu else "gloo")
     return World(dist.get_rank(), dist.get_world_size()), ("cuda" if gpu else "cpu")
+
+
+@contextlib.contextmanager
+def joined(device: str = "auto") -> Iterator[tuple[World, str]]:
+    """``join`` for the length of a command, and ``leave`` at its end, however it ends."""
+    world, device = join(device)
+    try:
+        yield world, device
+    finally:
+        leave()
 
 
 def leave() -> None:

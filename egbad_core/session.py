@@ -266,24 +266,9 @@ def detect(
     return (yield from detection_task(checkpoint, images, method, config, threshold, checkpoint_path, stop))
 
 
-def detect_into(
-    checkpoint: Checkpoint,
-    source: DataSource,
-    out_dir: str | Path,
-    method: str = "egbad",
-    config: ScoreConfig | None = None,
-    threshold: float | str | None = None,
-    checkpoint_path: str | None = None,
-    maps: str | Path | None = None,
-    only_flagged: bool = False,
-    stop: threading.Event | None = None,
-    world: World = ALONE,
-) -> Task[dict[str, Any] | None]:
-    """Score a source of any size into ``out_dir`` (RESULT_FILES, and anomaly maps into ``maps``)
-    a chunk at a time, rows written as they are scored; the summary, or None if stopped. What
-    ``egbad detect`` runs; the window, which shows every image, uses ``detect``."""
-    return (yield from streaming_detection_task(checkpoint, source, out_dir, method, config, threshold,
-                                                checkpoint_path, maps, only_flagged, stop, world))
+# Score a source of any size into a folder a chunk at a time, rows written as they are scored: what
+# ``egbad detect`` runs; the window, which shows every image, uses ``detect``.
+detect_into = streaming_detection_task
 
 
 def export(detection: Detection, what: str, path: str | Path, only_flagged: bool = False) -> Path:

@@ -20,11 +20,11 @@ from typing import Any, Iterator
 import numpy as np
 import torch
 
-from . import metrics
 from .checkpoints import Checkpoint, ensure_writable_folder
 from .config import ScoreConfig
-from .data import DataSource, ImageSet, Listing, SkippedFile, image_chunks, scoring_images_task, scoring_listing
-from .detection import Detection, scores_task, training_stats
+from .data import (DataSource, ImageSet, Listing, SkippedFile, image_chunks, relative_path, scoring_images_task,
+                   scoring_listing)
+from .detection import Detection, pixel_summary, scores_task, training_stats
 from .distributed import ALONE, World, gather
 from .errors import EgbadError
 from .events import ProgressEvent, Task
@@ -83,11 +83,9 @@ class _Collected:
                 self.masks.append(chunk.masks[known])
                 self.map_pixels += self.maps[-1].size
 
-    def scores(self, order: np.ndarray | None = None) -> Scores:
-        """Every image's numbers as one Scores (rows in ``order`` where given), without pictures."""
+    def scores(self) -> Scores:
+        """Every image's numbers as one Scores, without pictures."""
         numbers = self.numbers[: len(self.ids)]
-        if order is not None:
-            numbers = numbers[order]
         kind = self.kind
         places = None if kind.worst_places is None else numbers[:, 3:].astype(np.int64)
         return Scores(kind.method, numbers[:, 0].copy(), numbers[:, 1].copy(), numbers[:, 2].copy(), None, None,
@@ -164,7 +162,7 @@ def streaming_detection_task(
         chunks: Iterator[ImageSet] = _slices(share)
     else:
         normal_labels, where = listing.normal_labels, str(listing.root)
-        every_id = [_relative_id(path, listing.root) for _, path in listing.files]
+        every_id = [relative_path(path, listing.root) for _, path in listing.files]
         share_listing = Listing(listing.files[world.rank :: world.size], listing.root, listing.folders, normal_labels, [])
         total = len(share_listing.files)
         chunks = image_chunks(share_listing, model.load_size, model.channels, CHUNK, stop)
@@ -215,17 +213,11 @@ def streaming_detection_task(
         return None
     write_grid(out_dir / "grid.png", Detection(pictures, grid_scores, detection.threshold, stats, checkpoint_path))
     summary = detection.summary()
-    summary.update(_pixel_metrics(collected))
+    maps, masks = (np.concatenate(collected.maps), np.concatenate(collected.masks)) if collected.maps else (None, None)
+    summary.update(pixel_summary(maps, masks, collected.mask_notes))
     summary["folder_changes"] = listing.changes() if listing is not None else None
     write_summary(out_dir / "summary.json", summary)
     return summary
-
-
-def _relative_id(path: Path, root: Path) -> str:
-    try:
-        return str(path.relative_to(root))
-    except ValueError:
-        return str(path)
 
 
 def _merged(shares: list[_Collected], every_id: list[str]) -> _Collected:
@@ -292,22 +284,13 @@ def _grid_rows(detection: Detection, only_flagged: bool) -> np.ndarray:
 
 def _decoded(listing: Listing, detection: Detection, rows: np.ndarray, model) -> ImageSet:
     """The images at ``rows`` decoded again, in that order."""
-    by_id = {str(path.relative_to(listing.root)) if path.is_relative_to(listing.root) else str(path): (label, path)
-             for label, path in listing.files}
+    by_id = {relative_path(path, listing.root): (label, path) for label, path in listing.files}
     files = [by_id[detection.images.ids[i]] for i in rows.tolist()]
     subset = Listing(files, listing.root, listing.folders, listing.normal_labels, [])
     chunks = list(image_chunks(subset, model.load_size, model.channels, max(1, len(files))))
     if not chunks:
         return detection.images.subset([])
     return chunks[0]
-
-
-def _pixel_metrics(collected: _Collected) -> dict[str, Any]:
-    if not collected.maps:
-        return {"pixel_auroc": None, "pro": None, "pixel_images": 0, "mask_notes": collected.mask_notes}
-    maps, masks = np.concatenate(collected.maps), np.concatenate(collected.masks)
-    return {"pixel_auroc": metrics.pixel_auroc(maps, masks), "pro": metrics.pro(maps, masks),
-            "pixel_images": int(maps.shape[0]), "mask_notes": collected.mask_notes}
 
 
 __all__ = ["streaming_detection_task", "RowWriter", "CHUNK"]
