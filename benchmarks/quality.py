@@ -14,6 +14,15 @@ trains the preset ``auto`` picks on each, and reports image AUROC, pixel AUROC, 
 seconds and images/s per texture beside PCA-40, nearest-image and nearest-patch baselines:
 
     python benchmarks/quality.py --suite textures [--materials bricks,gravel,grass] [--seeds 0]
+
+The same suite on photographed surfaces: ``--photos DIR`` makes each folder from DIR/<material>.png
+(tiled to 512×512, in gray, as many texture photographs are) instead of the procedural material.
+The photographs this project measures on are Extreme Tux Racer's terrain textures, from Debian's
+package ``extremetuxracer-data``, fetched for the benchmark only and never committed:
+
+    apt-get download extremetuxracer-data && dpkg-deb -x extremetuxracer-data_*.deb /tmp/etr
+    python benchmarks/quality.py --suite textures --photos /tmp/etr/usr/share/games/etr/terrains \
+        --texture-root benchmarks/out/photos --materials pebbles04,grass01,pave02,rock07,sand01,dirt01
 """
 
 from __future__ import annotations
@@ -89,12 +98,14 @@ def run_one(source: DataSource, preset, seed: int, device: str) -> dict:
     }
 
 
-def texture_rows(root: Path, material: str, seeds: list[int], overrides: list[str], device: str) -> list[dict]:
+def texture_rows(root: Path, material: str, seeds: list[int], overrides: list[str], device: str,
+                 photos: str | None = None) -> list[dict]:
     """Baselines and the automatic preset on one texture folder."""
     folder = root / material
     if not folder.is_dir():
-        subprocess.run([sys.executable, str(ROOT / "scripts" / "make_textures.py"), str(root), "--materials", material],
-                       check=True, capture_output=True)
+        made_of = ["--photos", photos, "--gray"] if photos else []
+        subprocess.run([sys.executable, str(ROOT / "scripts" / "make_textures.py"), str(root), "--materials", material,
+                        *made_of], check=True, capture_output=True)
     source = session.parse_source(str(folder))
     rows = []
     data = run_to_end(session.load_data({"data": str(folder)}, 128))
@@ -134,7 +145,7 @@ def texture_suite(args: argparse.Namespace) -> int:
     root = Path(args.texture_root)
     rows = []
     for material in args.materials.split(","):
-        rows += texture_rows(root, material, [int(s) for s in args.seeds.split(",")], args.set, args.device)
+        rows += texture_rows(root, material, [int(s) for s in args.seeds.split(",")], args.set, args.device, args.photos)
     fmt = lambda v, spec: format(v, spec) if v is not None else "—"  # noqa: E731
     header = f"{'texture':<8} {'method':<40} {'seed':>4} {'AUROC':>6} {'pixel':>6} {'PRO':>6} {'train s':>8} {'img/s':>7}"
     print(header)
@@ -146,7 +157,7 @@ def texture_suite(args: argparse.Namespace) -> int:
     ours = [r["auroc"] for r in rows if r["method"].startswith("EGBAD")]
     if ours:
         print(f"EGBAD (auto): mean AUROC {np.mean(ours):.3f}, lowest {np.min(ours):.3f}")
-    result = {"machine": _machine(), "suite": "textures", "overrides": args.set, "rows": rows}
+    result = {"machine": _machine(), "suite": "textures", "photos": args.photos, "overrides": args.set, "rows": rows}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2, default=float))
     return 0
@@ -171,6 +182,7 @@ def main() -> int:
     parser.add_argument("--suite", choices=("digits", "textures"), default="digits")
     parser.add_argument("--materials", default="bricks,gravel,grass,stone,fabric,wood")
     parser.add_argument("--texture-root", default=str(ROOT / "benchmarks" / "out" / "textures"))
+    parser.add_argument("--photos", help="textures suite: a folder of photographs, one per material (see above)")
     args = parser.parse_args()
     if args.suite == "textures":
         if args.out.endswith("quality.json"):

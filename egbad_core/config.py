@@ -143,6 +143,10 @@ class ScoreConfig:
     reference_images: int = 200  # training images the reference is built from, at most (bounds checkpoint cost)
     map_smoothing: float = 4.0  # σ in pixels of the Gaussian blur of the anomaly map
     image_score: str = "max"  # "max" of the map, or "top1" (the mean of its highest 1%)
+    # The pixels' own local mean and spread (each channel, over this many pixels a side) as a second
+    # nearest-neighbour description beside D's features; 0 leaves it out.
+    moment_window: int = 0
+    moment_memory_size: int = 4096  # training moments kept for it (greedy coreset)
 
     @property
     def stages(self) -> tuple[int, ...]:
@@ -168,6 +172,9 @@ class ScoreConfig:
             raise EgbadError(f"feature stages must be stage numbers like 2,3, not {self.feature_stages!r}.")
         if self.memory_size < 1 or self.reference_images < 2 or self.map_smoothing < 0:
             raise EgbadError("the memory size must be positive, the reference images at least 2, the map smoothing not negative.")
+        if self.moment_window < 0 or self.moment_window % 2 or self.moment_memory_size < 1:
+            raise EgbadError(f"the moment window must be 0 (off) or an even number of pixels, not {self.moment_window}, "
+                             "and its memory size positive.")
         if self.image_score not in IMAGE_SCORES:
             raise EgbadError(f"the image score must be one of {', '.join(IMAGE_SCORES)}, not {self.image_score!r}.")
 
@@ -216,11 +223,11 @@ PATCH_PRESET = Preset(
     name="patch",
     description="For textured surfaces and images of a few hundred pixels with small local defects: "
     "the default's networks trained on random 32×32 patches of the images kept at a working size "
-    "(up to 128), each place scored by its residual and by the distance from D's local features to a "
-    "memory bank of training features; the image scores by its worst place.",
+    "(up to 128), each place scored by its residual and by how far its look lies from a memory bank of "
+    "training places: D's local features, and the pixels' mean and spread over 8×8; the image scores by its worst place.",
     model=ModelConfig(image_size=32, width=32, latent_size=64, spectral_norm=True, working_size=128),
     train=replace(DEFAULT_PRESET.train, epochs=30, crops_per_image=8),
-    score=ScoreConfig(lam=0.9, feature_stages="1", memory_size=4096, map_smoothing=4.0),
+    score=ScoreConfig(lam=0.9, feature_stages="1", memory_size=4096, map_smoothing=4.0, moment_window=8),
     normalisation=Normalisation(mean=0.5, std=0.5),
 )
 

@@ -6,20 +6,22 @@ patches (random crops of the images kept at ``working_size``), and every place o
 gets EGBAD's two terms:
 
 * residual: |x − G(E(x))| over overlapping patches, blended, blurred a little;
-* discrimination: the distance from D's local features there (its conv stages, side by side, each
-  place averaged with its 3×3 neighbours) to their nearest neighbour in a memory bank of training
-  features, thinned by a greedy k-center coreset as PatchCore does.
+* discrimination: how unlike any training place the place looks, measured two ways — the distance
+  from D's local features there (its conv stages, side by side) to their nearest neighbour in a
+  memory bank of training features, thinned by a greedy k-center coreset as PatchCore does; and the
+  same for the pixels' own mean and spread around the place (``score.moment_window``), which find
+  the stains and smears that D's 4×4-pixel view misses. The further out of the two counts.
 
-Each term is standardised by its spread over held-out training images, λ mixes them, the map is
-smoothed and upsampled to the image, and the image's score is its worst place. Those training
-images' own scores give the thresholds.
+Each term's map is smoothed and measured in units of a held-out training image's worst place, λ
+mixes them, the map is upsampled to the image, and the image's score is its worst place. Those
+training images' own scores give the thresholds.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -37,6 +39,7 @@ from .scoring import Scores, batches, pinned, smooth
 RESIDUAL_SMOOTHING = 2.0  # σ in pixels of the blur of |x − x'| before it is mixed
 CANDIDATES = 60_000  # training features the memory bank is chosen from, at most (a random sample)
 HELD_OUT = 0.25  # share of the reference images kept out of the memory bank, to score as new normal images
+NEAREST_CHUNK = 1024  # places whose nearest bank rows are found in one matrix product
 PROJECTION = 64  # dimensions the coreset search runs in (a random projection, as PatchCore)
 
 
@@ -117,26 +120,59 @@ def nearest_map(features: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:
     """(N, F, h, w) features → (N, h, w) Euclidean distance to the nearest memory row.
 
     Squared distances as one matrix product, |q|² − 2·q·m + |m|² (cdist's own path took a fifth
-    longer here), in chunks of 4096 places that bound the memory."""
+    longer here), in chunks of NEAREST_CHUNK places: each chunk's block of distances to a 4,096-row
+    bank (16 MB) stays in the cache while its minimum is taken; chunks of 4,096 took twice as long."""
     n, f, h, w = features.shape
     queries = features.permute(0, 2, 3, 1).reshape(-1, f)
     squares = memory.square().sum(dim=1)
     out = []
-    for chunk in queries.split(4096):
+    for chunk in queries.split(NEAREST_CHUNK):
         nearest = torch.addmm(squares, chunk, memory.t(), alpha=-2.0).min(dim=1).values + chunk.square().sum(dim=1)
         out.append(nearest.clamp_min_(0.0).sqrt_())
     return torch.cat(out).view(n, h, w)
 
 
-def raw_terms(networks: Networks, x: torch.Tensor, config: ScoreConfig, memory: torch.Tensor | None):
-    """(reconstruction, residual map (N, H, W), and with a memory bank the distance map upsampled to
-    (N, H, W), without one the local features (N, F, h, w) the bank is made of)."""
+def local_moments(x: torch.Tensor, window: int) -> torch.Tensor:
+    """Each channel's mean and spread over ``window``×``window`` pixels, a place every half window:
+    (N, 2C, h, w). What 4×4-pixel features cannot see: a stain shifts the local mean, a smear takes
+    away the local spread over a larger area than they look at. On the texture benchmark's
+    photographs these found the smears and stains that D's features missed."""
+    stride = max(1, window // 2)
+    pad = (window - stride) // 2
+    x = x.float()
+    mean = F.avg_pool2d(x, window, stride=stride, padding=pad, count_include_pad=False)
+    square = F.avg_pool2d(x * x, window, stride=stride, padding=pad, count_include_pad=False)
+    return torch.cat([mean, (square - mean.square()).clamp_min(0.0).sqrt()], dim=1)
+
+
+def descriptions(networks: Networks, x: torch.Tensor, config: ScoreConfig) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """What each place is compared with the training places by: D's local features, and the pixels'
+    local moments where the config asks for them (else None)."""
+    moments = local_moments(x, config.moment_window) if config.moment_window else None
+    return local_features(networks, x, config.stages), moments
+
+
+@dataclass
+class RawMaps:
+    """A batch's local terms before they are smoothed and standardised."""
+
+    reconstruction: torch.Tensor  # (N, C, H, W) G(E(x)) patch by patch
+    residual: torch.Tensor  # (N, H, W) |x − G(E(x))|, blurred a little, summed over channels
+    features: torch.Tensor  # (N, H, W) distance of D's local features to the nearest in the bank
+    moments: torch.Tensor | None  # (N, H, W) the same for the pixels' local moments, where used
+
+
+def raw_maps(networks: Networks, x: torch.Tensor, config: ScoreConfig, memory: torch.Tensor,
+             moment_memory: torch.Tensor | None) -> RawMaps:
     reconstruction = reconstruct(networks, x)
     residual = smooth((x.float() - reconstruction).abs(), RESIDUAL_SMOOTHING).sum(dim=1)
-    features = local_features(networks, x, config.stages)
-    if memory is None:
-        return reconstruction, residual, features
-    return reconstruction, residual, upsample(nearest_map(features, memory).float(), residual.shape[-2:])
+    features, moments = descriptions(networks, x, config)
+    size = residual.shape[-2:]
+    far = upsample(nearest_map(features, memory).float(), size)
+    moment_far = None
+    if moments is not None and moment_memory is not None:
+        moment_far = upsample(nearest_map(moments, moment_memory), size)
+    return RawMaps(reconstruction, residual, far, moment_far)
 
 
 def upsample(maps: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -149,28 +185,44 @@ def upsample(maps: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 
 @dataclass
 class PatchReference:
-    """What a patch model's maps are measured against: the memory bank and each term's spread."""
+    """What a patch model's maps are measured against: the memory banks and each term's spread.
+
+    Each term's mean and spread are those of a held-out training image's worst place (the maximum of
+    its smoothed map), so a map reads as "how far beyond a normal image's worst place", in the same
+    units whichever term it comes from. Checkpoints written before the moments term carry the mean
+    and spread over all places instead (their scores move a little: the map is now smoothed before
+    it is measured, not after)."""
 
     features: torch.Tensor  # (M, F) the coreset of training features
     residual_mean: float
     residual_spread: float
     discrimination_mean: float
     discrimination_spread: float
+    moments: torch.Tensor | None = None  # (K, 2C) the coreset of training places' pixel moments
+    moment_mean: float = 0.0
+    moment_spread: float = 1.0
 
     def to_payload(self) -> dict[str, torch.Tensor]:
         stats = [self.residual_mean, self.residual_spread, self.discrimination_mean, self.discrimination_spread]
-        return {"kind": torch.tensor([1]), "features": self.features, "stats": torch.tensor(stats, dtype=torch.float64)}
+        payload = {"kind": torch.tensor([1]), "features": self.features}
+        if self.moments is not None:
+            payload["moments"] = self.moments
+            stats += [self.moment_mean, self.moment_spread]
+        payload["stats"] = torch.tensor(stats, dtype=torch.float64)
+        return payload
 
     @classmethod
     def from_payload(cls, payload: dict[str, torch.Tensor]) -> "PatchReference":
         stats = [float(v) for v in payload["stats"].tolist()]
-        if len(stats) != 4 or payload["features"].dim() != 2:
+        moments = payload.get("moments")
+        if len(stats) != (4 if moments is None else 6) or payload["features"].dim() != 2 or (
+                moments is not None and moments.dim() != 2):
             raise ValueError("its shapes do not fit a patch model")
-        return cls(payload["features"].float(), *stats)
+        return cls(payload["features"].float(), *stats[:4], moments.float() if moments is not None else None, *stats[4:])
 
     def to(self, device: torch.device) -> "PatchReference":
-        return PatchReference(self.features.to(device), self.residual_mean, self.residual_spread,
-                              self.discrimination_mean, self.discrimination_spread)
+        moments = self.moments.to(device) if self.moments is not None else None
+        return replace(self, features=self.features.to(device), moments=moments)
 
 
 def greedy_coreset(features: torch.Tensor, size: int, seed: int = 0) -> torch.Tensor:
@@ -201,10 +253,10 @@ def build_patch_reference(
     networks: Networks, images: torch.Tensor, normalisation: Normalisation, config: ScoreConfig, seed: int = 0,
     thorough: bool = True,
 ) -> tuple[PatchReference, np.ndarray]:
-    """The memory bank from most of a bounded sample of the training images, and the term spreads
-    and scores from the rest, which the bank never saw: the scores a new normal image would get.
+    """The memory banks from most of a bounded sample of the training images, and the terms' spreads
+    and scores from the rest, which the banks never saw: the scores a new normal image would get.
 
-    ``thorough`` chooses the bank by greedy coreset (a run's last checkpoint, and a stopped one);
+    ``thorough`` chooses the banks by greedy coreset (a run's last checkpoint, and a stopped one);
     otherwise a random sample, some seconds quicker, for the checkpoints written along the way."""
     generator = torch.Generator().manual_seed(seed)
     count = images.shape[0]
@@ -213,49 +265,60 @@ def build_patch_reference(
     bank_images, held_images = images[order[held:]], images[order[:held]]
     device = networks.device
     networks = folded(networks)
-    every = []
-    with torch.inference_mode(), autocast(device.type, config.mixed_precision):
-        for _, batch in batches(bank_images, max(1, config.batch_size // 16)):
-            features = local_features(networks, networks.layout(normalisation.apply(batch.to(device))), config.stages)
-            every.append(features.permute(0, 2, 3, 1).reshape(-1, features.shape[1]))
-        every = torch.cat(every)
+    size = max(1, config.batch_size // 16)
+
+    def bank(rows: list[torch.Tensor], keep: int) -> torch.Tensor:
+        every = torch.cat(rows)
         if every.shape[0] > CANDIDATES:
             every = every[torch.randperm(every.shape[0], generator=generator)[:CANDIDATES].to(every.device)]
-        if thorough:
-            keep = greedy_coreset(every, config.memory_size, seed)
-        else:
-            keep = torch.randperm(every.shape[0], generator=generator)[: config.memory_size]
-        memory = every[keep.to(every.device)]
-        residuals, distances = [], []
-        for _, batch in batches(held_images, max(1, config.batch_size // 16)):
-            x = networks.layout(normalisation.apply(batch.to(device)))
-            _, residual, distance = raw_terms(networks, x, config, memory)
-            residuals.append(residual.float())
-            distances.append(distance)
-    residual, distance = torch.cat(residuals), torch.cat(distances)
-    reference = PatchReference(memory.float().cpu(), float(residual.mean()), spread_of(residual),
-                               float(distance.mean()), spread_of(distance))
-    _, _, maps = local_maps(residual, distance, reference, config)
-    scores = image_scores(maps, config)
+        chosen = greedy_coreset(every, keep, seed) if thorough else torch.randperm(every.shape[0], generator=generator)[:keep]
+        return every[chosen.to(every.device)].float()
+
+    def places(described: torch.Tensor) -> torch.Tensor:
+        return described.permute(0, 2, 3, 1).reshape(-1, described.shape[1])
+
+    with torch.inference_mode(), autocast(device.type, config.mixed_precision):
+        features, moments = [], []
+        for _, batch in batches(bank_images, size):
+            described, moment = descriptions(networks, networks.layout(normalisation.apply(batch.to(device))), config)
+            features.append(places(described))
+            if moment is not None:
+                moments.append(places(moment))
+        memory = bank(features, config.memory_size)
+        moment_memory = bank(moments, config.moment_memory_size) if moments else None
+        held_maps = [raw_maps(networks, networks.layout(normalisation.apply(batch.to(device))), config, memory, moment_memory)
+                     for _, batch in batches(held_images, size)]
+    worst = {name: _worst_places([getattr(m, name).float() for m in held_maps], config)
+             for name in ("residual", "features", "moments") if getattr(held_maps[0], name) is not None}
+    reference = PatchReference(memory.cpu(), *worst["residual"], *worst["features"])
+    if moment_memory is not None:
+        reference = replace(reference, moments=moment_memory.cpu(), moment_mean=worst["moments"][0],
+                            moment_spread=worst["moments"][1])
+    scores = torch.cat([image_scores(local_maps(m, reference.to(device), config)[2], config) for m in held_maps])
     return reference, scores.double().cpu().numpy()
+
+
+def _worst_places(maps: list[torch.Tensor], config: ScoreConfig) -> tuple[float, float]:
+    """Mean and spread of the held-out images' worst place in one term's smoothed map."""
+    worst = torch.cat([smooth(m[:, None], config.map_smoothing).flatten(1).max(dim=1).values for m in maps])
+    return float(worst.mean()), spread_of(worst)
 
 
 # ---------------------------------------------------------------------------------------- maps and scores
 
 
-def standardised(residual: torch.Tensor, distance: torch.Tensor, reference: PatchReference):
-    """Both terms in units of their spread over held-out training images."""
-    return ((residual - reference.residual_mean) / reference.residual_spread,
-            (distance - reference.discrimination_mean) / reference.discrimination_spread)
+def local_maps(raw: RawMaps, reference: PatchReference, config: ScoreConfig) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(R, Dis, the anomaly map (1 − λ)·R + λ·Dis) per place, all (N, H, W): each term smoothed and
+    measured against its reference. Dis is the further out of the place's two descriptions: D's
+    features, or the pixels' local moments where the model keeps them."""
 
+    def measured(values: torch.Tensor, mean: float, spread: float) -> torch.Tensor:
+        return (smooth(values.float()[:, None], config.map_smoothing)[:, 0] - mean) / spread
 
-def local_maps(residual: torch.Tensor, distance: torch.Tensor, reference: PatchReference,
-               config: ScoreConfig) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(R, Dis, the anomaly map (1 − λ)·R + λ·Dis) per place, each term in its training spread and
-    smoothed, all (N, H, W)."""
-    r, d = standardised(residual, distance, reference)
-    r = smooth(r[:, None], config.map_smoothing)[:, 0]
-    d = smooth(d[:, None], config.map_smoothing)[:, 0]
+    r = measured(raw.residual, reference.residual_mean, reference.residual_spread)
+    d = measured(raw.features, reference.discrimination_mean, reference.discrimination_spread)
+    if raw.moments is not None and reference.moments is not None:
+        d = torch.maximum(d, measured(raw.moments, reference.moment_mean, reference.moment_spread))
     return r, d, (1.0 - config.lam) * r + config.lam * d
 
 
@@ -293,8 +356,9 @@ def patch_scoring_task(
             return None
         with torch.inference_mode(), autocast(device.type, config.mixed_precision):
             x = networks.layout(normalisation.apply(batch.to(device, non_blocking=True)))
-            reconstruction, residual, distance = raw_terms(networks, x, config, reference.features)
-            r, d, maps = local_maps(residual.float(), distance, reference, config)
+            raw = raw_maps(networks, x, config, reference.features, reference.moments)
+            reconstruction = raw.reconstruction
+            r, d, maps = local_maps(raw, reference, config)
             worst = maps.flatten(1).argmax(dim=1)
             score = image_scores(maps, config)
             residuals.append(r.flatten(1).gather(1, worst[:, None])[:, 0].cpu())

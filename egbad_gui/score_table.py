@@ -109,9 +109,11 @@ class ScoreTableModel(QAbstractTableModel):
             return {
                 "Relative": "score ÷ the training images' 99th percentile: above 1.0 is unusual",
                 "Residual": "how far x lies from its reconstruction G(E(x)); default preset: the blurred "
-                "difference in units of the training images' spread at each pixel",
+                "difference in units of the training images' spread at each pixel; patch preset: at the "
+                "image's worst place",
                 "Discrimination": "seed preset: Σ|f_D(x) − f_D(G(E(x)))|; default preset: the distance from D's "
-                "features of x to the nearest training image's",
+                "features of x to the nearest training image's; patch preset: at the worst place, the further "
+                "out of D's local features and the pixels' local mean and spread from the nearest training place's",
             }.get(COLUMNS[section])
         return None
 

@@ -20,12 +20,14 @@ wood (rings and grain) and grass (blades). Reproducible from the seed; nothing i
 from __future__ import annotations
 
 import argparse
+import zlib
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 CANVAS = 1024
+PHOTO_CANVAS = 512  # a photographed surface is tiled to this side, the size of many texture photographs
 CROP = 128
 MATERIALS = ("stone", "bricks", "gravel", "fabric", "wood", "grass")
 DEFECTS = ("scratch", "spot", "crack", "stain", "smear")
@@ -212,14 +214,24 @@ def _save(array: np.ndarray, path: Path, gray: bool) -> None:
     (image.convert("L") if gray else image).save(path)
 
 
-def make_material(root: Path, material: str, train: int, test: int, seed: int, gray: bool = False) -> Path:
-    """One MVTec-layout folder: train/good, test/good, test/<defect>, ground_truth/<defect>."""
-    rng = np.random.default_rng([seed, MATERIALS.index(material)])
-    canvas = np.clip(SURFACES[material](rng), 0, 1).astype(np.float32)
+def photo_surface(path: Path) -> np.ndarray:
+    """A photographed surface as a canvas: the picture tiled to at least PHOTO_CANVAS a side (game
+    terrain photos are made to tile seamlessly), values in [0, 1]."""
+    picture = np.asarray(Image.open(path).convert("RGB"), dtype=np.float32) / 255.0
+    reps = [-(-PHOTO_CANVAS // picture.shape[0]), -(-PHOTO_CANVAS // picture.shape[1]), 1]
+    return np.tile(picture, reps)[:PHOTO_CANVAS, :PHOTO_CANVAS]
+
+
+def make_material(root: Path, material: str, train: int, test: int, seed: int, gray: bool = False,
+                  photo: Path | None = None) -> Path:
+    """One MVTec-layout folder: train/good, test/good, test/<defect>, ground_truth/<defect>.
+    ``photo``: the surface is that photograph instead of the procedural material."""
+    rng = np.random.default_rng([seed, MATERIALS.index(material) if photo is None else zlib.crc32(material.encode())])
+    canvas = photo_surface(photo) if photo is not None else np.clip(SURFACES[material](rng), 0, 1).astype(np.float32)
     folder = root / material
 
     def crop() -> np.ndarray:
-        y, x = rng.integers(0, CANVAS - CROP, 2)
+        y, x = rng.integers(0, canvas.shape[0] - CROP, 2)
         return canvas[y : y + CROP, x : x + CROP].copy()
 
     for sub in ("train/good", "test/good", *(f"test/{d}" for d in DEFECTS), *(f"ground_truth/{d}" for d in DEFECTS)):
@@ -246,10 +258,13 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--gray", action="store_true", help="write grayscale images, as many texture photographs are")
     parser.add_argument("--size", type=int, default=128, help="side of each image (default %(default)s)")
+    parser.add_argument("--photos", help="a folder of texture photographs: each one (named by --materials, "
+                        "without .png) is a surface instead of a procedural material")
     args = parser.parse_args()
     CROP = args.size
     for material in args.materials.split(","):
-        print(make_material(Path(args.out), material, args.train, args.test, args.seed, args.gray))
+        photo = Path(args.photos) / f"{material}.png" if args.photos else None
+        print(make_material(Path(args.out), material, args.train, args.test, args.seed, args.gray, photo))
 
 
 if __name__ == "__main__":

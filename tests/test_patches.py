@@ -175,3 +175,52 @@ def test_auto_picks_the_patch_preset_for_unaligned_surfaces_and_the_default_othe
     assert session.choose_automatically(session.parse_source("demo")).name == "default"
     preset, reason = session.choose_preset("auto", source=session.parse_source(str(texture)))
     assert preset.name == "patch" and preset.model.working_size == 128 and reason.startswith("Preset auto: patch")
+
+
+def test_local_moments_are_each_windows_mean_and_spread_on_a_half_window_grid():
+    from egbad_core.patches import local_moments
+
+    x = torch.rand(2, 3, 32, 32)
+    moments = local_moments(x, 8)
+    assert moments.shape == (2, 6, 8, 8)  # mean and spread of each channel, a place every 4 pixels
+    window = x[1, 2, 2:10, 2:10]  # the place at row 1, column 1 (padding 2)
+    assert moments[1, 2, 1, 1] == pytest.approx(float(window.mean()), abs=1e-5)
+    assert moments[1, 5, 1, 1] == pytest.approx(float(window.std(unbiased=False)), abs=1e-4)
+    assert local_moments(torch.full((1, 1, 16, 16), 0.3), 4)[0, 1].abs().max() < 1e-3  # flat: no spread
+
+
+def test_dis_is_the_further_out_of_the_two_descriptions_each_in_its_own_units():
+    from egbad_core.config import ScoreConfig
+    from egbad_core.patches import PatchReference, RawMaps, local_maps
+
+    config = ScoreConfig(lam=0.5, map_smoothing=0)
+    features, moments = torch.zeros(1, 4, 4), torch.zeros(1, 4, 4)
+    features[0, 0, 0], moments[0, 3, 3] = 5.0, 9.0
+    reference = PatchReference(torch.zeros(2, 3), 0.0, 1.0, 1.0, 2.0, torch.zeros(2, 2), 3.0, 3.0)
+    raw = RawMaps(torch.zeros(1, 1, 4, 4), torch.zeros(1, 4, 4), features, moments)
+    r, d, maps = local_maps(raw, reference, config)
+    assert d[0, 0, 0] == pytest.approx(2.0) and d[0, 3, 3] == pytest.approx(2.0)  # (5 − 1) / 2 and (9 − 3) / 3
+    assert d[0, 1, 1] == pytest.approx(-0.5)  # the features' −0.5 beats the moments' −1
+    assert torch.allclose(maps, 0.5 * r + 0.5 * d)
+    without = local_maps(RawMaps(raw.reconstruction, raw.residual, features, None), reference, config)[1]
+    assert without[0, 3, 3] == pytest.approx(-0.5)  # no moments term: the features alone
+
+
+def test_the_patch_checkpoint_keeps_a_moments_bank_and_one_written_without_it_still_scores(trained, tmp_path):
+    from egbad_core.patches import PatchReference
+
+    root, source, checkpoint, _, _ = trained
+    reference = checkpoint.reference
+    assert checkpoint.score.moment_window == 8 and reference.moments.shape[1] == 2  # a gray image's mean and spread
+    payload = reference.to_payload()
+    again = PatchReference.from_payload(payload)
+    assert torch.equal(again.moments, reference.moments) and again.moment_spread == reference.moment_spread
+    older = {"kind": payload["kind"], "features": payload["features"], "stats": payload["stats"][:4]}
+    old = PatchReference.from_payload(older)  # as written before the moments term
+    assert old.moments is None
+    from dataclasses import replace as changed
+
+    detection = run_to_end(session.detect(changed(checkpoint, reference=old), source))
+    assert np.isfinite(detection.scores.score).all() and detection.scores.residual_maps.shape == (8, 32, 32)
+    with pytest.raises(ValueError):
+        PatchReference.from_payload({**older, "moments": payload["moments"]})  # a bank without its spread
