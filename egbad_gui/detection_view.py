@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
 from egbad_core.pictures import colour_bar, to_rgb8, triptych
 
 from .images import outlined, pixmap_from_rgb
-from .plots import ScoreHistogram
+from .plots import ScoreHistogram, view_span
 from .score_table import ScoreTableModel
 
 if TYPE_CHECKING:
@@ -36,7 +36,7 @@ class DetectionView(QWidget):
         super().__init__(parent)
         self.detection: Detection | None = None
         self.scale = 1.0  # raw score per displayed unit (the training 99th percentile)
-        self.top = 1.0  # slider's upper end, in displayed units
+        self.top = 1.0  # the slider's and the histogram's upper end, in displayed units
         self._thumbnails: dict[tuple[int, bool], object] = {}
         self._map_range: tuple[float, float | None] = (1.0, None)  # top, and low for an overlay (local models)
         self._pixel_line = ""  # pixel AUROC and PRO: they do not depend on the threshold either
@@ -200,7 +200,8 @@ class DetectionView(QWidget):
         stats = detection.train_stats
         self.scale = stats.p99 if stats is not None and stats.p99 > 0 else 1.0
         shown = scores.score / self.scale
-        self.top = float(max(shown.max(), detection.threshold / self.scale) * 1.05) or 1.0
+        self.top = view_span(shown, detection.threshold / self.scale, relative=stats is not None)
+        highest = max(float(shown.max()), detection.threshold / self.scale) * 1.05
         low, top = detection.map_range()
         local = scores.local
         self._map_range = (top, low if local else None)
@@ -210,12 +211,14 @@ class DetectionView(QWidget):
         pixel = detection.pixel_metrics()
         self._pixel_line = (f"pixel AUROC {pixel['pixel_auroc']:.3f}   PRO {pixel['pro']:.3f} "
                             f"({pixel['pixel_images']} images with masks)" if pixel["pixel_auroc"] is not None else "")
-        self.histogram.getPlotItem().setLabel(
-            "bottom", "score (1.0 = 99th percentile of the training images)" if stats else "score"
-        )
-        self.histogram.set_scores(shown, detection.images.is_defect)
+        beyond = int((shown > self.top).sum())
+        label = "score (1.0 = 99th percentile of the training images)" if stats else "score"
+        if beyond:
+            label += f"; {beyond} beyond {self.top:.3g} in the last bin"
+        self.histogram.getPlotItem().setLabel("bottom", label)
+        self.histogram.set_scores(shown, detection.images.is_defect, self.top)
         self.spin.blockSignals(True)
-        self.spin.setRange(0.0, self.top)
+        self.spin.setRange(0.0, max(highest, self.top))
         self.spin.blockSignals(False)
         self._ranking = detection.ranking()
         labelled = self._ranking is not None

@@ -134,6 +134,18 @@ class LossPlot(pg.PlotWidget):
         self._follow = False
 
 
+FAR = 20.0  # relative scores (1.0 = the training images' 99th percentile) beyond which the view may stop
+
+
+def view_span(shown: np.ndarray, threshold: float, relative: bool) -> float:
+    """Where the histogram and the slider end: just past the highest score, or, where some lie far
+    beyond the normal images (a patch model scores an obvious spot hundreds of times a normal
+    image's worst place, which squeezed every normal image into the first bin), at FAR or twice the
+    threshold, whichever is more; the histogram piles the scores beyond into its last bin."""
+    top = max(float(shown.max()) if len(shown) else 0.0, threshold) * 1.05 or 1.0
+    return min(top, max(FAR, 2.0 * threshold)) if relative else top
+
+
 class ScoreHistogram(pg.PlotWidget):
     """Score histogram, normal and defect apart when labels exist, with a draggable threshold."""
 
@@ -157,8 +169,11 @@ class ScoreHistogram(pg.PlotWidget):
         item.addItem(self.line)
         self.line.sigPositionChanged.connect(lambda line: self.threshold_dragged.emit(float(line.value())))
 
-    def set_scores(self, scores: np.ndarray, is_defect: np.ndarray | None) -> None:
-        """Histograms of the scores, normal and defect apart where labels are known."""
+    def set_scores(self, scores: np.ndarray, is_defect: np.ndarray | None, span: float | None = None) -> None:
+        """Histograms of the scores, normal and defect apart where labels are known; with ``span``
+        the bins end there and the scores beyond are counted in the last one."""
+        if span is not None and len(scores) and scores.max() > span:
+            scores = np.minimum(scores, span)
         edges = np.histogram_bin_edges(scores, bins=min(60, max(10, len(scores) // 10)))
         self.legend.clear()
         if is_defect is None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
 import pytest
 
 pytest.importorskip("pytestqt")
@@ -323,3 +324,20 @@ def test_a_patch_model_shows_anomaly_maps_a_colour_bar_and_pixel_metrics(qtbot, 
     low, high = float(view.colour_bar.low.text()), float(view.colour_bar.high.text())
     assert high > low and view.colour_bar.unit.text() == "score"
     assert view.detail_image.pixmap() is not None and not view.detail_image.pixmap().isNull()
+
+
+def test_far_scores_are_piled_into_the_histograms_last_bin_not_stretching_it(qtbot):
+    from egbad_gui.plots import FAR, ScoreHistogram, view_span
+
+    shown = np.concatenate([np.linspace(0.0, 1.2, 100), np.linspace(40.0, 250.0, 20)])  # relative scores
+    span = view_span(shown, 1.3, relative=True)
+    assert span == FAR  # not 262: the normal images keep the width of the plot
+    assert view_span(shown, 15.0, relative=True) == 30.0  # a high threshold stays well inside
+    assert view_span(shown[:100], 1.3, relative=True) == pytest.approx(1.3 * 1.05)  # nothing far: all of them
+    assert view_span(shown, 1.3, relative=False) == pytest.approx(250 * 1.05)  # raw scores: no cut
+    histogram = ScoreHistogram()
+    qtbot.addWidget(histogram)
+    histogram.set_scores(shown, np.arange(120) >= 100, span)
+    edges, counts = histogram.defect.getData()
+    assert edges.max() <= span and counts[-1] == 20 and counts.sum() == 20  # every far defect in the last bin
+    assert histogram.normal.getData()[1].sum() == 100

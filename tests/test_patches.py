@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 
 from egbad_core import metrics, session
-from egbad_core.config import PATCH_PRESET, ModelConfig, TrainConfig, replace
+from egbad_core.config import PATCH_PRESET, ModelConfig, replace
 from egbad_core.events import run_to_end
 from egbad_core.errors import EgbadError
 
