@@ -145,13 +145,6 @@ def local_moments(x: torch.Tensor, window: int) -> torch.Tensor:
     return torch.cat([mean, (square - mean.square()).clamp_min(0.0).sqrt()], dim=1)
 
 
-def descriptions(networks: Networks, x: torch.Tensor, config: ScoreConfig) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """What each place is compared with the training places by: D's local features, and the pixels'
-    local moments where the config asks for them (else None)."""
-    moments = local_moments(x, config.moment_window) if config.moment_window else None
-    return local_features(networks, x, config.stages), moments
-
-
 @dataclass
 class RawMaps:
     """A batch's local terms before they are smoothed and standardised."""
@@ -159,19 +152,20 @@ class RawMaps:
     reconstruction: torch.Tensor  # (N, C, H, W) G(E(x)) patch by patch
     residual: torch.Tensor  # (N, H, W) |x − G(E(x))|, blurred a little, summed over channels
     features: torch.Tensor  # (N, H, W) distance of D's local features to the nearest in the bank
-    moments: torch.Tensor | None  # (N, H, W) the same for the pixels' local moments, where used
+    moments: torch.Tensor | None  # (N, H, W) the same for the pixels' local moments, where there is a bank
 
 
 def raw_maps(networks: Networks, x: torch.Tensor, config: ScoreConfig, memory: torch.Tensor,
              moment_memory: torch.Tensor | None) -> RawMaps:
+    """The terms against the banks; the moments only where there is a bank of them (a checkpoint
+    written before them has none, whatever the config says)."""
     reconstruction = reconstruct(networks, x)
     residual = smooth((x.float() - reconstruction).abs(), RESIDUAL_SMOOTHING).sum(dim=1)
-    features, moments = descriptions(networks, x, config)
     size = residual.shape[-2:]
-    far = upsample(nearest_map(features, memory).float(), size)
+    far = upsample(nearest_map(local_features(networks, x, config.stages), memory).float(), size)
     moment_far = None
-    if moments is not None and moment_memory is not None:
-        moment_far = upsample(nearest_map(moments, moment_memory), size)
+    if moment_memory is not None and config.moment_window:
+        moment_far = upsample(nearest_map(local_moments(x, config.moment_window), moment_memory), size)
     return RawMaps(reconstruction, residual, far, moment_far)
 
 
@@ -280,10 +274,10 @@ def build_patch_reference(
     with torch.inference_mode(), autocast(device.type, config.mixed_precision):
         features, moments = [], []
         for _, batch in batches(bank_images, size):
-            described, moment = descriptions(networks, networks.layout(normalisation.apply(batch.to(device))), config)
-            features.append(places(described))
-            if moment is not None:
-                moments.append(places(moment))
+            x = networks.layout(normalisation.apply(batch.to(device)))
+            features.append(places(local_features(networks, x, config.stages)))
+            if config.moment_window:
+                moments.append(places(local_moments(x, config.moment_window)))
         memory = bank(features, config.memory_size)
         moment_memory = bank(moments, config.moment_memory_size) if moments else None
         held_maps = [raw_maps(networks, networks.layout(normalisation.apply(batch.to(device))), config, memory, moment_memory)
@@ -294,7 +288,8 @@ def build_patch_reference(
     if moment_memory is not None:
         reference = replace(reference, moments=moment_memory.cpu(), moment_mean=worst["moments"][0],
                             moment_spread=worst["moments"][1])
-    scores = torch.cat([image_scores(local_maps(m, reference.to(device), config)[2], config) for m in held_maps])
+    on_device = reference.to(device)
+    scores = torch.cat([image_scores(local_maps(m, on_device, config)[2], config) for m in held_maps])
     return reference, scores.double().cpu().numpy()
 
 
@@ -317,7 +312,7 @@ def local_maps(raw: RawMaps, reference: PatchReference, config: ScoreConfig) -> 
 
     r = measured(raw.residual, reference.residual_mean, reference.residual_spread)
     d = measured(raw.features, reference.discrimination_mean, reference.discrimination_spread)
-    if raw.moments is not None and reference.moments is not None:
+    if raw.moments is not None:
         d = torch.maximum(d, measured(raw.moments, reference.moment_mean, reference.moment_spread))
     return r, d, (1.0 - config.lam) * r + config.lam * d
 

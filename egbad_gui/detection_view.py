@@ -201,7 +201,7 @@ class DetectionView(QWidget):
         self.scale = stats.p99 if stats is not None and stats.p99 > 0 else 1.0
         shown = scores.score / self.scale
         self.top = view_span(shown, detection.threshold / self.scale, relative=stats is not None)
-        highest = max(float(shown.max()), detection.threshold / self.scale) * 1.05
+        everything = view_span(shown, detection.threshold / self.scale, relative=False)  # the spin box reaches all
         low, top = detection.map_range()
         local = scores.local
         self._map_range = (top, low if local else None)
@@ -218,7 +218,7 @@ class DetectionView(QWidget):
         self.histogram.getPlotItem().setLabel("bottom", label)
         self.histogram.set_scores(shown, detection.images.is_defect, self.top)
         self.spin.blockSignals(True)
-        self.spin.setRange(0.0, max(highest, self.top))
+        self.spin.setRange(0.0, everything)
         self.spin.blockSignals(False)
         self._ranking = detection.ranking()
         labelled = self._ranking is not None
