@@ -22,11 +22,12 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from egbad_core import metrics  # noqa: E402
+from egbad_core.score import metrics  # noqa: E402
 from egbad_core.config import DEFAULT_PRESET, SEED_PRESET  # noqa: E402
-from egbad_core.data import DataSource, load_test_set, load_training_set  # noqa: E402
-from egbad_core.scoring import score_images  # noqa: E402
-from egbad_core.training import Trainer  # noqa: E402
+from egbad_core.data.sources import DataSource  # noqa: E402
+from egbad_core.data.loading import load_test_set, load_training_set  # noqa: E402
+from egbad_core.score.whole import score_images  # noqa: E402
+from egbad_core.train.trainer import Trainer  # noqa: E402
 
 
 def synchronise(device: str) -> None:
@@ -40,7 +41,7 @@ def run(preset, epochs: int, mixed: bool, device: str) -> dict:
     test_set = load_test_set(source, train_set.image_size, train_set.channels)
     train = replace(preset.train, epochs=epochs, device=device, mixed_precision=mixed)
     score = replace(preset.score, mixed_precision=mixed)
-    trainer = Trainer(train_set, preset, train, score)
+    trainer = Trainer(train_set, replace(preset, train=train, score=score))
     synchronise(device)
     start = time.perf_counter()
     for _event in trainer.run():
@@ -49,9 +50,9 @@ def run(preset, epochs: int, mixed: bool, device: str) -> dict:
     train_seconds = time.perf_counter() - start
     reference, _ = trainer.reference()
     images = test_set.pixels  # as loaded: scoring normalises each batch
-    score_images(trainer.networks, images[:64], trainer.normalisation, score, reference=reference)  # warm-up
+    score_images(trainer.networks, images[:64], trainer.settings.normalisation, score, reference=reference)  # warm-up
     synchronise(device)
-    scores = score_images(trainer.networks, images, trainer.normalisation, score, keep_images=False, reference=reference)
+    scores = score_images(trainer.networks, images, trainer.settings.normalisation, score, keep_images=False, reference=reference)
     synchronise(device)
     return {
         "preset": preset.name, "epochs": epochs, "mixed_precision": mixed,

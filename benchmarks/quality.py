@@ -47,13 +47,15 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import baselines as simple  # noqa: E402
-from egbad_core import metrics, session  # noqa: E402
+from egbad_core import session
+from egbad_core.score import metrics  # noqa: E402
 from egbad_core.events import run_to_end  # noqa: E402
 from egbad_core.config import get_preset, with_overrides  # noqa: E402
-from egbad_core.data import DataSource, load_test_set, load_training_set  # noqa: E402
-from egbad_core.detection import run_detection  # noqa: E402
+from egbad_core.data.sources import DataSource  # noqa: E402
+from egbad_core.data.loading import load_test_set, load_training_set  # noqa: E402
+from egbad_core.run.scoring import run_detection  # noqa: E402
 from egbad_core.events import FinishedEvent  # noqa: E402
-from egbad_core.training import Trainer  # noqa: E402
+from egbad_core.train.trainer import Trainer  # noqa: E402
 
 
 def baselines(source: DataSource, size: int) -> list[dict]:
@@ -130,7 +132,7 @@ def texture_rows(root: Path, material: str, seeds: list[int], overrides: list[st
         run_to_end(trainer.run())
         checkpoint = trainer.checkpoint()
         seconds = time.perf_counter() - started
-        detection = run_to_end(session.detect(checkpoint, source, threshold="f1"))
+        detection = run_to_end(session.detect(session.ScoreRequest(checkpoint, threshold="f1"), source))
         summary = detection.summary()
         rows.append({"texture": material, "method": f"EGBAD {preset.name} (auto)", "seed": seed,
                      "auroc": summary["auroc"], "pixel_auroc": summary["pixel_auroc"], "pro": summary["pro"],

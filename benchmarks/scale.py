@@ -141,10 +141,11 @@ def checkpoint_section(work: Path, epochs: int, multiples: list[int]) -> list[di
     import torch
 
     from egbad_core.config import SEED_PRESET, replace
-    from egbad_core.data import DataSource, load_training_set
+    from egbad_core.data.sources import DataSource
+    from egbad_core.data.loading import load_training_set
     from egbad_core.events import FinishedEvent, IterationEvent
-    from egbad_core.memory import limit_heap_growth
-    from egbad_core.training import Trainer
+    from egbad_core.system.memory import limit_heap_growth
+    from egbad_core.train.trainer import Trainer
 
     limit_heap_growth()
     from importlib import resources
@@ -155,7 +156,7 @@ def checkpoint_section(work: Path, epochs: int, multiples: list[int]) -> list[di
         path = work / f"demo{times}.csv"
         pd.concat([demo] * times).to_csv(path, index=False)
         train_set = load_training_set(DataSource.parse(str(path), normal_labels="7,8"), 64)
-        trainer = Trainer(train_set, SEED_PRESET, replace(SEED_PRESET.train, epochs=epochs), checkpoint_path=work / f"s{times}.pt")
+        trainer = Trainer(train_set, replace(SEED_PRESET, train=replace(SEED_PRESET.train, epochs=epochs)), checkpoint_path=work / f"s{times}.pt")
         loop_seconds, images, last = 0.0, 0, time.perf_counter()
         finished = None
         for event in trainer.run():
@@ -186,7 +187,8 @@ def memory_section(work: Path, count: int) -> dict:
 
 
 def decode_section(work: Path, files: int) -> dict:
-    from egbad_core.data import decode_workers, decoded, list_folder
+    from egbad_core.data.decoding import decode_workers, decoded
+    from egbad_core.data.folders import list_folder
 
     folder = work / "large" / "train" / "good"
     write_images(folder, files, "large")

@@ -6,6 +6,8 @@ Prints a table and writes JSON:
     (batches of 5, training mode, autograd on), the best of three passes each;
   the seed's code runs in a child process with the C allocator as it comes, ours here with the
   allocator set as ``egbad`` and ``egbad-gui`` set it;
+  * scoring images/s of ``egbad detect``'s whole path (the streaming task, its rows, grid and summary
+    written) against the same seed scoring, each image decoded and scored once;
   * EGBAD against the project's own AnoGAN scorer (500 latent steps), per image;
   * peak resident memory of ``egbad train --data demo --preset seed`` and of the seed's loop,
     each in a fresh process.
@@ -35,12 +37,15 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import seed_baseline  # noqa: E402
+from egbad_core import session  # noqa: E402
 from egbad_core.config import SEED_PRESET, ScoreConfig  # noqa: E402
-from egbad_core.memory import limit_heap_growth  # noqa: E402
-from egbad_core.data import DataSource, load_test_set, load_training_set  # noqa: E402
-from egbad_core.anogan import score_anogan  # noqa: E402
-from egbad_core.scoring import score_images  # noqa: E402
-from egbad_core.training import Trainer  # noqa: E402
+from egbad_core.events import run_to_end  # noqa: E402
+from egbad_core.system.memory import limit_heap_growth  # noqa: E402
+from egbad_core.data.sources import DataSource  # noqa: E402
+from egbad_core.data.loading import load_test_set, load_training_set  # noqa: E402
+from egbad_core.score.anogan import score_anogan  # noqa: E402
+from egbad_core.score.whole import score_images  # noqa: E402
+from egbad_core.train.trainer import Trainer  # noqa: E402
 
 
 def demo_arrays() -> tuple[np.ndarray, np.ndarray]:
@@ -115,7 +120,7 @@ def main() -> int:
     source = DataSource.parse("demo")
     train_set = load_training_set(source, 64)
     test_set = load_test_set(source, 64)
-    trainer = Trainer(train_set, SEED_PRESET, replace(SEED_PRESET.train, epochs=args.epochs))
+    trainer = Trainer(train_set, replace(SEED_PRESET, train=replace(SEED_PRESET.train, epochs=args.epochs)))
     start = time.perf_counter()
     for _event in trainer.run():
         pass
@@ -127,18 +132,32 @@ def main() -> int:
     }
 
     pixels = test_set.pixels  # as loaded: scoring normalises each batch
-    score_images(trainer.networks, pixels[:64], trainer.normalisation)  # warm-up, as the seed's first batch is
+    score_images(trainer.networks, pixels[:64], trainer.settings.normalisation)  # warm-up, as the seed's first batch is
     ours_score_seconds = float("inf")  # the best of --score-repeats, as the seed's
     for _ in range(args.score_repeats):
-        ours_scores = score_images(trainer.networks, pixels, trainer.normalisation, ScoreConfig(batch_size=256))
+        ours_scores = score_images(trainer.networks, pixels, trainer.settings.normalisation, ScoreConfig(batch_size=256))
         ours_score_seconds = min(ours_score_seconds, ours_scores.seconds)
     rows["scoring images/s, EGBAD"] = {
         "seed": seed["score_images"] / seed["score_seconds"], "ours": len(test_set) / ours_score_seconds,
         "ratio": seed["score_seconds"] / ours_score_seconds,
     }
 
+    # What `egbad detect` does with the same model: the streaming path, rows, grid and summary written.
+    checkpoint = trainer.checkpoint()
+    with tempfile.TemporaryDirectory() as out:
+        request = session.ScoreRequest(checkpoint, config=replace(checkpoint.settings.score, batch_size=256))
+        detect_seconds = float("inf")
+        for _ in range(args.score_repeats):
+            started = time.perf_counter()
+            run_to_end(session.detect_into(request, source, Path(out) / "results"))
+            detect_seconds = min(detect_seconds, time.perf_counter() - started)
+    rows["scoring images/s, egbad detect (rows, grid, summary)"] = {
+        "seed": seed["score_images"] / seed["score_seconds"], "ours": len(test_set) / detect_seconds,
+        "ratio": len(test_set) / detect_seconds / (seed["score_images"] / seed["score_seconds"]),
+    }
+
     few = pixels[: args.anogan_images]
-    anogan = score_anogan(trainer.networks, few, trainer.normalisation,
+    anogan = score_anogan(trainer.networks, few, trainer.settings.normalisation,
                           ScoreConfig(anogan_steps=args.anogan_steps, batch_size=len(few)), keep_images=False)
     per_image_anogan = anogan.seconds / len(few)
     per_image_egbad = ours_score_seconds / len(test_set)

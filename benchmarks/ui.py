@@ -113,10 +113,10 @@ def threshold_drag(count: int = 2000, side: int = 64) -> dict:
     import torch
     from PySide6.QtWidgets import QApplication
 
-    from egbad_core.data import ImageSet
-    from egbad_core.detection import Detection
-    from egbad_core.metrics import ScoreStats
-    from egbad_core.scoring import Scores
+    from egbad_core.data.images import ImageSet
+    from egbad_core.run.detection import Detection
+    from egbad_core.model.references import ScoreStats
+    from egbad_core.score.scores import Scores
     from egbad_gui.detection_view import DetectionView
 
     app = QApplication.instance() or QApplication([])

@@ -2,8 +2,9 @@
 
 Everything it does goes through ``session``, the surface the window uses too. Problems a user
 can cause end with one plain sentence on stderr and exit code 2, never a traceback. A run's
-figures end stdout as one JSON line, for scripts. Ctrl-C during training stops after the current
-iteration, writes the stopped checkpoint and the JSON line, and exits with code 1.
+figures end stdout as one JSON line, for scripts. Ctrl-C or SIGTERM during training stops after the
+current iteration, writes the stopped checkpoint and the JSON line, and exits with code 1; during
+scoring it stops after the batch, keeping the rows written.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Iterator, Sequence
 from . import __version__
 from .config import AUTO_THRESHOLDS, PRESETS, SCORING_METHODS
 from .errors import EgbadError
-from .memory import limit_heap_growth
+from .system.memory import limit_heap_growth
 
 EXIT_USER_ERROR = 2
 EXIT_NOT_COMPLETED = 1  # training stopped (Ctrl-C) or diverged: the JSON line says which
@@ -110,7 +111,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def train_command(args: argparse.Namespace) -> int:
     """``egbad train``: load, train with a progress bar, end stdout with the run's JSON line."""
-    from . import distributed
+    from .system import distributed
 
     with distributed.joined(args.device or "auto") as (world, device):  # under torchrun: this process's rank
         return _train(args, world, None if world.alone else device)
@@ -118,39 +119,73 @@ def train_command(args: argparse.Namespace) -> int:
 
 def _train(args: argparse.Namespace, world, device: str | None) -> int:
     from . import session
-    from .events import EpochEvent, FinishedEvent, IterationEvent, WarningEvent
+    from .events import FinishedEvent
 
     say = _info if world.main else (lambda text: None)  # one process speaks for all
     if not world.main:
         args.quiet = True
     source = session.parse_source(args.data, args.test_data, args.normal_labels)
-    out = Path(args.out) if args.out else session.default_checkpoint_path(source, DEFAULT_CHECKPOINT_DIR)
-    session.ensure_writable_folder(out.parent)  # before any data is loaded or any epoch is spent
-    resumed = session.load_checkpoint(args.resume) if args.resume else None
-    reason = None
-    if resumed is not None:
-        trainer = session.make_trainer(source, out, resume=resumed, epochs=args.epochs, device=device or args.device,
-                                       world=world)
-    else:
-        preset, reason = session.choose_preset(args.preset, args.image_size, args.set, source)
-        changes = {
-            "epochs": args.epochs, "batch_size": args.batch_size, "lr_g": args.lr_g, "lr_d": args.lr_d,
-            "lr_e": args.lr_e, "seed": args.seed, "device": device or args.device, "refine_epochs": args.refine_epochs,
-            "mixed_precision": True if args.mixed_precision else None,
-        }
-        train = replace(preset.train, **{k: v for k, v in changes.items() if v is not None})
-        trainer = session.make_trainer(source, out, preset, train, world=world)
+    trainer, reason = _trainer(args, source, world, device)
     train_set = trainer.train_set
     if reason:  # said once the data has loaded: a problem with it stays the one line on stderr
         say(reason)
     if world.main:
         _report_skipped(train_set.skipped)
-    total_epochs = trainer.train_config.total_epochs
+    total_epochs = trainer.settings.train.total_epochs
     say(
-        f"Training {trainer.preset.name} preset on {train_set.describe()} from {source.describe()}, "
+        f"Training {trainer.settings.name} preset on {train_set.describe()} from {source.describe()}, "
         f"device {trainer.device}, epochs {trainer.epoch + 1}–{total_epochs}.",
     )
     bar = _progress_bar(args.quiet, (total_epochs - trainer.epoch) * trainer.batches_per_epoch(), "train")
+    stop = threading.Event()
+    with _signals_stop(stop, lambda: bar.write("Stopping after this iteration (Ctrl-C again to quit at once)…",
+                                                file=sys.stderr)):
+        try:
+            finished: FinishedEvent = session.run_to_end(session.training(trainer, stop),
+                                                         _training_drawer(bar, world, total_epochs))
+        finally:
+            bar.close()
+    say(finished.message)
+    result = {
+        "status": finished.reason,
+        "epochs": finished.epochs_done,
+        "seconds": round(finished.seconds, 3),
+        "train_images_per_s": round(finished.images_per_s, 2),
+        "checkpoint": finished.checkpoint,
+        "device": str(trainer.device),
+        "preset": trainer.settings.name,
+        "n_train_images": len(train_set),
+        "skipped": [str(s) for s in train_set.skipped],
+        "processes": world.size,
+    }
+    if world.main:
+        print(json.dumps(result), flush=True)
+    return 0 if finished.reason == "completed" else EXIT_NOT_COMPLETED
+
+
+def _trainer(args: argparse.Namespace, source, world, device: str | None):
+    """(the Trainer the arguments ask for, the automatic choice's sentence or None)."""
+    from . import session
+
+    out = Path(args.out) if args.out else session.default_checkpoint_path(source, DEFAULT_CHECKPOINT_DIR)
+    session.ensure_writable_folder(out.parent)  # before any data is loaded or any epoch is spent
+    if args.resume:
+        resumed = session.load_checkpoint(args.resume)
+        return session.make_trainer(source, out, resume=resumed, epochs=args.epochs, device=device or args.device,
+                                    world=world), None
+    preset, reason = session.choose_preset(args.preset, args.image_size, args.set, source)
+    changes = {
+        "epochs": args.epochs, "batch_size": args.batch_size, "lr_g": args.lr_g, "lr_d": args.lr_d,
+        "lr_e": args.lr_e, "seed": args.seed, "device": device or args.device, "refine_epochs": args.refine_epochs,
+        "mixed_precision": True if args.mixed_precision else None,
+    }
+    settings = replace(preset, train=replace(preset.train, **{k: v for k, v in changes.items() if v is not None}))
+    return session.make_trainer(source, out, settings, world=world), reason
+
+
+def _training_drawer(bar, world, total_epochs: int):
+    """What the progress bar shows of each training event (nothing on the processes that do not speak)."""
+    from .events import EpochEvent, IterationEvent, WarningEvent
 
     def draw(event: object) -> None:
         if not world.main:
@@ -172,35 +207,16 @@ def _train(args: argparse.Namespace, world, device: str | None) -> int:
             case WarningEvent():
                 bar.write(f"warning: {event.message}", file=sys.stderr)
 
-    stop = threading.Event()
-    with _ctrl_c_stops(stop, lambda: bar.write("Stopping after this iteration (Ctrl-C again to quit at once)…",
-                                                file=sys.stderr)):
-        try:
-            finished: FinishedEvent = session.run_to_end(session.training(trainer, stop), draw)
-        finally:
-            bar.close()
-    say(finished.message)
-    result = {
-        "status": finished.reason,
-        "epochs": finished.epochs_done,
-        "seconds": round(finished.seconds, 3),
-        "train_images_per_s": round(finished.images_per_s, 2),
-        "checkpoint": finished.checkpoint,
-        "device": str(trainer.device),
-        "preset": trainer.preset.name,
-        "n_train_images": len(train_set),
-        "skipped": [str(s) for s in train_set.skipped],
-        "processes": world.size,
-    }
-    if world.main:
-        print(json.dumps(result), flush=True)
-    return 0 if finished.reason == "completed" else EXIT_NOT_COMPLETED
+    return draw
 
 
 @contextlib.contextmanager
-def _ctrl_c_stops(stop: threading.Event, announce) -> Iterator[None]:
-    """While training, the first Ctrl-C asks the run to stop after its current iteration (it then
-    writes its stopped checkpoint and the summary); a second one interrupts at once."""
+def _signals_stop(stop: threading.Event, announce) -> Iterator[None]:
+    """While training or scoring, the first Ctrl-C or SIGTERM (what systemd, Docker and a logout
+    send) asks the run to stop after its current iteration or batch: training then writes its
+    stopped checkpoint and the JSON line, scoring keeps the rows it wrote, and the exit code is 1,
+    as for any run that did not complete (the JSON line says why; not 143, so that a service
+    manager's stop reads the same as Ctrl-C's). A second signal interrupts at once (exit 130)."""
     if threading.current_thread() is not threading.main_thread():
         yield  # signal handlers can only be set from the main thread
         return
@@ -211,16 +227,17 @@ def _ctrl_c_stops(stop: threading.Event, announce) -> Iterator[None]:
         stop.set()
         announce()
 
-    previous = signal.signal(signal.SIGINT, interrupted)
+    previous = {number: signal.signal(number, interrupted) for number in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 def detect_command(args: argparse.Namespace) -> int:
     """``egbad detect``: score a folder or CSV with a checkpoint and write the results (and maps)."""
-    from . import distributed
+    from .system import distributed
 
     with distributed.joined(args.device or "auto") as (world, device):  # under torchrun: this process's shard
         return _detect(args, world, device)
@@ -250,11 +267,11 @@ def _detect(args: argparse.Namespace, world, device_name: str | None) -> int:
 
     threshold: float | str | None = args.threshold if args.threshold is not None else args.auto_threshold
     stop = threading.Event()
-    with _ctrl_c_stops(stop, lambda: bar.write("Stopping after this batch (Ctrl-C again to quit at once)…", file=sys.stderr)):
+    with _signals_stop(stop, lambda: bar.write("Stopping after this batch (Ctrl-C again to quit at once)…", file=sys.stderr)):
         try:
+            request = session.ScoreRequest(checkpoint, args.method, score_config, threshold, args.checkpoint)
             summary = session.run_to_end(session.detect_into(
-                checkpoint, source, out_dir, args.method, score_config, threshold, args.checkpoint, args.maps,
-                only_flagged=args.grid == "flagged", stop=stop, world=world), draw)
+                request, source, out_dir, args.maps, only_flagged=args.grid == "flagged", stop=stop, world=world), draw)
         finally:
             bar.close()
     if not world.main:
@@ -287,7 +304,7 @@ def _info(text: str) -> None:
 
 
 def _report_skipped(skipped: list) -> None:
-    from .session import skipped_lines
+    from .data.images import skipped_lines
 
     if skipped:
         _info(f"Skipped {len(skipped)} file(s) that could not be used:")

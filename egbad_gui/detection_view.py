@@ -12,8 +12,9 @@ import numpy as np
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView, QCheckBox, QComboBox, QDoubleSpinBox, QHBoxLayout, QHeaderView, QLabel,
-    QProgressBar, QPushButton, QSlider, QSplitter, QTableView, QVBoxLayout, QWidget,
+    QProgressBar, QPushButton, QSplitter, QTableView, QVBoxLayout, QWidget,
 )
+from superqt import QDoubleSlider
 
 from egbad_core.pictures import colour_bar, to_rgb8, triptych
 
@@ -24,7 +25,6 @@ from .score_table import ScoreTableModel
 if TYPE_CHECKING:
     from egbad_core.session import Detection
 
-SLIDER_STEPS = 1000
 
 
 class DetectionView(QWidget):
@@ -78,9 +78,9 @@ class DetectionView(QWidget):
 
     def _threshold_rows(self) -> tuple[QHBoxLayout, QHBoxLayout]:
         """The threshold's slider, box and automatic choices; below them the flagged count and metrics."""
-        self.slider = QSlider(Qt.Orientation.Horizontal)
+        self.slider = QDoubleSlider(Qt.Orientation.Horizontal)  # in displayed units, 0 to self.top
         self.slider.setObjectName("thresholdSlider")
-        self.slider.setRange(0, SLIDER_STEPS)
+        self.slider.setRange(0.0, 1.0)
         self.slider.valueChanged.connect(self._slider_moved)
         self.spin = QDoubleSpinBox()
         self.spin.setObjectName("thresholdSpin")
@@ -217,6 +217,9 @@ class DetectionView(QWidget):
             label += f"; {beyond} beyond {self.top:.3g} in the last bin"
         self.histogram.getPlotItem().setLabel("bottom", label)
         self.histogram.set_scores(shown, detection.images.is_defect, self.top)
+        self.slider.blockSignals(True)
+        self.slider.setRange(0.0, self.top)
+        self.slider.blockSignals(False)
         self.spin.blockSignals(True)
         self.spin.setRange(0.0, everything)
         self.spin.blockSignals(False)
@@ -245,7 +248,7 @@ class DetectionView(QWidget):
         self.detection.threshold = float(raw)
         shown = raw / self.scale
         self.slider.blockSignals(True)
-        self.slider.setValue(int(round(np.clip(shown / self.top, 0, 1) * SLIDER_STEPS)))
+        self.slider.setValue(float(np.clip(shown, 0.0, self.top)))
         self.slider.blockSignals(False)
         self.spin.blockSignals(True)
         self.spin.setValue(shown)
@@ -254,8 +257,8 @@ class DetectionView(QWidget):
         self._refresh_flags()
         self.threshold_changed.emit(float(raw))
 
-    def _slider_moved(self, value: int) -> None:
-        self.set_threshold(value / SLIDER_STEPS * self.top * self.scale)
+    def _slider_moved(self, value: float) -> None:
+        self.set_threshold(value * self.scale)
 
     def _spin_changed(self, value: float) -> None:
         self.set_threshold(value * self.scale)

@@ -1,4 +1,4 @@
-"""numpy images → Qt pixmaps. The arrays come from `egbad_core.export`'s drawing helpers."""
+"""numpy images → Qt pixmaps. The arrays come from `egbad_core.pictures`'s drawing helpers."""
 
 from __future__ import annotations
 

@@ -14,18 +14,15 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QIcon, QKeySequence
-from PySide6.QtWidgets import (
-    QFileDialog, QHBoxLayout, QLabel, QMainWindow, QMessageBox, QPushButton, QScrollArea, QSplitter, QTabWidget,
-    QVBoxLayout, QWidget,
-)
+from PySide6.QtGui import QCloseEvent, QIcon
+from PySide6.QtWidgets import QFileDialog, QLabel, QMainWindow, QMessageBox
 
 from egbad_core import session
-from egbad_core.config import PRESETS, Preset
+from egbad_core.config import PRESETS
 from egbad_core.events import DeviceEvent, EpochEvent, FinishedEvent, ProgressEvent
 from egbad_core.pictures import to_rgb8
 
-from . import tasks, window_settings
+from . import tasks, window_layout, window_settings
 from .detection_view import DetectionView
 from .images import pixmap_from_rgb, strip
 from .panels import DataPanel, TrainingPanel
@@ -74,79 +71,13 @@ class MainWindow(QMainWindow):
         self.detection_view.export_grid_button.clicked.connect(self._export_grid_dialog)
         self.detection_view.export_csv_button.clicked.connect(self._export_csv_dialog)
         self.detection_view.export_summary_button.clicked.connect(self._export_summary_dialog)
-        self._lay_out()
-        self._make_actions()
+        window_layout.lay_out(self)
+        window_layout.make_actions(self)
         window_settings.restore(self)
         self._update_buttons()
         QTimer.singleShot(0, self._after_first_paint)
 
     # ------------------------------------------------------------------------------------ set-up
-
-    def _lay_out(self) -> None:
-        left = QWidget()
-        left_layout = QVBoxLayout(left)
-        for widget in (self.data_panel, self.training_panel, self.model_label):
-            left_layout.addWidget(widget)
-        left_layout.addStretch(1)
-        scroll = QScrollArea()
-        scroll.setWidget(left)
-        scroll.setWidgetResizable(True)
-        scroll.setMinimumWidth(360)
-        self.tabs = QTabWidget()
-        self.tabs.addTab(self.training_view, "Training")
-        self.tabs.addTab(self.detection_view, "Detection")
-        self.splitter = QSplitter(Qt.Orientation.Horizontal)
-        self.splitter.addWidget(scroll)
-        self.splitter.addWidget(self.tabs)
-        self.splitter.setStretchFactor(1, 1)
-        self.setCentralWidget(self.splitter)
-        self.device_status = QLabel("device: …")
-        self.data_status = QLabel("data: none")
-        self.state_status = QLabel("starting")
-        for label in (self.state_status, self.data_status, self.device_status):
-            self.statusBar().addPermanentWidget(label)
-
-    def _make_actions(self) -> None:
-        def action(text: str, slot, shortcut=None) -> QAction:
-            act = QAction(text, self)
-            if shortcut is not None:
-                act.setShortcut(QKeySequence(shortcut))
-            act.triggered.connect(slot)
-            return act
-
-        self.open_csv_action = action("Open MNIST &CSV…", self._choose_csv)
-        self.open_folder_action = action("Open image &folder…", self._choose_folder)
-        self.load_action = action("&Load checkpoint…", self._load_checkpoint_dialog, QKeySequence.StandardKey.Open)
-        self.save_action = action("&Save checkpoint as…", self._save_checkpoint_dialog, QKeySequence.StandardKey.Save)
-        self.export_action = action("&Export result grid…", self._export_grid_dialog, "Ctrl+E")
-        self.export_csv_action = action("Export scores CS&V…", self._export_csv_dialog)
-        self.export_summary_action = action("Export summary &JSON…", self._export_summary_dialog)
-        quit_action = action("&Quit", self.close, QKeySequence.StandardKey.Quit)
-        self.train_action = action("&Train", self.start_training, "Ctrl+T")
-        self.resume_action = action("&Resume training", self.resume_training)
-        self.stop_action = action("&Stop", self.stop, "Esc")
-        self.detect_action = action("&Detect", lambda: self.detect(self.detection_view.method.currentData()), "Ctrl+D")
-        menus = self.menuBar()
-        file_menu = menus.addMenu("&File")
-        for item in (self.open_csv_action, self.open_folder_action, None, self.load_action, self.save_action, None,
-                     self.export_action, self.export_csv_action, self.export_summary_action, None, quit_action):
-            file_menu.addSeparator() if item is None else file_menu.addAction(item)
-        run_menu = menus.addMenu("&Run")
-        for item in (self.train_action, self.resume_action, self.stop_action, self.detect_action):
-            run_menu.addAction(item)
-        menus.addMenu("&Help").addAction(action("&About EGBAD Inspector", self._about))
-        self.load_model_button = self._button("Load checkpoint…", self._load_checkpoint_dialog, "loadCheckpointButton")
-        self.save_model_button = self._button("Save checkpoint as…", self._save_checkpoint_dialog, "saveCheckpointButton")
-        row = QHBoxLayout()
-        row.addWidget(self.load_model_button)
-        row.addWidget(self.save_model_button)
-        self.training_panel.layout().addLayout(row)
-
-    def _button(self, text: str, slot, name: str) -> QPushButton:
-        button = QPushButton(text)
-        button.setObjectName(name)
-        button.clicked.connect(slot)
-        return button
 
     def _after_first_paint(self) -> None:
         self.state_status.setText("ready")
@@ -244,13 +175,11 @@ class MainWindow(QMainWindow):
             self.show_error("Nothing to resume", "Train or load a model first.")
             return
         panel = self.training_panel
-        preset: Preset = panel.selected_preset()
         if resume and self.model_path:
             path = self.model_path
         else:
             path = str(session.default_checkpoint_path(self.data.source, self.checkpoint_folder()))
-        make = partial(tasks.train, self.data, path, preset, panel.train_config(), panel.score_config(),
-                       self.model if resume else None)
+        make = partial(tasks.train, self.data, path, panel.settings(), self.model if resume else None)
         self.training_view.start_run(keep_history=resume)
         panel.progress.setFormat("starting…")
         worker = self.runner.start("train", make, self._training_done, self._training_failed, self._on_training_event)
@@ -313,7 +242,7 @@ class MainWindow(QMainWindow):
         self.model = checkpoint
         self.model_path = path
         config = checkpoint.networks.config
-        summary = (f"<b>Model</b>: {checkpoint.preset} preset, {checkpoint.epoch} epochs, "
+        summary = (f"<b>Model</b>: {checkpoint.settings.name} preset, {checkpoint.epoch} epochs, "
                    f"{config.image_size}×{config.image_size}×{config.channels}")
         if checkpoint.train_stats:
             summary += f"<br>training scores: mean {checkpoint.train_stats.mean:.1f}, 99th pct {checkpoint.train_stats.p99:.1f}"
@@ -325,9 +254,9 @@ class MainWindow(QMainWindow):
             per_epoch = len(losses) // checkpoint.epoch if checkpoint.epoch else 0
             self.loss_plot.set_history(losses, [per_epoch * (i + 1) for i in range(checkpoint.epoch)] if per_epoch else [])
             panel = self.training_panel
-            if checkpoint.preset in PRESETS:
-                panel.set_preset_name(checkpoint.preset)
-            panel.show_preset(panel.selected_preset(), checkpoint.train, checkpoint.score)
+            if checkpoint.settings.name in PRESETS:
+                panel.set_preset_name(checkpoint.settings.name)
+            panel.show_preset(panel.selected_preset(), checkpoint.settings.train, checkpoint.settings.score)
         self.model_changed.emit()
         self._update_buttons()
 
@@ -373,8 +302,9 @@ class MainWindow(QMainWindow):
             reason = self.data.test_problem if self.data and self.data.test_problem else "Load data with test images first."
             self.show_error("No test images", reason)
             return
-        config = replace(self.model.score, **self.training_panel.score_choices())
-        make = partial(tasks.detect, self.model, self.data, method, config, self.model_path)
+        config = replace(self.model.settings.score, **self.training_panel.score_choices())
+        request = session.ScoreRequest(self.model, method, config, None, self.model_path)
+        make = partial(tasks.detect, request, self.data)
         worker = self.runner.start("score", make, self._detection_done, self._detection_failed, self._on_score_event)
         if worker is not None:
             self.detection_view.set_busy(True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
@@ -86,12 +86,14 @@ class DataPanel(QGroupBox):
     def _browse_file(self, edit: QLineEdit) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "MNIST-style CSV", self.last_folder, "CSV files (*.csv *.csv.gz);;All files (*)")
         if path:
+            self.last_folder = str(Path(path).parent)
             edit.setText(path)
             self.request_load()
 
     def _browse_folder(self) -> None:
         path = QFileDialog.getExistingDirectory(self, "Image folder (MVTec layout)", self.last_folder)
         if path:
+            self.last_folder = str(Path(path).parent)
             self.folder_path.setText(path)
             self.request_load()
 
@@ -287,21 +289,18 @@ class TrainingPanel(QGroupBox):
             self.preset.setCurrentIndex(index)
             self.preset.blockSignals(False)
 
-    def train_config(self) -> TrainConfig:
-        base = self.selected_preset().train
-        values = asdict(base) | {
-            "epochs": self.epochs.value(), "refine_epochs": self.refine_epochs.value(), "batch_size": self.batch_size.value(), "lr_g": self.lr_g.value(),
-            "lr_d": self.lr_d.value(), "lr_e": self.lr_e.value(), "seed": self.seed.value(),
-            "device": self.device.currentData(), "mixed_precision": self.mixed_precision.isChecked(),
-        }
-        return TrainConfig(**values)
+    def settings(self) -> Preset:
+        """The one settings object a run trains with: the chosen preset with this panel's fields."""
+        preset = self.selected_preset()
+        train = replace(preset.train, epochs=self.epochs.value(), refine_epochs=self.refine_epochs.value(),
+                        batch_size=self.batch_size.value(), lr_g=self.lr_g.value(), lr_d=self.lr_d.value(),
+                        lr_e=self.lr_e.value(), seed=self.seed.value(), device=self.device.currentData(),
+                        mixed_precision=self.mixed_precision.isChecked())
+        return replace(preset, train=train, score=replace(preset.score, **self.score_choices()))
 
     def score_choices(self) -> dict[str, object]:
         """The score settings this panel sets on top of a preset's or a trained model's."""
         return {"lam": self.lam.value(), "mixed_precision": self.mixed_precision.isChecked()}
-
-    def score_config(self) -> ScoreConfig:
-        return ScoreConfig(**(asdict(self.selected_preset().score) | self.score_choices()))
 
     def set_checkpoint_folder(self, folder: str) -> None:
         self.checkpoint_folder.setText(folder)

@@ -15,7 +15,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from egbad_core import session
-from egbad_core.config import Preset, ScoreConfig, TrainConfig
+from egbad_core.config import Preset
 from egbad_core.events import FinishedEvent, IterationEvent, Task
 
 LOSS_INTERVAL_S = 0.1  # loss points reach the window at most ten times a second
@@ -64,29 +64,25 @@ def load_data(request: dict, image_size: int, channels: int | None, stop: thread
 def train(
     data: session.LoadedData,
     checkpoint_path: str,
-    preset: Preset,
-    train_config: TrainConfig,
-    score_config: ScoreConfig,
+    settings: Preset,
     resume: session.Checkpoint | None,
     stop: threading.Event,
 ) -> Iterator[Any]:
-    """A new run, or ``resume`` continued up to the epochs in ``train_config``; returns
-    (FinishedEvent, the checkpoint as written, or None where none was)."""
+    """A new run with ``settings`` (the panel's), or ``resume`` continued up to the epochs in
+    ``settings``; returns (FinishedEvent, the checkpoint as written, or None where none was)."""
     if resume is not None:
-        trainer = session.make_trainer(data.source, checkpoint_path, resume=resume, epochs=train_config.total_epochs,
-                                       device=train_config.device, train_set=data.train)
+        trainer = session.make_trainer(data.source, checkpoint_path, resume=resume, epochs=settings.train.total_epochs,
+                                       device=settings.train.device, train_set=data.train)
     else:
-        trainer = session.make_trainer(data.source, checkpoint_path, preset, train_config, score_config,
-                                       train_set=data.train)
+        trainer = session.make_trainer(data.source, checkpoint_path, settings, train_set=data.train)
     finished: FinishedEvent = yield from batched_losses(session.training(trainer, stop))
     written = session.load_checkpoint(trainer.last_checkpoint) if trainer.last_checkpoint else None
     return finished, written
 
 
-def detect(model: session.Checkpoint, data: session.LoadedData, method: str, config: ScoreConfig,
-           checkpoint_path: str | None, stop: threading.Event) -> Task[Any]:
+def detect(request: session.ScoreRequest, data: session.LoadedData, stop: threading.Event) -> Task[Any]:
     """Score the loaded test images (``session.detect``), reloading them at the model's size if needed."""
-    return session.detect(model, data.source, method, config, None, checkpoint_path, data.test, stop)
+    return session.detect(request, data.source, data.test, stop)
 
 
 def load_checkpoint(path: str, device: str, stop: threading.Event) -> Task[Any]:

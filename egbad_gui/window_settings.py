@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QByteArray, QSettings, QStandardPaths
+from PySide6.QtCore import QByteArray, QSettings, QSize, QStandardPaths
 
 from egbad_core.config import PRESETS
 
@@ -45,7 +45,7 @@ def restore(window: "MainWindow") -> None:
     if isinstance(geometry, QByteArray):
         window.restoreGeometry(geometry)
     else:
-        window.resize(1400, 860)
+        window.resize(first_size(window))
     state = s.value("window/state")
     if isinstance(state, QByteArray):
         window.restoreState(state)
@@ -71,7 +71,16 @@ def restore(window: "MainWindow") -> None:
     request = s.value("data/request")
     if isinstance(request, dict):
         window.data_panel.restore(request)
-    window.data_panel.last_folder = str(s.value("data/folder", ""))
+    window.data_panel.last_folder = str(s.value("data/folder", ""))  # where the Browse dialogs open
+
+
+def first_size(window: "MainWindow") -> QSize:
+    """The window's size on a first start: tall enough to show the whole Training panel (Train
+    button included) without scrolling and wide enough for both halves, within the screen."""
+    panel = window.left_scroll.widget().sizeHint()
+    chrome = window.menuBar().sizeHint().height() + window.statusBar().sizeHint().height() + 40
+    screen = window.screen().availableGeometry()
+    return QSize(min(1400, screen.width()), min(max(860, panel.height() + chrome), screen.height()))
 
 
 def save(window: "MainWindow") -> None:
@@ -86,6 +95,7 @@ def save(window: "MainWindow") -> None:
         s.setValue(f"training/{key}", getattr(panel, key).value())
     s.setValue("training/device", panel.device.currentData())
     s.setValue("training/mixed_precision", panel.mixed_precision.isChecked())
+    s.setValue("data/folder", window.data_panel.last_folder)
     if window.data is not None:
         s.setValue("data/request", {k: v for k, v in window.data.request.items() if v is not None})
     s.sync()

@@ -76,8 +76,9 @@ def image_folder(tmp_path: Path) -> Path:
 @pytest.fixture(scope="session")
 def tiny_checkpoint(tmp_path_factory) -> Path:
     """A tiny model trained for one epoch on the tiny CSV, written once for the session."""
-    from egbad_core.data import DataSource, load_training_set
-    from egbad_core.training import Trainer
+    from egbad_core.data.sources import DataSource
+    from egbad_core.data.loading import load_training_set
+    from egbad_core.train.trainer import Trainer
 
     folder = tmp_path_factory.mktemp("tiny")
     csv = write_mnist_csv(folder / "digits.csv", [7, 8, 2] * 8)
@@ -90,3 +91,14 @@ def tiny_checkpoint(tmp_path_factory) -> Path:
     return path
 
 
+
+
+def read_until(stream, prefix: str) -> list[str]:
+    """Lines of a child's text stream up to and including the first that starts with ``prefix``
+    (all of them if it ends first): a kill or a signal timed by what the child says, not a sleep."""
+    lines = []
+    for line in iter(stream.readline, ""):
+        lines.append(line)
+        if line.startswith(prefix):
+            break
+    return lines

@@ -11,7 +11,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from conftest import TINY  # noqa: E402
-from egbad_core import distributed, session  # noqa: E402
+from egbad_core import session
+from egbad_core.system import distributed  # noqa: E402
 from egbad_core.config import replace  # noqa: E402
 from egbad_core.events import IterationEvent  # noqa: E402
 
@@ -22,7 +23,7 @@ preset = replace(TINY, train=replace(TINY.train, epochs=2))
 
 
 def weights(trainer) -> dict:
-    return {f"{name}.{key}": value.clone() for name, module in trainer.networks.modules().items()
+    return {f"{name}.{key}": value.clone() for name, module in trainer.networks.items()
             for key, value in module.state_dict().items()}
 
 

@@ -5,11 +5,12 @@ import pytest
 import torch
 
 from conftest import TINY, write_mnist_csv
-from egbad_core.checkpoints import FORMAT, load_checkpoint, save_checkpoint
+from egbad_core.model.checkpoints import FORMAT, load_checkpoint, save_checkpoint
 from egbad_core.config import replace
-from egbad_core.data import DataSource, load_training_set
+from egbad_core.data.sources import DataSource
+from egbad_core.data.loading import load_training_set
 from egbad_core.errors import EgbadError
-from egbad_core.training import Trainer
+from egbad_core.train.trainer import Trainer
 
 
 class _Payload:
@@ -107,8 +108,8 @@ def test_two_epochs_then_two_more_equal_four_straight(tmp_path):
     resumed = Trainer.resume(load_checkpoint(tmp_path / "two.pt"), data, epochs=4)
     events = list(resumed.run())
     assert events[-1].epochs_done == 4
-    for name, module in straight.networks.modules().items():
-        for (key, a), b in zip(module.state_dict().items(), resumed.networks.modules()[name].state_dict().values()):
+    for name, module in straight.networks.items():
+        for (key, a), b in zip(module.state_dict().items(), resumed.networks[name].state_dict().values()):
             assert torch.equal(a, b), f"{name}.{key}"
     assert len(resumed.history.iteration_losses) == len(straight.history.iteration_losses)
 
@@ -120,8 +121,8 @@ def test_a_checkpoint_from_before_the_reference_scores_with_egbads_own_terms(tmp
 
     import numpy as np
 
-    from egbad_core.data import load_test_set
-    from egbad_core.detection import run_detection
+    from egbad_core.data.loading import load_test_set
+    from egbad_core.run.scoring import run_detection
 
     payload = torch.load(tiny_checkpoint, weights_only=True)
     meta = json.loads(payload["meta"])
@@ -131,8 +132,8 @@ def test_a_checkpoint_from_before_the_reference_scores_with_egbads_own_terms(tmp
     old = tmp_path / "old.pt"
     torch.save(payload, old)
     checkpoint = load_checkpoint(old)
-    assert checkpoint.reference is None and checkpoint.score.discrimination == "pair"
-    assert not checkpoint.score.needs_reference
+    assert checkpoint.reference is None and checkpoint.settings.score.discrimination == "pair"
+    assert not checkpoint.settings.score.needs_reference
     csv = write_mnist_csv(tmp_path / "d.csv", [7, 8, 2] * 4)
     images = load_test_set(DataSource.parse(str(csv), normal_labels="7,8"), 16, 1)
     detection = run_detection(checkpoint, images, "egbad", threshold="f1")

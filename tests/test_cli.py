@@ -19,10 +19,10 @@ def test_train_then_detect_end_to_end_on_tiny_data(tmp_path):
                   "--device", "cpu", "--out", str(checkpoint), "--quiet", "--set", "score.lam=0.25",
                   "--set", "train.cycle_weight=0")
     assert trained.returncode == 0, trained.stderr
-    from egbad_core.checkpoints import load_checkpoint
+    from egbad_core.model.checkpoints import load_checkpoint
 
     saved = load_checkpoint(checkpoint)
-    assert saved.score.lam == 0.25 and saved.train.cycle_weight == 0.0 and saved.score.discrimination == "nearest"
+    assert saved.settings.score.lam == 0.25 and saved.settings.train.cycle_weight == 0.0 and saved.settings.score.discrimination == "nearest"
     result = json.loads(trained.stdout.strip().splitlines()[-1])
     assert result["epochs"] == 1 and result["checkpoint"] == str(checkpoint)
     assert result["seconds"] > 0 and result["train_images_per_s"] > 0
@@ -81,11 +81,12 @@ def test_out_of_memory_names_the_setting_to_lower(monkeypatch, capsys, tmp_path)
     assert "lower --batch-size (it was 512)" in err and "Traceback" not in err
 
 
-def test_ctrl_c_during_train_stops_writes_the_stopped_checkpoint_and_the_json_line(tmp_path):
+@pytest.mark.parametrize("signal_name", ["SIGINT", "SIGTERM"])
+def test_ctrl_c_or_sigterm_during_train_stops_writes_the_stopped_checkpoint_and_the_json_line(tmp_path, signal_name):
     import signal
-    import time
 
-    from egbad_core.checkpoints import load_checkpoint
+    from conftest import read_until
+    from egbad_core.model.checkpoints import load_checkpoint
 
     csv = write_mnist_csv(tmp_path / "digits.csv", [7, 8] * 12)
     checkpoint = tmp_path / "m.pt"
@@ -95,11 +96,9 @@ def test_ctrl_c_during_train_stops_writes_the_stopped_checkpoint_and_the_json_li
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:
-        deadline = time.monotonic() + 120
-        while not checkpoint.exists() and time.monotonic() < deadline and process.poll() is None:
-            time.sleep(0.05)  # the first epoch's checkpoint: training is under way
-        assert checkpoint.exists(), process.stderr.read() if process.poll() is not None else "no checkpoint yet"
-        process.send_signal(signal.SIGINT)
+        said = read_until(process.stderr, "epoch 1/")  # the first epoch is done: training is under way
+        assert said and said[-1].startswith("epoch 1/"), "".join(said)
+        process.send_signal(getattr(signal, signal_name))
         out, err = process.communicate(timeout=120)
     finally:
         process.kill()

@@ -6,7 +6,8 @@ from PIL import Image
 
 from conftest import write_folder, write_mnist_csv
 from egbad_core.config import Normalisation
-from egbad_core.data import DataSource, load_test_set, load_training_set, parse_labels
+from egbad_core.data.sources import DataSource, parse_labels
+from egbad_core.data.loading import load_test_set, load_training_set
 from egbad_core.errors import EgbadError
 
 

@@ -12,13 +12,18 @@ import torch
 from PIL import Image
 
 from conftest import TINY, write_folder
-from egbad_core import data as data_module
-from egbad_core import streaming, training
-from egbad_core.checkpoints import load_checkpoint
+from egbad_core.data import decoding as data_module
+from egbad_core.run import streaming
+from egbad_core.run.scoring import ScoreRequest
+from egbad_core.train import trainer as training
+from egbad_core.model.checkpoints import load_checkpoint
 from egbad_core.config import Normalisation, replace
-from egbad_core.data import DataSource, decoded, list_folder, load_test_set, load_training_set
+from egbad_core.data.sources import DataSource
+from egbad_core.data.decoding import decoded
+from egbad_core.data.folders import list_folder
+from egbad_core.data.loading import load_test_set, load_training_set
 from egbad_core.events import EpochEvent, ProgressEvent, run_to_end
-from egbad_core.training import Trainer
+from egbad_core.train.trainer import Trainer
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +82,7 @@ def test_detect_writes_each_chunks_rows_as_it_is_scored_then_the_whole_file(fold
     root, checkpoint = folder_model
     monkeypatch.setattr(streaming, "CHUNK", 8)
     out = tmp_path / "out"
-    task = streaming.streaming_detection_task(checkpoint, DataSource.parse(str(root)), out, threshold="f1")
+    task = streaming.streaming_detection_task(ScoreRequest(checkpoint, threshold="f1"), DataSource.parse(str(root)), out)
     seen = {}
     for event in task:
         if isinstance(event, ProgressEvent) and event.what == "scoring" and event.done in (8, 16):
@@ -85,7 +90,7 @@ def test_detect_writes_each_chunks_rows_as_it_is_scored_then_the_whole_file(fold
     assert seen == {8: 8, 16: 16}  # each chunk's rows were on disk while the rest was being scored
     rows = _rows(out / "scores.csv")
     assert len(rows) == 20 and {"flagged", "is_defect", "worst_row"} <= set(rows[0])
-    whole = run_to_end(streaming.streaming_detection_task(checkpoint, DataSource.parse(str(root)), tmp_path / "again"))
+    whole = run_to_end(streaming.streaming_detection_task(ScoreRequest(checkpoint), DataSource.parse(str(root)), tmp_path / "again"))
     in_memory = run_to_end(_detect_in_memory(checkpoint, root))
     assert whole["n_images"] == 20 and whole["auroc"] == pytest.approx(in_memory.summary()["auroc"])
     assert [r["score"] for r in _rows(tmp_path / "again/scores.csv")] == [r["score"] for r in rows]
@@ -94,7 +99,7 @@ def test_detect_writes_each_chunks_rows_as_it_is_scored_then_the_whole_file(fold
 def _detect_in_memory(checkpoint, root):
     from egbad_core.session import detect
 
-    return detect(checkpoint, DataSource.parse(str(root)))
+    return detect(ScoreRequest(checkpoint), DataSource.parse(str(root)))
 
 
 def test_a_stopped_detect_keeps_the_rows_it_scored(folder_model, tmp_path, monkeypatch):
@@ -104,7 +109,7 @@ def test_a_stopped_detect_keeps_the_rows_it_scored(folder_model, tmp_path, monke
     monkeypatch.setattr(streaming, "CHUNK", 8)
     stop = threading.Event()
     out = tmp_path / "out"
-    for event in streaming.streaming_detection_task(checkpoint, DataSource.parse(str(root)), out, stop=stop):
+    for event in streaming.streaming_detection_task(ScoreRequest(checkpoint), DataSource.parse(str(root)), out, stop=stop):
         if isinstance(event, ProgressEvent) and event.what == "scoring" and event.done == 8:
             stop.set()
     assert len(_rows(out / "scores.csv")) == 8
@@ -121,7 +126,7 @@ def test_files_added_while_scoring_are_named_not_scored(folder_model, tmp_path, 
 
 def _with_late_file(checkpoint, root, out):
     """The detect task, with a file dropped into the folder after the first chunk."""
-    task = streaming.streaming_detection_task(checkpoint, DataSource.parse(str(root)), out)
+    task = streaming.streaming_detection_task(ScoreRequest(checkpoint), DataSource.parse(str(root)), out)
     late = root / "test/good/late.png"
     try:
         while True:
@@ -149,7 +154,7 @@ def test_checkpoints_along_the_way_are_rationed_the_last_always_written(tmp_path
 
 
 def test_the_reference_is_made_of_a_bounded_sample(tmp_path, monkeypatch, mnist_csv):
-    from egbad_core import reference
+    from egbad_core.score import whole_reference as reference
 
     monkeypatch.setattr(reference, "MEMORY_IMAGES", 10)
     train_set = load_training_set(DataSource.parse(str(mnist_csv), normal_labels="7,8"), 16)
@@ -158,15 +163,15 @@ def test_the_reference_is_made_of_a_bounded_sample(tmp_path, monkeypatch, mnist_
     checkpoint = load_checkpoint(tmp_path / "m.pt")
     assert len(train_set) == 16 and checkpoint.reference.features.shape[0] == 10 and checkpoint.train_stats.count == 10
     test = load_test_set(DataSource.parse(str(mnist_csv), normal_labels="7,8"), 16, 1)
-    from egbad_core.detection import run_detection
+    from egbad_core.run.scoring import run_detection
 
     assert np.isfinite(run_detection(checkpoint, test, threshold="p99").scores.score).all()
 
 
 def test_pictures_beyond_the_budget_are_made_again_when_drawn(folder_model, monkeypatch):
-    from egbad_core import detection as detection_module
-    from egbad_core.detection import run_detection
-    from egbad_core.export import render_grid
+    from egbad_core.run import scoring as detection_module
+    from egbad_core.run.scoring import run_detection
+    from egbad_core.run.grid import render_grid
 
     root, checkpoint = folder_model
     images = load_test_set(DataSource.parse(str(root)).with_normal_labels(("good",)), 16, 1)
@@ -184,8 +189,8 @@ def test_pictures_beyond_the_budget_are_made_again_when_drawn(folder_model, monk
 
 def test_the_window_draws_a_lean_detections_detail_by_scoring_the_image_again(folder_model, monkeypatch, qtbot):
     pytest.importorskip("pytestqt")
-    from egbad_core import detection as detection_module
-    from egbad_core.detection import run_detection
+    from egbad_core.run import scoring as detection_module
+    from egbad_core.run.scoring import run_detection
     from egbad_gui.detection_view import DetectionView
 
     root, checkpoint = folder_model

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from egbad_core import metrics
-from egbad_core.metrics import ScoreStats
+from egbad_core.score import metrics
+from egbad_core.model.references import ScoreStats
 
 TRUTH = np.array([False, False, True, True, False, True])
 SCORES = np.array([0.1, 0.4, 0.35, 0.8, 0.2, 0.9])

@@ -6,14 +6,14 @@ import torch
 
 from egbad_core.config import ModelConfig
 from egbad_core.errors import EgbadError
-from egbad_core.models import Networks, feature_size
+from egbad_core.model.networks import Networks, feature_size
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 
 
 @pytest.mark.parametrize("batch", [1, 2])
 def test_shapes_of_the_default_networks(batch):
-    networks = Networks.build(ModelConfig())
+    networks = Networks(ModelConfig())
     networks.eval()  # batch 1 is only legal in eval mode (BatchNorm1d in D's z-branch)
     if batch > 1:
         networks.train()
@@ -29,9 +29,9 @@ def test_shapes_of_the_default_networks(batch):
 def test_default_networks_have_the_seeds_layers():
     import seed_baseline
 
-    ours = Networks.build(ModelConfig())
+    ours = Networks(ModelConfig())
     seed = {"generator": seed_baseline.Generator(), "encoder": seed_baseline.Encoder(), "discriminator": seed_baseline.Discriminator()}
-    for name, module in ours.modules().items():
+    for name, module in ours.items():
         our_shapes = [tuple(p.shape) for p in module.parameters()]
         seed_shapes = [tuple(p.shape) for p in seed[name].parameters()]
         assert our_shapes == seed_shapes, name
@@ -40,7 +40,7 @@ def test_default_networks_have_the_seeds_layers():
 @pytest.mark.parametrize("size,channels,latent", [(32, 3, 8), (128, 1, 20), (16, 3, 4)])
 def test_sizes_channels_and_latent_are_configurable(size, channels, latent):
     config = ModelConfig(channels=channels, image_size=size, latent_size=latent, width=8)
-    networks = Networks.build(config)
+    networks = Networks(config)
     networks.train()
     z = torch.randn(2, latent)
     x = networks.generator(z)
@@ -51,12 +51,12 @@ def test_sizes_channels_and_latent_are_configurable(size, channels, latent):
 
 def test_image_size_must_be_a_power_of_two():
     with pytest.raises(EgbadError, match="power of two"):
-        Networks.build(ModelConfig(image_size=48))
+        Networks(ModelConfig(image_size=48))
 
 
 def test_spectral_norm_option_wraps_every_weight_layer_of_d():
-    plain = Networks.build(ModelConfig(width=8, image_size=16))
-    normed = Networks.build(ModelConfig(width=8, image_size=16, spectral_norm=True))
+    plain = Networks(ModelConfig(width=8, image_size=16))
+    normed = Networks(ModelConfig(width=8, image_size=16, spectral_norm=True))
     def wrapped(module):
         return [m for m in module.modules() if hasattr(m, "parametrizations")]
     assert not wrapped(plain.discriminator)
@@ -67,7 +67,7 @@ def test_spectral_norm_option_wraps_every_weight_layer_of_d():
 
 @pytest.mark.parametrize("channels_last", [False, True])
 def test_the_whole_input_convolution_is_nn_conv2ds_forward_and_backward(channels_last):
-    from egbad_core.models import WholeConv
+    from egbad_core.model.networks import WholeConv
 
     torch.manual_seed(0)
     ours = WholeConv(16, 8, 4, 1, 0)

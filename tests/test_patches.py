@@ -9,7 +9,8 @@ import pytest
 import torch
 from PIL import Image
 
-from egbad_core import metrics, session
+from egbad_core import session
+from egbad_core.score import metrics
 from egbad_core.config import PATCH_PRESET, ModelConfig, replace
 from egbad_core.events import run_to_end
 from egbad_core.errors import EgbadError
@@ -66,7 +67,7 @@ def test_a_patch_model_trains_on_crops_of_the_working_size_images(trained):
 
 
 def test_crops_come_from_torchvision_and_repeat_with_the_generator():
-    from egbad_core.patches import CropSampler
+    from egbad_core.train.crops import CropSampler
 
     images = torch.rand(5, 1, 32, 32)
     sampler = CropSampler(16)
@@ -80,7 +81,7 @@ def test_crops_come_from_torchvision_and_repeat_with_the_generator():
 
 def test_every_scored_image_has_a_map_at_the_working_size_and_a_worst_place(trained, tmp_path):
     root, source, checkpoint, _, _ = trained
-    detection = run_to_end(session.detect(checkpoint, source))
+    detection = run_to_end(session.detect(session.ScoreRequest(checkpoint), source))
     scores = detection.scores
     assert scores.residual_maps.shape == (8, 32, 32)
     flat = scores.residual_maps.reshape(8, -1)
@@ -140,7 +141,7 @@ def test_pro_and_pixel_auroc_reward_maps_that_find_the_regions():
 
 
 def test_the_coreset_keeps_rare_normal_patterns():
-    from egbad_core.patches import greedy_coreset
+    from egbad_core.score.local_reference import greedy_coreset
 
     common = torch.randn(500, 4) * 0.1
     rare = torch.randn(5, 4) * 0.1 + 10.0
@@ -178,7 +179,7 @@ def test_auto_picks_the_patch_preset_for_unaligned_surfaces_and_the_default_othe
 
 
 def test_local_moments_are_each_windows_mean_and_spread_on_a_half_window_grid():
-    from egbad_core.patches import local_moments
+    from egbad_core.score.local import local_moments
 
     x = torch.rand(2, 3, 32, 32)
     moments = local_moments(x, 8)
@@ -191,7 +192,8 @@ def test_local_moments_are_each_windows_mean_and_spread_on_a_half_window_grid():
 
 def test_dis_is_the_further_out_of_the_two_descriptions_each_in_its_own_units():
     from egbad_core.config import ScoreConfig
-    from egbad_core.patches import PatchReference, RawMaps, local_maps
+    from egbad_core.model.references import PatchReference
+    from egbad_core.score.local import RawMaps, local_maps
 
     config = ScoreConfig(lam=0.5, map_smoothing=0)
     features, moments = torch.zeros(1, 4, 4), torch.zeros(1, 4, 4)
@@ -207,11 +209,11 @@ def test_dis_is_the_further_out_of_the_two_descriptions_each_in_its_own_units():
 
 
 def test_the_patch_checkpoint_keeps_a_moments_bank_and_one_written_without_it_still_scores(trained, tmp_path):
-    from egbad_core.patches import PatchReference
+    from egbad_core.model.references import PatchReference
 
     root, source, checkpoint, _, _ = trained
     reference = checkpoint.reference
-    assert checkpoint.score.moment_window == 8 and reference.moments.shape[1] == 2  # a gray image's mean and spread
+    assert checkpoint.settings.score.moment_window == 8 and reference.moments.shape[1] == 2  # a gray image's mean and spread
     payload = reference.to_payload()
     again = PatchReference.from_payload(payload)
     assert torch.equal(again.moments, reference.moments) and again.moment_spread == reference.moment_spread
@@ -220,7 +222,7 @@ def test_the_patch_checkpoint_keeps_a_moments_bank_and_one_written_without_it_st
     assert old.moments is None
     from dataclasses import replace as changed
 
-    detection = run_to_end(session.detect(changed(checkpoint, reference=old), source))
+    detection = run_to_end(session.detect(session.ScoreRequest(changed(checkpoint, reference=old)), source))
     assert np.isfinite(detection.scores.score).all() and detection.scores.residual_maps.shape == (8, 32, 32)
     with pytest.raises(ValueError):
         PatchReference.from_payload({**older, "moments": payload["moments"]})  # a bank without its spread

@@ -7,12 +7,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import torch
 
-from conftest import write_folder, write_mnist_csv
-from egbad_core.checkpoints import FORMAT, load_checkpoint
+from conftest import read_until, write_folder, write_mnist_csv
+from egbad_core.model.checkpoints import FORMAT, load_checkpoint
 
 
 def egbad(*args: str, **kwargs) -> subprocess.CompletedProcess:
@@ -25,14 +24,14 @@ def test_kill_9_mid_training_leaves_a_checkpoint_that_detects_and_resumes(tmp_pa
     process = subprocess.Popen(
         [sys.executable, "-m", "egbad_core.cli", "train", "--data", str(csv), "--normal-labels", "7,8",
          "--epochs", "500", "--batch-size", "8", "--image-size", "16", "--device", "cpu", "--out", str(checkpoint), "--quiet"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:
-        deadline = time.monotonic() + 120
-        while not checkpoint.exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert checkpoint.exists(), "no checkpoint after the first epoch"
-        time.sleep(0.3)  # well inside a later epoch, perhaps inside a checkpoint write
+        said = []
+        while not checkpoint.exists() and process.poll() is None:  # the epochs until one wrote a checkpoint
+            said += read_until(process.stderr, "epoch ")
+        said += read_until(process.stderr, "epoch ")  # and one more: inside a later epoch, perhaps a write
+        assert checkpoint.exists(), "".join(said)
     finally:
         os.kill(process.pid, signal.SIGKILL)
         process.wait()

@@ -3,18 +3,18 @@ import pytest
 import torch
 
 from conftest import TINY
-from egbad_core.checkpoints import load_checkpoint, save_checkpoint
+from egbad_core.model.checkpoints import load_checkpoint, save_checkpoint
 from egbad_core.config import ScoreConfig, replace
-from egbad_core.anogan import score_anogan
-from egbad_core.scoring import score_images
+from egbad_core.score.anogan import score_anogan
+from egbad_core.score.whole import score_images
 
 
 def test_in_eval_mode_an_images_score_does_not_depend_on_its_batch(tiny_checkpoint):
     checkpoint = load_checkpoint(tiny_checkpoint)
     images = torch.rand(12, 1, 16, 16) * 2 - 1
-    together = score_images(checkpoint.networks, images, checkpoint.normalisation, ScoreConfig(batch_size=12))
-    alone = score_images(checkpoint.networks, images[3:4], checkpoint.normalisation, ScoreConfig(batch_size=1))
-    other_company = score_images(checkpoint.networks, torch.cat([images[3:4], -images[:5]]), checkpoint.normalisation)
+    together = score_images(checkpoint.networks, images, checkpoint.settings.normalisation, ScoreConfig(batch_size=12))
+    alone = score_images(checkpoint.networks, images[3:4], checkpoint.settings.normalisation, ScoreConfig(batch_size=1))
+    other_company = score_images(checkpoint.networks, torch.cat([images[3:4], -images[:5]]), checkpoint.settings.normalisation)
     assert np.allclose(together.score[3], alone.score[0], rtol=1e-5)
     assert np.allclose(together.score[3], other_company.score[0], rtol=1e-5)
 
@@ -24,8 +24,8 @@ def test_scores_are_the_seeds_formula(tiny_checkpoint):
     n = checkpoint.networks
     n.eval()
     pixels = torch.rand(3, 1, 16, 16)
-    result = score_images(n, pixels, checkpoint.normalisation, ScoreConfig(lam=0.3))
-    x = checkpoint.normalisation.apply(pixels)
+    result = score_images(n, pixels, checkpoint.settings.normalisation, ScoreConfig(lam=0.3))
+    x = checkpoint.settings.normalisation.apply(pixels)
     with torch.no_grad():
         z = n.encoder(x)
         fake = n.generator(z)
@@ -41,8 +41,8 @@ def test_scores_are_the_seeds_formula(tiny_checkpoint):
 def test_scoring_leaves_training_mode_as_it_was(tiny_checkpoint):
     checkpoint = load_checkpoint(tiny_checkpoint)
     checkpoint.networks.train()
-    score_images(checkpoint.networks, torch.rand(2, 1, 16, 16), checkpoint.normalisation)
-    assert all(m.training for m in checkpoint.networks.modules().values())
+    score_images(checkpoint.networks, torch.rand(2, 1, 16, 16), checkpoint.settings.normalisation)
+    assert all(m.training for m in checkpoint.networks.values())
 
 
 def test_a_checkpoint_round_trip_gives_identical_scores(tiny_checkpoint, tmp_path):
@@ -50,8 +50,8 @@ def test_a_checkpoint_round_trip_gives_identical_scores(tiny_checkpoint, tmp_pat
     save_checkpoint(tmp_path / "copy.pt", first)
     second = load_checkpoint(tmp_path / "copy.pt")
     images = torch.rand(5, 1, 16, 16)
-    a = score_images(first.networks, images, first.normalisation)
-    b = score_images(second.networks, images, second.normalisation)
+    a = score_images(first.networks, images, first.settings.normalisation)
+    b = score_images(second.networks, images, second.settings.normalisation)
     assert np.array_equal(a.score, b.score)
     assert second.train_stats == first.train_stats and second.train_stats.count == 16
     assert np.array_equal(second.iteration_losses, first.iteration_losses)
@@ -60,8 +60,8 @@ def test_a_checkpoint_round_trip_gives_identical_scores(tiny_checkpoint, tmp_pat
 def test_anogan_search_lowers_the_score_it_optimises(tiny_checkpoint):
     checkpoint = load_checkpoint(tiny_checkpoint)
     images = torch.rand(4, 1, 16, 16) * 2 - 1
-    few = score_anogan(checkpoint.networks, images, checkpoint.normalisation, ScoreConfig(anogan_steps=1))
-    many = score_anogan(checkpoint.networks, images, checkpoint.normalisation, ScoreConfig(anogan_steps=60))
+    few = score_anogan(checkpoint.networks, images, checkpoint.settings.normalisation, ScoreConfig(anogan_steps=1))
+    many = score_anogan(checkpoint.networks, images, checkpoint.settings.normalisation, ScoreConfig(anogan_steps=60))
     assert many.method == "anogan"
     assert (many.score < few.score).all()
     assert all(p.requires_grad for p in checkpoint.networks.generator.parameters())
@@ -76,7 +76,7 @@ DEFAULT_SCORE = ScoreConfig(
 
 
 def test_smoothing_keeps_a_flat_image_and_spreads_a_spot():
-    from egbad_core.scoring import smooth
+    from egbad_core.score.tensors import smooth
 
     flat = torch.full((1, 1, 9, 9), 0.3)
     assert torch.equal(smooth(flat, 0.0), flat)
@@ -88,8 +88,8 @@ def test_smoothing_keeps_a_flat_image_and_spreads_a_spot():
 
 
 def test_a_pixel_that_varies_in_the_training_images_weighs_less():
-    from egbad_core.reference import Reference
-    from egbad_core.scoring import residual_terms
+    from egbad_core.model.references import Reference
+    from egbad_core.score.whole import residual_terms
 
     spread = torch.full((1, 4, 4), 0.1)
     spread[0, 0, 0] = 1.0  # this pixel's residual varies ten times more in normal images
@@ -103,7 +103,7 @@ def test_a_pixel_that_varies_in_the_training_images_weighs_less():
 
 
 def test_nearest_distance_skips_each_training_image_itself():
-    from egbad_core.scoring import nearest_distance
+    from egbad_core.score.tensors import nearest_distance
 
     memory = torch.tensor([[0.0, 0.0], [3.0, 4.0], [0.0, 1.0]])
     assert nearest_distance(memory, memory).tolist() == [0.0, 0.0, 0.0]
@@ -112,10 +112,11 @@ def test_nearest_distance_skips_each_training_image_itself():
 
 
 def test_the_reference_travels_in_the_checkpoint_and_scores_like_the_training_images(tmp_path, mnist_csv, monkeypatch):
-    from egbad_core import reference as reference_module
-    from egbad_core.data import DataSource, load_test_set, load_training_set
-    from egbad_core.detection import run_detection
-    from egbad_core.training import Trainer
+    from egbad_core.score import whole_reference as reference_module
+    from egbad_core.data.sources import DataSource
+    from egbad_core.data.loading import load_test_set, load_training_set
+    from egbad_core.run.scoring import run_detection
+    from egbad_core.train.trainer import Trainer
 
     monkeypatch.setattr(reference_module, "MEMORY_IMAGES", 10)  # fewer than the training images: a sample is kept
     source = DataSource.parse(str(mnist_csv), normal_labels="7,8")
@@ -130,7 +131,7 @@ def test_the_reference_travels_in_the_checkpoint_and_scores_like_the_training_im
     assert reference.residual_scale > 0 and reference.discrimination_scale > 0
     # Scoring the training images again gives their recorded statistics, except the nearest-neighbour
     # term, which leaves each kept image out when the reference is built: so at most that much more.
-    rescored = score_images(checkpoint.networks, trainer.images, checkpoint.normalisation, DEFAULT_SCORE, reference=reference)
+    rescored = score_images(checkpoint.networks, trainer.images, checkpoint.settings.normalisation, DEFAULT_SCORE, reference=reference)
     assert rescored.score.mean() <= checkpoint.train_stats.mean + 1e-6
     test_set = load_test_set(source, 16, 1)
     detection = run_detection(checkpoint, test_set, "egbad", threshold="p99")
@@ -143,17 +144,17 @@ def test_a_score_that_needs_a_reference_says_so_without_one(tiny_checkpoint):
 
     checkpoint = load_checkpoint(tiny_checkpoint)
     with pytest.raises(EgbadError, match="reference"):
-        score_images(checkpoint.networks, torch.rand(2, 1, 16, 16), checkpoint.normalisation, DEFAULT_SCORE)
+        score_images(checkpoint.networks, torch.rand(2, 1, 16, 16), checkpoint.settings.normalisation, DEFAULT_SCORE)
 
 
 @pytest.mark.parametrize("spectral_norm", [False, True])
 def test_folded_networks_give_the_eval_networks_outputs_and_leave_them_as_they_were(spectral_norm):
     from egbad_core.config import ModelConfig
-    from egbad_core.inference import folded
-    from egbad_core.models import Networks
+    from egbad_core.model.inference import folded
+    from egbad_core.model.networks import Networks
 
     torch.manual_seed(0)
-    networks = Networks.build(ModelConfig(image_size=16, width=8, latent_size=4, spectral_norm=spectral_norm))
+    networks = Networks(ModelConfig(image_size=16, width=8, latent_size=4, spectral_norm=spectral_norm))
     networks.train()
     images = torch.rand(6, 1, 16, 16) * 2 - 1
     for _ in range(3):  # running statistics away from their initial 0 and 1, so folding has work to do
@@ -161,8 +162,8 @@ def test_folded_networks_give_the_eval_networks_outputs_and_leave_them_as_they_w
         networks.generator(torch.randn(6, 4))
     inference = folded(networks)
     norms = [m for m in inference.generator.modules() if isinstance(m, torch.nn.BatchNorm2d)]
-    assert not norms and all(not p.requires_grad for m in inference.modules().values() for p in m.parameters())
-    assert all(m.training for m in networks.modules().values())
+    assert not norms and all(not p.requires_grad for m in inference.values() for p in m.parameters())
+    assert all(m.training for m in networks.values())
     networks.eval()
     with torch.no_grad():
         z = networks.encoder(images)

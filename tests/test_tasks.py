@@ -41,7 +41,7 @@ def test_the_train_task_runs_without_a_window_and_returns_the_written_checkpoint
     data = run_to_end(tasks.load_data({"data": str(csv)}, TINY.model.image_size, None, threading.Event()))
     path = str(tmp_path / "m.pt")
     seen, (finished, written) = events_and_result(
-        tasks.train(data, path, TINY, TINY.train, TINY.score, None, threading.Event()))
+        tasks.train(data, path, TINY, None, threading.Event()))
     assert type(seen[0]).__name__ == "DeviceEvent" and "CPU" in seen[0].device
     assert finished.reason == "completed" and finished.checkpoint == path
     assert written.epoch == 1 and len(written.iteration_losses) == sum(len(e.losses) for e in seen
@@ -55,7 +55,7 @@ def test_loading_scoring_and_training_honour_a_stop_the_same_way(tmp_path, image
     checkpoint = session.load_checkpoint(tiny_checkpoint)
     csv = write_mnist_csv(tmp_path / "d.csv", [7, 8, 2] * 4)
     source = session.parse_source(str(csv), normal_labels="7,8")
-    assert run_to_end(session.detect(checkpoint, source, stop=stop)) is None
+    assert run_to_end(session.detect(session.ScoreRequest(checkpoint), source, stop=stop)) is None
     trainer = session.make_trainer(source, None, TINY)
     seen, finished = events_and_result(session.training(trainer, stop))
     assert finished.reason == "stopped" and isinstance(seen[-1], FinishedEvent)
@@ -66,7 +66,7 @@ def test_scoring_reports_progress_batch_by_batch(tiny_checkpoint, tmp_path):
     csv = write_mnist_csv(tmp_path / "d.csv", [7, 8, 2] * 12)
     source = session.parse_source(str(csv), normal_labels="7,8")
     config = session.score_settings(checkpoint, batch_size=10)
-    seen, detection = events_and_result(session.detect(checkpoint, source, config=config))
+    seen, detection = events_and_result(session.detect(session.ScoreRequest(checkpoint, config=config), source))
     progress = [(e.done, e.total) for e in seen if isinstance(e, ProgressEvent)]
     assert progress == [(10, 36), (20, 36), (30, 36), (36, 36)]
     assert len(detection.scores) == 36
@@ -75,7 +75,7 @@ def test_scoring_reports_progress_batch_by_batch(tiny_checkpoint, tmp_path):
 def test_torchvisions_resize_gives_the_hand_written_resize_numbers():
     from torch.nn import functional as F
 
-    from egbad_core.data import _resize_tensor
+    from egbad_core.data.csv_files import resize_tensor as _resize_tensor
 
     images = torch.rand(5, 1, 28, 28)
     before = F.interpolate(images, size=(32, 32), mode="bicubic", align_corners=False, antialias=True).clamp(0, 1)
@@ -95,7 +95,7 @@ def test_the_default_checkpoint_name_is_the_same_for_both_faces(tmp_path):
 def test_the_export_task_writes_its_file(tiny_checkpoint, tmp_path, what):
     checkpoint = session.load_checkpoint(tiny_checkpoint)
     csv = write_mnist_csv(tmp_path / "d.csv", [7, 8, 2] * 2)
-    detection = run_to_end(session.detect(checkpoint, session.parse_source(str(csv), normal_labels="7,8")))
+    detection = run_to_end(session.detect(session.ScoreRequest(checkpoint), session.parse_source(str(csv), normal_labels="7,8")))
     path = tmp_path / f"out.{what}"
     assert run_to_end(tasks.export(detection, what, str(path), False, threading.Event())) == str(path)
     assert path.stat().st_size > 0

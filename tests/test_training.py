@@ -6,11 +6,13 @@ import pytest
 import torch
 
 from conftest import TINY, write_mnist_csv
-from egbad_core.checkpoints import load_checkpoint
+from egbad_core.model.checkpoints import load_checkpoint
 from egbad_core.config import replace
-from egbad_core.data import DataSource, load_training_set
+from egbad_core.data.sources import DataSource
+from egbad_core.data.loading import load_training_set
 from egbad_core.errors import EgbadError
-from egbad_core.training import EpochEvent, FinishedEvent, IterationEvent, PreviewEvent, Trainer
+from egbad_core.events import EpochEvent, FinishedEvent, IterationEvent, PreviewEvent
+from egbad_core.train.trainer import Trainer
 
 
 def tiny_set(tmp_path, count=16):
@@ -55,7 +57,7 @@ def test_a_last_batch_of_one_joins_the_batch_before_it(tmp_path):
 
 
 def test_non_finite_losses_stop_the_run_and_keep_the_last_good_checkpoint(tmp_path, monkeypatch):
-    from egbad_core import training
+    from egbad_core.train import trainer as training
 
     monkeypatch.setattr(training, "CHECKPOINT_SHARE", 1e9)  # a checkpoint after every epoch
     trainer = Trainer(tiny_set(tmp_path), replace(TINY, train=replace(TINY.train, epochs=2)), checkpoint_path=tmp_path / "m.pt")
@@ -114,7 +116,7 @@ def test_the_d_steps_two_halves_give_the_gradient_of_their_sum(tmp_path):
     with torch.no_grad():
         fake, z_real = generator(z), encoder(x)
     bce = torch.nn.functional.binary_cross_entropy_with_logits
-    loss = bce(before(x, z_real)[0], torch.full((8,), trainer.train_config.real_label)) + bce(
+    loss = bce(before(x, z_real)[0], torch.full((8,), trainer.settings.train.real_label)) + bce(
         before(fake, z)[0], torch.zeros(8)
     )
     loss.backward()
@@ -146,13 +148,13 @@ def test_cuda_asked_for_without_cuda_is_a_plain_error(tmp_path):
 
 
 def test_the_refinement_stage_lowers_the_training_residual(tmp_path):
-    from egbad_core.scoring import score_images
+    from egbad_core.score.whole import score_images
 
     preset = replace(TINY, train=replace(TINY.train, epochs=1, refine_epochs=10, refine_lr=1e-2))
     trainer = Trainer(tiny_set(tmp_path, 32), preset)
 
     def residual() -> float:
-        return float(score_images(trainer.networks, trainer.images, trainer.normalisation, keep_images=False).residual.mean())
+        return float(score_images(trainer.networks, trainer.images, trainer.settings.normalisation, keep_images=False).residual.mean())
 
     before = None
     events = []
@@ -173,29 +175,29 @@ def test_refinement_leaves_g_and_d_untouched(tmp_path):
     for event in events:
         if isinstance(event, EpochEvent):
             break
-    frozen = {name: {k: v.clone() for k, v in m.state_dict().items()} for name, m in trainer.networks.modules().items() if name != "encoder"}
+    frozen = {name: {k: v.clone() for k, v in m.state_dict().items()} for name, m in trainer.networks.items() if name != "encoder"}
     list(events)
     for name, state in frozen.items():
-        for key, value in trainer.networks.modules()[name].state_dict().items():
+        for key, value in trainer.networks[name].state_dict().items():
             assert torch.equal(state[key], value), f"{name}.{key} changed during refinement"
 
 
 def test_the_fast_memory_layout_gives_the_same_losses_and_scores(tmp_path):
-    from egbad_core.scoring import score_images
+    from egbad_core.score.whole import score_images
 
     data = tiny_set(tmp_path)
     results = []
     for channels_last in (False, True):
         trainer = Trainer(data, replace(TINY, train=replace(TINY.train, channels_last=channels_last)))
         losses = [(e.d_loss, e.g_loss, e.e_loss) for e in trainer.run() if isinstance(e, IterationEvent)]
-        scores = score_images(trainer.networks, trainer.images, trainer.normalisation, keep_images=False).score
+        scores = score_images(trainer.networks, trainer.images, trainer.settings.normalisation, keep_images=False).score
         results.append((np.array(losses), scores))
     assert np.allclose(results[0][0], results[1][0], rtol=1e-4, atol=1e-5)
     assert np.allclose(results[0][1], results[1][1], rtol=1e-3)  # Adam carries rounding into the weights
 
 
 def test_the_collapse_watch_explains_a_winning_discriminator_and_alike_reconstructions():
-    from egbad_core.training import CollapseWatch
+    from egbad_core.train.collapse import CollapseWatch
 
     rng = np.random.default_rng(0)
     originals = rng.random((6, 1, 8, 8))
@@ -218,7 +220,7 @@ def test_cycle_consistency_is_off_in_the_seed_recipe_and_on_by_default():
 
 
 def test_cycle_consistency_lowers_the_reconstruction_error(tmp_path):
-    from egbad_core.scoring import score_images
+    from egbad_core.score.whole import score_images
 
     data = tiny_set(tmp_path, 32)
     residuals = []
@@ -226,7 +228,7 @@ def test_cycle_consistency_lowers_the_reconstruction_error(tmp_path):
         preset = replace(TINY, train=replace(TINY.train, epochs=4, cycle_weight=weight, lr_g=1e-3, lr_e=1e-3))
         trainer = Trainer(data, preset)
         list(trainer.run())
-        residuals.append(score_images(trainer.networks, trainer.images, trainer.normalisation, keep_images=False).residual.mean())
+        residuals.append(score_images(trainer.networks, trainer.images, trainer.settings.normalisation, keep_images=False).residual.mean())
     assert residuals[1] < residuals[0]
 
 
@@ -248,7 +250,7 @@ def test_training_uses_torchs_adam_and_resumes_the_state_the_written_out_adam_st
 
 def test_mixed_precision_is_an_option_off_by_default_that_trains_and_scores_near_float32(tmp_path):
     from egbad_core.config import DEFAULT_PRESET
-    from egbad_core.reference import build_reference
+    from egbad_core.score.whole_reference import build_reference
 
     assert not DEFAULT_PRESET.train.mixed_precision and not DEFAULT_PRESET.score.mixed_precision
     data = tiny_set(tmp_path)
@@ -257,7 +259,7 @@ def test_mixed_precision_is_an_option_off_by_default_that_trains_and_scores_near
     assert events[-1].reason == "completed"
     assert all(np.isfinite(e.d_loss) for e in events if isinstance(e, IterationEvent))
     n, images = mixed.networks, mixed.images
-    exact_reference, exact = build_reference(n, images, mixed.normalisation, TINY.score)
-    _, reduced = build_reference(n, images, mixed.normalisation, replace(TINY.score, mixed_precision=True))
+    exact_reference, exact = build_reference(n, images, mixed.settings.normalisation, TINY.score)
+    _, reduced = build_reference(n, images, mixed.settings.normalisation, replace(TINY.score, mixed_precision=True))
     assert exact_reference is not None and np.isfinite(reduced).all()
     assert np.corrcoef(exact, reduced)[0, 1] > 0.9  # bf16 moves scores a little, not their order

@@ -21,7 +21,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from .errors import EgbadError
+from ..errors import EgbadError
 
 
 @dataclass(frozen=True)

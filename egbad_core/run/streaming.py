@@ -4,14 +4,13 @@
 and, per image, only its id, label and numbers, so 100,000 images need little more than 1,000.
 ``scores.csv`` grows by a chunk's rows once the chunk is scored and flushed, so a run killed
 midway leaves the rows it scored; at the end the file is rewritten whole (atomically) with the
-``flagged`` column, which needs the threshold and so every score. The result grid shows the
-most anomalous images, decoded and scored again for their pictures.
+``flagged`` column filled, which needs the threshold and so every score (``results``). Each image
+is decoded and scored once: the result grid shows the most anomalous images from pictures kept
+as the run goes (at most GRID_IMAGES of them), and the maps are written from the chunk in hand.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,19 +19,43 @@ from typing import Any, Iterator
 import numpy as np
 import torch
 
-from .checkpoints import Checkpoint, ensure_writable_folder
-from .config import ScoreConfig
-from .data import (DataSource, ImageSet, Listing, SkippedFile, image_chunks, relative_path, scoring_images_task,
-                   scoring_listing)
-from .detection import Detection, pixel_summary, scores_task, training_stats
-from .distributed import ALONE, World, gather
-from .errors import EgbadError
-from .events import ProgressEvent, Task
-from .export import GRID_IMAGES, write_grid, write_maps, write_scores_csv, write_summary
-from .scoring import Scores
+from ..data.folders import Listing, image_chunks, relative_path, scoring_listing
+from ..data.images import ImageSet, SkippedFile, joined_sets
+from ..data.loading import scoring_images_task
+from ..data.sources import DataSource
+from ..errors import EgbadError
+from ..events import ProgressEvent, Task
+from ..score.scores import Scores, joined_scores
+from ..system.files import ensure_writable_folder
+from ..system.distributed import ALONE, World, gather
+from .detection import Detection, pixel_summary
+from .grid import GRID_IMAGES, write_grid
+from .maps import write_maps
+from .results import ScoresFile, write_scores_csv, write_summary
+from .scoring import ScoreRequest
 
+RESULT_FILES = ("scores.csv", "grid.png", "summary.json")  # what a run leaves in its folder
 CHUNK = 256  # images scored between two writes of rows
 PIXEL_METRIC_LIMIT = 64_000_000  # map pixels kept for pixel AUROC and PRO, at most (256 MB of float32)
+
+
+class _Pictures:
+    """The most anomalous images met so far, with their pictures, at most ``limit``: what the result
+    grid shows, kept as the run goes so that no image is decoded or scored a second time for it."""
+
+    def __init__(self, limit: int = GRID_IMAGES) -> None:
+        self.limit = limit
+        self.images: ImageSet | None = None
+        self.scores: Scores | None = None
+
+    def add(self, images: ImageSet, scores: Scores) -> None:
+        """Keep the highest scores of what was kept and of ``images``, the earlier first at a tie."""
+        best = np.argsort(-scores.score, kind="stable")[: self.limit]
+        images, scores = images.subset(best), scores.subset(best)
+        if self.images is not None:
+            images, scores = joined_sets([self.images, images]), joined_scores([self.scores, scores])
+        keep = np.argsort(-scores.score, kind="stable")[: self.limit]
+        self.images, self.scores = images.subset(keep), scores.subset(keep)
 
 
 @dataclass
@@ -55,6 +78,7 @@ class _Collected:
     masks: list[np.ndarray] = field(default_factory=list)
     mask_notes: list[str] = field(default_factory=list)
     map_pixels: int = 0
+    pictures: _Pictures = field(default_factory=_Pictures)  # what the grid shows
 
     def __post_init__(self) -> None:
         self.numbers = np.full((self.capacity, 5), np.nan)
@@ -70,9 +94,9 @@ class _Collected:
         if places is not None:
             rows[:, 3:] = places
         self.seconds += scores.seconds
+        self.pictures.add(chunk, scores)
         if self.kind is None:
-            self.kind = Scores(scores.method, scores.residual[:0], scores.discrimination[:0], scores.score[:0], None,
-                               None, 0.0, scores.lam, None if places is None else places[:0], scores.local)
+            self.kind = scores.subset(np.arange(0))
         for note in chunk.mask_notes:
             if note not in self.mask_notes:
                 self.mask_notes.append(note)
@@ -92,46 +116,23 @@ class _Collected:
                       self.seconds, kind.lam, places, kind.local)
 
 
-class RowWriter:
-    """``scores.csv`` growing a chunk at a time. A chunk's rows go to the file in one unbuffered
-    write, so a process killed at any moment (kill -9 included) leaves whole rows only."""
+@dataclass
+class _Plan:
+    """What a run reads: its chunks, how many images, and what is known of them before the first."""
 
-    COLUMNS = ("id", "label", "residual", "discrimination", "score", "relative_score", "worst_row", "worst_col")
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.stream = open(path, "wb", buffering=0)
-        self._write([self.COLUMNS])
-
-    def _write(self, rows) -> None:
-        text = io.StringIO()
-        csv.writer(text).writerows(rows)
-        self.stream.write(text.getvalue().encode("utf-8"))
-
-    def write(self, detection: Detection) -> None:
-        scores = detection.scores
-        relative = detection.relative()
-        places = detection.worst_places()
-        rows = []
-        for i, image_id in enumerate(detection.images.ids):
-            place = ("", "") if places is None else (int(places[i, 0]), int(places[i, 1]))
-            rows.append((image_id, detection.images.labels[i], f"{scores.residual[i]:.6g}",
-                         f"{scores.discrimination[i]:.6g}", f"{scores.score[i]:.6g}",
-                         "" if relative is None else f"{relative[i]:.6g}", *place))
-        self._write(rows)
-
-    def close(self) -> None:
-        self.stream.close()
+    chunks: Iterator[ImageSet]
+    total: int
+    normal_labels: frozenset[str] | None
+    where: str
+    every_id: list[str]
+    skipped: list[SkippedFile]
+    listing: Listing | None
 
 
 def streaming_detection_task(
-    checkpoint: Checkpoint,
+    request: ScoreRequest,
     source: DataSource,
     out_dir: str | Path,
-    method: str = "egbad",
-    config: ScoreConfig | None = None,
-    threshold: float | str | None = None,
-    checkpoint_path: str | None = None,
     maps: str | Path | None = None,
     only_flagged: bool = False,
     stop: threading.Event | None = None,
@@ -147,75 +148,89 @@ def streaming_detection_task(
     The other processes return ``{"rank": r, "n_images": n}``."""
     out_dir = ensure_writable_folder(out_dir)
     maps_dir = ensure_writable_folder(maps) if maps else None
-    config = config or checkpoint.score
-    model = checkpoint.networks.config
-    source = source.with_normal_labels(checkpoint.normal_labels)
-    listing = scoring_listing(source)
-    whole: ImageSet | None = None
-    if listing is None:  # a CSV or the demo: read whole (it is in memory as a table anyway)
-        whole = yield from scoring_images_task(source, model.load_size, model.channels, stop)
-        if whole is None:
-            return None
-        normal_labels, where, every_id = whole.normal_labels, whole.source, whole.ids
-        share = whole.subset(np.arange(world.rank, len(whole), world.size))
-        total = len(share)
-        chunks: Iterator[ImageSet] = _slices(share)
-    else:
-        normal_labels, where = listing.normal_labels, str(listing.root)
-        every_id = [relative_path(path, listing.root) for _, path in listing.files]
-        share_listing = Listing(listing.files[world.rank :: world.size], listing.root, listing.folders, normal_labels, [])
-        total = len(share_listing.files)
-        chunks = image_chunks(share_listing, model.load_size, model.channels, CHUNK, stop)
-    yield ProgressEvent("scoring", 0, total)
-    first_skipped = listing.skipped if listing is not None else whole.skipped
-    collected = _Collected(total, skipped=list(first_skipped) if world.main else [])
-    rows_path = out_dir / ("scores.csv" if world.alone else f"scores.part{world.rank}.csv")
-    rows = RowWriter(rows_path)
-    stats = training_stats(checkpoint, method, config)
-    done = 0
-    try:
-        for chunk in chunks:
-            collected.skipped += chunk.skipped
-            if len(chunk):
-                # A chunk's pictures are kept while it is written: maps, masks and worst places need them.
-                scores = yield from _relayed(scores_task(checkpoint, chunk.pixels, method, config, True, stop), done, total)
-                if scores is None:
-                    return None
-                part = Detection(chunk, scores, float("inf"), stats, checkpoint_path)
-                rows.write(part)
-                if maps_dir is not None:
-                    write_maps(maps_dir, part)
-                collected.add(chunk, scores)
-            done += len(chunk) + len(chunk.skipped)
-            yield ProgressEvent("scoring", done, total)
-        if stop is not None and stop.is_set():
-            return None
-    finally:
-        rows.close()
+    source = source.with_normal_labels(request.checkpoint.normal_labels)
+    plan = yield from _planned(source, request, world, stop)
+    if plan is None:
+        return None
+    collected = yield from _scored(request, plan, out_dir, maps_dir, stop, world)
+    if collected is None:
+        return None
     if not world.alone:
         shares = gather(collected, world)
         if not world.main:
             return {"rank": world.rank, "n_images": len(collected.ids)}
-        collected = _merged(shares, every_id)
+        collected = _merged(shares, plan.every_id)
+    return _written(request, collected, plan, out_dir, only_flagged, world)
+
+
+def _planned(source: DataSource, request: ScoreRequest, world: World,
+             stop: threading.Event | None) -> Task[_Plan | None]:
+    """This process's share of the images, as chunks: a folder's files decoded a chunk at a time, a
+    CSV or the demo read whole (it is in memory as a table anyway)."""
+    model = request.checkpoint.networks.config
+    listing = scoring_listing(source)
+    if listing is None:
+        whole = yield from scoring_images_task(source, model.load_size, model.channels, stop)
+        if whole is None:
+            return None
+        share = whole.subset(np.arange(world.rank, len(whole), world.size))
+        return _Plan(_slices(share), len(share), whole.normal_labels, whole.source, whole.ids, whole.skipped, None)
+    every_id = [relative_path(path, listing.root) for _, path in listing.files]
+    mine = Listing(listing.files[world.rank :: world.size], listing.root, listing.folders, listing.normal_labels, [])
+    chunks = image_chunks(mine, model.load_size, model.channels, CHUNK, stop)
+    return _Plan(chunks, len(mine.files), listing.normal_labels, str(listing.root), every_id, listing.skipped, listing)
+
+
+def _scored(request: ScoreRequest, plan: _Plan, out_dir: Path, maps_dir: Path | None,
+            stop: threading.Event | None, world: World) -> Task["_Collected | None"]:
+    """Every chunk scored, its rows appended to the scores file and its maps written; what is kept
+    of them, or None if stopped."""
+    yield ProgressEvent("scoring", 0, plan.total)
+    collected = _Collected(plan.total, skipped=list(plan.skipped) if world.main else [])
+    rows = ScoresFile(out_dir / ("scores.csv" if world.alone else f"scores.part{world.rank}.csv"))
+    done = 0
+    try:
+        for chunk in plan.chunks:
+            collected.skipped += chunk.skipped
+            if len(chunk):
+                # A chunk's pictures are kept while it is written: maps, masks and worst places need them.
+                scores = yield from _relayed(request.task(chunk.pixels, True, stop), done, plan.total)
+                if scores is None:
+                    return None
+                part = request.detection(chunk, scores)
+                rows.append(part)
+                if maps_dir is not None:
+                    write_maps(maps_dir, part)
+                collected.add(chunk, scores)
+            done += len(chunk) + len(chunk.skipped)
+            yield ProgressEvent("scoring", done, plan.total)
+        if stop is not None and stop.is_set():
+            return None
+    finally:
+        rows.close()
+    return collected
+
+
+def _written(request: ScoreRequest, collected: "_Collected", plan: _Plan, out_dir: Path, only_flagged: bool,
+             world: World) -> dict[str, Any]:
+    """The threshold set over every score, and the final scores.csv, grid and summary; the summary."""
     if not collected.ids:
-        detail = f" ({len(collected.skipped)} files skipped, first: {collected.skipped[0]})" if collected.skipped else ""
-        raise EgbadError(f"{where} holds no readable image{detail}.")
-    detection = _whole_detection(collected, normal_labels, where, model, stats, checkpoint_path)
-    detection.choose_threshold(threshold)
+        skipped = collected.skipped
+        detail = f" ({len(skipped)} files skipped, first: {skipped[0]})" if skipped else ""
+        raise EgbadError(f"{plan.where} holds no readable image{detail}.")
+    detection = _whole_detection(collected, plan, request)
+    detection.choose_threshold(request.threshold)
     write_scores_csv(out_dir / "scores.csv", detection)
     if not world.alone:  # the processes' rows are in the one file now
         for rank in range(world.size):
             (out_dir / f"scores.part{rank}.csv").unlink(missing_ok=True)
-    shown = _grid_rows(detection, only_flagged)
-    pictures = whole.subset(shown) if whole is not None else _decoded(listing, detection, shown, model)
-    grid_scores = yield from _relayed(scores_task(checkpoint, pictures.pixels, method, config, True, stop), 0, len(pictures), "pictures")
-    if grid_scores is None:
-        return None
-    write_grid(out_dir / "grid.png", Detection(pictures, grid_scores, detection.threshold, stats, checkpoint_path))
+    shown = collected.pictures
+    grid = Detection(shown.images, shown.scores, detection.threshold, detection.train_stats, request.checkpoint_path)
+    write_grid(out_dir / "grid.png", grid, only_flagged)
     summary = detection.summary()
     maps, masks = (np.concatenate(collected.maps), np.concatenate(collected.masks)) if collected.maps else (None, None)
     summary.update(pixel_summary(maps, masks, collected.mask_notes))
-    summary["folder_changes"] = listing.changes() if listing is not None else None
+    summary["folder_changes"] = plan.listing.changes() if plan.listing is not None else None
     write_summary(out_dir / "summary.json", summary)
     return summary
 
@@ -232,6 +247,8 @@ def _merged(shares: list[_Collected], every_id: list[str]) -> _Collected:
         merged.mask_notes += [n for n in share.mask_notes if n not in merged.mask_notes]
         merged.seconds = max(merged.seconds, share.seconds)  # side by side: the longest is the wall time
         merged.kind = merged.kind or share.kind
+        if share.pictures.images is not None:
+            merged.pictures.add(share.pictures.images, share.pictures.scores)
         rows += [(position.get(image_id, len(position)), s, r) for r, image_id in enumerate(share.ids)]
     rows.sort()
     merged.ids = [shares[s].ids[r] for _, s, r in rows]
@@ -263,34 +280,15 @@ def _relayed(task: Task[Any], offset: int, total: int, what: str | None = None) 
         yield event
 
 
-def _whole_detection(collected: _Collected, normal_labels, where: str, model, stats, checkpoint_path) -> Detection:
+def _whole_detection(collected: _Collected, plan: _Plan, request: ScoreRequest) -> Detection:
     """One Detection over every scored image; its ImageSet holds no pictures (a stand-in that takes
     no memory: one black image repeated), only what the tables and the summary need."""
-    joined = collected.scores()
+    model = request.checkpoint.networks.config
     count = len(collected.ids)
     stand_in = torch.zeros((1, model.channels, model.load_size, model.load_size), dtype=torch.uint8).expand(count, -1, -1, -1)
-    images = ImageSet(stand_in, collected.labels, collected.ids, normal_labels, where, collected.skipped,
+    images = ImageSet(stand_in, collected.labels, collected.ids, plan.normal_labels, plan.where, collected.skipped,
                       collected.sizes or None, mask_notes=collected.mask_notes)
-    return Detection(images, joined, float("inf"), stats, checkpoint_path)
+    return request.detection(images, collected.scores())
 
 
-def _grid_rows(detection: Detection, only_flagged: bool) -> np.ndarray:
-    """The rows the result grid shows: the most anomalous first (flagged ones only, if asked)."""
-    order = np.argsort(-detection.scores.score, kind="stable")
-    if only_flagged:
-        order = order[detection.flagged[order]]
-    return order[:GRID_IMAGES]
-
-
-def _decoded(listing: Listing, detection: Detection, rows: np.ndarray, model) -> ImageSet:
-    """The images at ``rows`` decoded again, in that order."""
-    by_id = {relative_path(path, listing.root): (label, path) for label, path in listing.files}
-    files = [by_id[detection.images.ids[i]] for i in rows.tolist()]
-    subset = Listing(files, listing.root, listing.folders, listing.normal_labels, [])
-    chunks = list(image_chunks(subset, model.load_size, model.channels, max(1, len(files))))
-    if not chunks:
-        return detection.images.subset([])
-    return chunks[0]
-
-
-__all__ = ["streaming_detection_task", "RowWriter", "CHUNK"]
+__all__ = ["streaming_detection_task", "RESULT_FILES", "CHUNK"]

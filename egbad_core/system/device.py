@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from .errors import EgbadError
+from ..errors import EgbadError
 
 
 def resolve_device(name: str = "auto") -> torch.device:

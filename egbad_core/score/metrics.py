@@ -7,31 +7,11 @@ where it is first used: training never needs it, and it would add 70 MB to its p
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 
-
-@dataclass(frozen=True)
-class ScoreStats:
-    """The training images' score distribution: the yardstick for readable scores."""
-
-    mean: float
-    std: float
-    p99: float
-    count: int
-
-    @classmethod
-    def of(cls, scores: np.ndarray) -> "ScoreStats":
-        return cls(float(scores.mean()), float(scores.std()), float(np.percentile(scores, 99)), int(scores.size))
-
-    @property
-    def mean_plus_3_sigma(self) -> float:
-        return self.mean + 3.0 * self.std
-
-    def relative(self, scores: np.ndarray | float) -> np.ndarray | float:
-        """Scores on a scale where 1.0 is the training images' 99th percentile."""
-        return scores / self.p99 if self.p99 > 0 else scores
+from ..model.references import ScoreStats
 
 
 @dataclass(frozen=True)
@@ -43,9 +23,6 @@ class ThresholdMetrics:
     precision: float | None  # None without labels
     recall: float | None
     f1: float | None
-
-    def as_dict(self) -> dict:
-        return asdict(self)
 
 
 def both_classes(is_defect: np.ndarray | None) -> bool:

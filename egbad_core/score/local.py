@@ -1,4 +1,5 @@
-"""Local EGBAD for textured surfaces: networks trained on patches, images scored place by place.
+"""Local EGBAD for textured surfaces (patch models): networks trained on patches, images scored
+place by place.
 
 A small defect on a texture covers a few percent of an image whose parts line up with nothing in
 the next image, so a whole-image score averages it away. Here the networks see ``image_size``
@@ -14,57 +15,30 @@ gets EGBAD's two terms:
 
 Each term's map is smoothed and measured in units of a held-out training image's worst place, λ
 mixes them, the map is upsampled to the image, and the image's score is its worst place. Those
-training images' own scores give the thresholds.
+training images' own scores give the thresholds; the banks are built by ``local_reference``.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torchvision.transforms import v2
 
-from .config import Normalisation, ScoreConfig, autocast
-from .events import ProgressEvent, Task, stopped
-from .inference import folded
-from .models import Networks, WholeConv
-from .reference import spread_of
-from .scoring import Scores, batches, pinned, smooth
+from ..config import Normalisation, ScoreConfig, autocast
+from ..events import ProgressEvent, Task, stopped
+from ..model.inference import folded
+from ..model.networks import Networks, WholeConv
+from ..model.references import PatchReference
+from .scores import Scores
+from .tensors import batches, pinned, smooth, upsample
 
 RESIDUAL_SMOOTHING = 2.0  # σ in pixels of the blur of |x − x'| before it is mixed
-CANDIDATES = 60_000  # training features the memory bank is chosen from, at most (a random sample)
-HELD_OUT = 0.25  # share of the reference images kept out of the memory bank, to score as new normal images
 NEAREST_CHUNK = 1024  # places whose nearest bank rows are found in one matrix product
-PROJECTION = 64  # dimensions the coreset search runs in (a random projection, as PatchCore)
-
-
-# ---------------------------------------------------------------------------------------- training crops
-
-
-class CropSampler:
-    """Random patches of the training images for one epoch, through torchvision's transforms.v2.
-
-    The global torch generator that v2 draws from is forked and seeded from the trainer's own, so a
-    resumed run crops as an uninterrupted one would and nothing else's randomness is disturbed."""
-
-    def __init__(self, patch: int) -> None:
-        self.augment = v2.Compose([v2.RandomCrop(patch), v2.RandomHorizontalFlip()])
-
-    def epoch(self, images: torch.Tensor, per_image: int, generator: torch.Generator) -> torch.Tensor:
-        """(N·per_image, C, patch, patch) crops, images in a shuffled order."""
-        order = torch.randperm(images.shape[0], generator=generator).repeat(per_image)
-        seed = int(torch.randint(0, 2**62, (1,), generator=generator))
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            return torch.stack([self.augment(images[i]) for i in order.tolist()])
-
-
-# ---------------------------------------------------------------------------------------- the two terms
 
 
 def local_features(networks: Networks, x: torch.Tensor, stages: tuple[int, ...]) -> torch.Tensor:
@@ -167,139 +141,6 @@ def raw_maps(networks: Networks, x: torch.Tensor, config: ScoreConfig, memory: t
     if moment_memory is not None and config.moment_window:
         moment_far = upsample(nearest_map(local_moments(x, config.moment_window), moment_memory), size)
     return RawMaps(reconstruction, residual, far, moment_far)
-
-
-def upsample(maps: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """(N, h, w) maps → (N, H, W), bilinear."""
-    return F.interpolate(maps[:, None], size=size, mode="bilinear", align_corners=False)[:, 0]
-
-
-# ---------------------------------------------------------------------------------------- reference
-
-
-@dataclass
-class PatchReference:
-    """What a patch model's maps are measured against: the memory banks and each term's spread.
-
-    Each term's mean and spread are those of a held-out training image's worst place (the maximum of
-    its smoothed map), so a map reads as "how far beyond a normal image's worst place", in the same
-    units whichever term it comes from. Checkpoints written before the moments term carry the mean
-    and spread over all places instead (their scores move a little: the map is now smoothed before
-    it is measured, not after)."""
-
-    features: torch.Tensor  # (M, F) the coreset of training features
-    residual_mean: float
-    residual_spread: float
-    discrimination_mean: float
-    discrimination_spread: float
-    moments: torch.Tensor | None = None  # (K, 2C) the coreset of training places' pixel moments
-    moment_mean: float = 0.0
-    moment_spread: float = 1.0
-
-    def to_payload(self) -> dict[str, torch.Tensor]:
-        stats = [self.residual_mean, self.residual_spread, self.discrimination_mean, self.discrimination_spread]
-        payload = {"kind": torch.tensor([1]), "features": self.features}
-        if self.moments is not None:
-            payload["moments"] = self.moments
-            stats += [self.moment_mean, self.moment_spread]
-        payload["stats"] = torch.tensor(stats, dtype=torch.float64)
-        return payload
-
-    @classmethod
-    def from_payload(cls, payload: dict[str, torch.Tensor]) -> "PatchReference":
-        stats = [float(v) for v in payload["stats"].tolist()]
-        moments = payload.get("moments")
-        if len(stats) != (4 if moments is None else 6) or payload["features"].dim() != 2 or (
-                moments is not None and moments.dim() != 2):
-            raise ValueError("its shapes do not fit a patch model")
-        return cls(payload["features"].float(), *stats[:4], moments.float() if moments is not None else None, *stats[4:])
-
-    def to(self, device: torch.device) -> "PatchReference":
-        moments = self.moments.to(device) if self.moments is not None else None
-        return replace(self, features=self.features.to(device), moments=moments)
-
-
-def greedy_coreset(features: torch.Tensor, size: int, seed: int = 0) -> torch.Tensor:
-    """Indices of ``size`` rows chosen by greedy k-center: each next row is the one farthest from
-    those already chosen, so rare normal patterns are kept (PatchCore's coreset). Distances are
-    measured in a random projection to PROJECTION dimensions, which keeps them nearly the same."""
-    count = features.shape[0]
-    if count <= size:
-        return torch.arange(count)
-    generator = torch.Generator().manual_seed(seed)
-    projected = features
-    if features.shape[1] > PROJECTION:
-        matrix = torch.randn(features.shape[1], PROJECTION, generator=generator).to(features.device)
-        projected = features @ (matrix / PROJECTION**0.5)
-    squares = projected.square().sum(dim=1)
-    pick = int(torch.randint(count, (1,), generator=generator))
-    chosen = [pick]
-    nearest = torch.full((count,), float("inf"), device=features.device)
-    for _ in range(size - 1):  # squared distances to the newest centre as one matrix-vector product
-        centre = projected[pick]
-        nearest = torch.minimum(nearest, squares - 2.0 * (projected @ centre) + squares[pick])
-        pick = int(torch.argmax(nearest))
-        chosen.append(pick)
-    return torch.tensor(chosen)
-
-
-def build_patch_reference(
-    networks: Networks, images: torch.Tensor, normalisation: Normalisation, config: ScoreConfig, seed: int = 0,
-    thorough: bool = True,
-) -> tuple[PatchReference, np.ndarray]:
-    """The memory banks from most of a bounded sample of the training images, and the terms' spreads
-    and scores from the rest, which the banks never saw: the scores a new normal image would get.
-
-    ``thorough`` chooses the banks by greedy coreset (a run's last checkpoint, and a stopped one);
-    otherwise a random sample, some seconds quicker, for the checkpoints written along the way."""
-    generator = torch.Generator().manual_seed(seed)
-    count = images.shape[0]
-    order = torch.randperm(count, generator=generator)[: min(count, config.reference_images)]
-    held = max(1, int(round(len(order) * HELD_OUT)))
-    bank_images, held_images = images[order[held:]], images[order[:held]]
-    device = networks.device
-    networks = folded(networks)
-    size = max(1, config.batch_size // 16)
-
-    def bank(rows: list[torch.Tensor], keep: int) -> torch.Tensor:
-        every = torch.cat(rows)
-        if every.shape[0] > CANDIDATES:
-            every = every[torch.randperm(every.shape[0], generator=generator)[:CANDIDATES].to(every.device)]
-        chosen = greedy_coreset(every, keep, seed) if thorough else torch.randperm(every.shape[0], generator=generator)[:keep]
-        return every[chosen.to(every.device)].float()
-
-    def places(described: torch.Tensor) -> torch.Tensor:
-        return described.permute(0, 2, 3, 1).reshape(-1, described.shape[1])
-
-    with torch.inference_mode(), autocast(device.type, config.mixed_precision):
-        features, moments = [], []
-        for _, batch in batches(bank_images, size):
-            x = networks.layout(normalisation.apply(batch.to(device)))
-            features.append(places(local_features(networks, x, config.stages)))
-            if config.moment_window:
-                moments.append(places(local_moments(x, config.moment_window)))
-        memory = bank(features, config.memory_size)
-        moment_memory = bank(moments, config.moment_memory_size) if moments else None
-        held_maps = [raw_maps(networks, networks.layout(normalisation.apply(batch.to(device))), config, memory, moment_memory)
-                     for _, batch in batches(held_images, size)]
-    worst = {name: _worst_places([getattr(m, name).float() for m in held_maps], config)
-             for name in ("residual", "features", "moments") if getattr(held_maps[0], name) is not None}
-    reference = PatchReference(memory.cpu(), *worst["residual"], *worst["features"])
-    if moment_memory is not None:
-        reference = replace(reference, moments=moment_memory.cpu(), moment_mean=worst["moments"][0],
-                            moment_spread=worst["moments"][1])
-    on_device = reference.to(device)
-    scores = torch.cat([image_scores(local_maps(m, on_device, config)[2], config) for m in held_maps])
-    return reference, scores.double().cpu().numpy()
-
-
-def _worst_places(maps: list[torch.Tensor], config: ScoreConfig) -> tuple[float, float]:
-    """Mean and spread of the held-out images' worst place in one term's smoothed map."""
-    worst = torch.cat([smooth(m[:, None], config.map_smoothing).flatten(1).max(dim=1).values for m in maps])
-    return float(worst.mean()), spread_of(worst)
-
-
-# ---------------------------------------------------------------------------------------- maps and scores
 
 
 def local_maps(raw: RawMaps, reference: PatchReference, config: ScoreConfig) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -12,11 +12,13 @@ import time
 
 import torch
 
-from .config import Normalisation, ScoreConfig
-from .events import ProgressEvent, Task, run_to_end, stopped
-from .inference import folded
-from .models import Networks
-from .scoring import Scores, add_parts, batches, collect, combine, new_parts, pair_discrimination
+from ..config import Normalisation, ScoreConfig
+from ..events import ProgressEvent, Task, run_to_end, stopped
+from ..model.inference import folded
+from ..model.networks import Networks
+from .scores import Scores, add_parts, collect, combine, new_parts
+from .tensors import batches
+from .whole import pair_discrimination
 
 ANOGAN_LAMBDA = 0.1  # the AnoGAN paper's λ: its latent search minimises the seed's A(x)
 REPORT_EVERY = 10  # search steps between progress events

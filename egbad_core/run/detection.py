@@ -1,38 +1,21 @@
 """A scored image set with its threshold, and the summary both faces report.
 
-Moving the threshold only re-compares stored scores: nothing is scored again.
+Moving the threshold only re-compares stored scores: nothing is scored again. Only the record and
+what it says live here; the scoring that makes one is in ``scoring`` and ``streaming``.
 """
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
-from functools import partial
 from typing import Any, Callable
 
 import numpy as np
-import torch
 
-from . import metrics
-from .anogan import anogan_task
-from .checkpoints import Checkpoint
-from .config import ScoreConfig, replace
-from .data import ImageSet, SkippedFile
-from .errors import EgbadError
-from .events import Task, run_to_end
-from .metrics import ScoreStats
-from .patches import patch_scoring_task
-from .scoring import Scores, scoring_task
-
-
-# Reconstructions and maps a Detection keeps for drawing, at most (bytes); beyond it (100,000 images
-# of 64 px would take 3.3 GB) each picture is made again when it is drawn: one forward pass.
-PICTURE_BUDGET = 1 << 30
-
-
-def keeps_pictures(images: ImageSet) -> bool:
-    """Whether every image's reconstruction and map fit in PICTURE_BUDGET as float32."""
-    return len(images) * (images.channels + 1) * images.image_size**2 * 4 <= PICTURE_BUDGET
+from ..data.images import ImageSet
+from ..errors import EgbadError
+from ..model.references import ScoreStats
+from ..score import metrics
+from ..score.scores import Scores
 
 
 @dataclass
@@ -180,82 +163,3 @@ def default_threshold_method(images: ImageSet, stats: ScoreStats | None) -> str:
     if stats is not None:
         return "p99"
     raise EgbadError("there are no labels and the checkpoint has no training-score statistics; give --threshold.")
-
-
-def detection_task(
-    checkpoint: Checkpoint,
-    images: ImageSet,
-    method: str = "egbad",
-    config: ScoreConfig | None = None,
-    threshold: float | str | None = None,
-    checkpoint_path: str | None = None,
-    stop: threading.Event | None = None,
-) -> Task[Detection | None]:
-    """Score ``images`` with a checkpoint's networks and set a threshold, as a task (progress
-    events; the Detection, or None if ``stop`` was set).
-
-    ``threshold``: a number, the name of an automatic method (f1, p99, mean3sigma), or None
-    for the sensible default. Raises EgbadError where the images do not fit the model or no
-    threshold can be set.
-    """
-    networks = checkpoint.networks
-    side = networks.config.load_size
-    if images.channels != networks.config.channels or images.image_size != side:
-        raise EgbadError(
-            f"{images.source} gives {images.image_size}×{images.image_size}×{images.channels} images; "
-            f"the checkpoint expects {side}×{side}×{networks.config.channels}."
-        )
-    config = config or checkpoint.score
-    keep = keeps_pictures(images)
-    scores = yield from scores_task(checkpoint, images.pixels, method, config, keep, stop=stop)
-    if scores is None:
-        return None
-    stats = training_stats(checkpoint, method, config)
-    detection = Detection(images, scores, float("inf"), stats, checkpoint_path)
-    if not keep:
-        detection.remake = partial(_remade, checkpoint, images.pixels, method, config)
-        sample = np.linspace(0, len(images) - 1, min(len(images), 256)).astype(np.int64)
-        detection.map_top = float(np.percentile(detection.remake(sample).residual_maps, 99.9))
-    detection.choose_threshold(threshold)
-    return detection
-
-
-def _remade(checkpoint: Checkpoint, pixels: torch.Tensor, method: str, config: ScoreConfig, rows: np.ndarray) -> Scores:
-    """Scores of the images at ``rows`` again, with their pictures."""
-    return run_to_end(scores_task(checkpoint, pixels[torch.from_numpy(np.asarray(rows, dtype=np.int64))], method, config, True))
-
-
-def training_stats(checkpoint: Checkpoint, method: str, config: ScoreConfig) -> ScoreStats | None:
-    """The checkpoint's training-score statistics where they describe this score: not for AnoGAN
-    (another scale) nor for other score settings (λ, terms); batch size and precision do not count."""
-    same = replace(config, batch_size=0, mixed_precision=False) == replace(checkpoint.score, batch_size=0, mixed_precision=False)
-    return checkpoint.train_stats if method == "egbad" and same else None
-
-
-def scores_task(checkpoint: Checkpoint, pixels: torch.Tensor, method: str, config: ScoreConfig,
-                keep_images: bool = True, stop: threading.Event | None = None) -> Task[Scores | None]:
-    """The scoring task of ``method`` (egbad: the checkpoint's kind of model; anogan) over pixels
-    as loaded."""
-    networks, normalisation = checkpoint.networks, checkpoint.normalisation
-    if method == "egbad" and networks.config.patch_model:
-        return patch_scoring_task(networks, pixels, normalisation, config, checkpoint.reference, keep_images, stop)
-    if method == "egbad":
-        return scoring_task(networks, pixels, normalisation, config, checkpoint.reference, keep_images, stop)
-    return anogan_task(networks, pixels, normalisation, config, keep_images, stop=stop)
-
-
-def run_detection(checkpoint: Checkpoint, images: ImageSet, method: str = "egbad", config: ScoreConfig | None = None,
-                  threshold: float | str | None = None, checkpoint_path: str | None = None) -> Detection:
-    """``detection_task`` run to its end on this thread."""
-    return run_to_end(detection_task(checkpoint, images, method, config, threshold, checkpoint_path))
-
-
-def skipped_lines(skipped: list[SkippedFile], limit: int = 10) -> list[str]:
-    """At most ``limit`` lines naming skipped files and why, and how many more."""
-    lines = [str(s) for s in skipped[:limit]]
-    if len(skipped) > limit:
-        lines.append(f"… and {len(skipped) - limit} more")
-    return lines
-
-
-__all__ = ["Detection", "detection_task", "run_detection", "default_threshold_method", "skipped_lines"]

@@ -1,9 +1,13 @@
 """EGBAD training: the loop, resuming, and what a checkpoint is made of.
 
+One settings object, a ``Preset`` (the recipe: model, train, score, normalisation), comes from the
+panel or the command line, is what the Trainer trains with (its model shape set to the data's
+channels and size) and goes into every checkpoint as it is; a resumed run takes it back from there.
+
 ``Trainer.run()`` is a task in the sense of ``events``: it yields an event after every iteration
 and at every epoch end; each yield is a safe place to stop, and a stop request (a
 ``threading.Event`` set from any thread) is honoured before the next iteration starts, with a
-"stopped" checkpoint written. The losses are in ``losses``, the collapse watch in ``collapse``.
+"stopped" checkpoint written. The losses are in ``model.losses``, the collapse watch in ``collapse``.
 
 Per batch, in the seed's order: (1) D on real pairs (x, E(x)) labelled 1 and fake pairs
 (G(z), z) labelled 0, with G and E outside the graph; (2) G with a fresh z, fake pairs
@@ -15,27 +19,32 @@ from __future__ import annotations
 import math
 import threading
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Generator, Union
 
 import numpy as np
 import torch
 
-from . import losses
-from .checkpoints import Checkpoint, ensure_writable_folder, save_checkpoint
+from ..config import Preset, autocast
+from ..data.images import ImageSet
+from ..errors import EgbadError
+from ..events import EpochEvent, FinishedEvent, IterationEvent, PreviewEvent, WarningEvent
+from ..model import losses
+from ..model.checkpoints import Checkpoint, save_checkpoint
+from ..model.networks import Networks
+from ..model.references import PatchReference, Reference, ScoreStats
+from ..score.local_reference import build_patch_reference
+from ..score.whole_reference import MEMORY_IMAGES as REFERENCE_IMAGES
+from ..score.whole_reference import build_reference
+from ..system.device import resolve_device
+from ..system.files import ensure_writable_folder
 from .collapse import CollapseWatch
-from .config import Normalisation, Preset, ScoreConfig, TrainConfig, autocast
-from .data import ImageSet
-from .distributed import ALONE, World, agree, check_fits, parallel, share_buffers
-from .device import resolve_device
-from .errors import EgbadError
-from .events import EpochEvent, FinishedEvent, IterationEvent, PreviewEvent, WarningEvent
-from .metrics import ScoreStats
-from .models import Networks
-from .patches import CropSampler, PatchReference, build_patch_reference
-from .reference import MEMORY_IMAGES as REFERENCE_IMAGES
-from .reference import Reference, build_reference
+from .crops import CropSampler
+from .history import Clock, History
+from .shapes import check_patch_fits, model_for_data
+from .updates import adam, frozen
+from ..system.distributed import ALONE, World, agree, check_fits, parallel, share_buffers
 
 Event = Union[IterationEvent, EpochEvent, PreviewEvent, WarningEvent, FinishedEvent]
 
@@ -50,51 +59,36 @@ CHECKPOINT_SHARE = 0.05
 FORWARD_SHARE = 0.2  # a reference image's cost, as a share of a training image's
 
 
-# ----------------------------------------------------------------------------------------
-# Trainer
-
-
-@dataclass
-class _History:
-    iteration_losses: list[tuple[float, float, float]] = field(default_factory=list)
-    epoch_summaries: list[dict[str, float]] = field(default_factory=list)
-
-
 class Trainer:
     """Holds the networks, optimisers and history of one model while it trains."""
 
     def __init__(
         self,
         train_set: ImageSet,
-        preset: Preset,
-        train: TrainConfig | None = None,
-        score: ScoreConfig | None = None,
+        settings: Preset,
         checkpoint_path: str | Path | None = None,
         data_info: dict[str, Any] | None = None,
         world: World = ALONE,
     ) -> None:
-        self.preset = preset
-        self.train_config = train or preset.train
-        self.score_config = score or preset.score
-        self.normalisation: Normalisation = preset.normalisation
-        self.train_config.validate()
-        self.score_config.validate()
+        settings.train.validate()
+        settings.score.validate()
         if len(train_set) < 2:
             raise EgbadError(f"{train_set.source} has {len(train_set)} training image; at least 2 are needed.")
-        self.device = resolve_device(self.train_config.device)
+        self.device = resolve_device(settings.train.device)
         self.world = world
-        check_fits(world, len(train_set), self.train_config.batch_size)
+        check_fits(world, len(train_set), settings.train.batch_size)
         self.checkpoint_path = Path(checkpoint_path) if checkpoint_path and world.main else None  # rank 0 writes
         if self.checkpoint_path is not None:
             ensure_writable_folder(self.checkpoint_path.parent)  # fail now, not after an hour
-        model_config = _model_for(preset, train_set)
+        model_config = model_for_data(settings, train_set)
         if model_config.patch_model:
-            _check_patch_fits(train_set, model_config.image_size)
-        torch.manual_seed(self.train_config.seed)
-        self.networks = Networks.build(model_config).to(self.device, self.train_config.channels_last)
-        self.rng = torch.Generator().manual_seed(self.train_config.seed)
+            check_patch_fits(train_set, model_config.image_size)
+        self.settings = replace(settings, model=model_config)
+        torch.manual_seed(settings.train.seed)
+        self.networks = Networks(model_config).place(self.device, settings.train.channels_last)
+        self.rng = torch.Generator().manual_seed(self.settings.train.seed)
         self.epoch = 0
-        self.history = _History()
+        self.history = History()
         self.data_info = dict(data_info or {})
         self.images = train_set.pixels.to(self.device)  # as loaded (uint8 for image folders): normalised per batch
         self.train_set = train_set
@@ -103,11 +97,11 @@ class Trainer:
         # What each update runs the network it trains through: across processes, a wrapper that
         # averages its gradients (distributed.py); alone, the network itself.
         n = self.networks
-        self.trained = {name: parallel(module, world, self.device) for name, module in n.modules().items()}
+        self.trained = {name: parallel(module, world, self.device) for name, module in n.items()}
         self._batch_count = 0  # images in the current batch, all processes' shares together
-        preview = min(self.train_config.preview_images, len(train_set))
+        preview = min(self.settings.train.preview_images, len(train_set))
         self.fixed_z = torch.randn(
-            preview, model_config.latent_size, generator=torch.Generator().manual_seed(self.train_config.seed + 1)
+            preview, model_config.latent_size, generator=torch.Generator().manual_seed(self.settings.train.seed + 1)
         ).to(self.device)
         patch = model_config.image_size
         self.preview_images = self.inputs(self.images[:preview, :, :patch, :patch])  # the whole image, or a patch
@@ -129,7 +123,7 @@ class Trainer:
 
         ``epochs`` is the total to reach, refinement epochs included (default: the checkpoint's own).
         """
-        train = checkpoint.train
+        train = checkpoint.settings.train
         changes: dict[str, Any] = {}
         if epochs is not None:  # a total: more refinement once refining, else more GAN epochs
             if checkpoint.epoch > train.epochs:
@@ -138,24 +132,14 @@ class Trainer:
                 changes["epochs"] = max(1, epochs - train.refine_epochs)
         if device is not None:
             changes["device"] = device
-        if changes:
-            train = replace(train, **changes)
-        preset = Preset(
-            name=checkpoint.preset,
-            description="resumed",
-            model=checkpoint.networks.config,
-            train=train,
-            score=checkpoint.score,
-            normalisation=checkpoint.normalisation,
-        )
+        settings = replace(checkpoint.settings, train=replace(train, **changes))
         if train_set.channels != checkpoint.networks.config.channels:
             raise EgbadError(
                 f"{train_set.source} has {train_set.channels}-channel images; the checkpoint was trained on "
                 f"{checkpoint.networks.config.channels}-channel images."
             )
-        trainer = cls(train_set, preset, train, checkpoint.score, checkpoint_path, checkpoint.data, world)
-        for name, module in trainer.networks.modules().items():
-            module.load_state_dict(checkpoint.networks.modules()[name].state_dict())
+        trainer = cls(train_set, settings, checkpoint_path, checkpoint.data, world)
+        trainer.networks.load_state_dict(checkpoint.networks.state_dict())
         if checkpoint.optimiser_states:
             for name, optimiser in trainer.optimisers.items():
                 if name in checkpoint.optimiser_states:
@@ -168,7 +152,7 @@ class Trainer:
         return trainer
 
     def _optimisers(self) -> None:
-        c = self.train_config
+        c = self.settings.train
         betas = (c.beta1, c.beta2)
         n = self.networks
         self.optimisers = {
@@ -182,24 +166,24 @@ class Trainer:
 
     def inputs(self, pixels: torch.Tensor) -> torch.Tensor:
         """Pixels as the networks take them: normalised float32 in the networks' memory layout."""
-        return self.networks.layout(self.normalisation.apply(pixels).contiguous())
+        return self.networks.layout(self.settings.normalisation.apply(pixels).contiguous())
 
     def samples_per_epoch(self) -> int:
         """Images an epoch trains on: the training images, or for a patch model their crops."""
-        return len(self.train_set) * (self.train_config.crops_per_image if self.crops is not None else 1)
+        return len(self.train_set) * (self.settings.train.crops_per_image if self.crops is not None else 1)
 
     def epoch_samples(self) -> torch.Tensor:
         """What this epoch trains on: the images themselves, or fresh random crops of them."""
         if self.crops is None:
             return self.images
-        return self.crops.epoch(self.images, self.train_config.crops_per_image, self.rng)
+        return self.crops.epoch(self.images, self.settings.train.crops_per_image, self.rng)
 
     def batches(self) -> list[torch.Tensor]:
         """This epoch's shuffled index batches; a last batch too small to give each process two
         images (alone: a batch of one) joins the one before it, because BatchNorm cannot normalise
         a single image in training mode."""
         order = torch.randperm(self.samples_per_epoch(), generator=self.rng)
-        batches = list(order.split(self.train_config.batch_size))
+        batches = list(order.split(self.settings.train.batch_size))
         if len(batches) > 1 and batches[-1].numel() < 2 * self.world.size:
             last = batches.pop()
             batches[-1] = torch.cat([batches[-1], last])
@@ -210,7 +194,7 @@ class Trainer:
         n = self.networks
         size = x.shape[0]
         latent = n.config.latent_size
-        cycle = self.train_config.cycle_weight
+        cycle = self.settings.train.cycle_weight
 
         # (1) D: real pairs (x, E(x)) → 1, fake pairs (G(z), z) → 0. G and E only supply
         # inputs here, so they run without autograd (the seed back-propagated into them).
@@ -221,14 +205,14 @@ class Trainer:
         # Each half back-propagated before the other runs: the gradient is the same sum, and only
         # one of D's two graphs is held at a time.
         trained_d = self.trained["discriminator"]
-        d_real = losses.discriminator_real(trained_d(x, z_real)[0], self.train_config.real_label)
+        d_real = losses.discriminator_real(trained_d(x, z_real)[0], self.settings.train.real_label)
         self._backward(d_real)
         d_fake = losses.discriminator_fake(trained_d(fake, z)[0])
         self._update("discriminator", d_fake)
         d_loss = d_real.detach() + d_fake.detach()
 
         # (2) G with a fresh z; D's weights need no gradient for this step.
-        with _frozen(n.discriminator):
+        with frozen(n.discriminator):
             z = self._noise(size, latent)
             fake_logit, _ = n.discriminator(self.trained["generator"](z), z)
             g_loss = losses.generator_loss(fake_logit, n.generator(z_real) if cycle else None, x, cycle)
@@ -237,7 +221,7 @@ class Trainer:
             # (3) E: real pairs labelled 0, so E learns to make them look like fakes.
             z_code = self.trained["encoder"](x)
             real_logit, _ = n.discriminator(x, z_code)
-            with _frozen(n.generator):
+            with frozen(n.generator):
                 e_loss = losses.encoder_loss(real_logit, n.generator(z_code) if cycle else None, x, cycle)
             self._update("encoder", e_loss)
         return d_loss.item(), g_loss.item(), e_loss.item()
@@ -246,13 +230,13 @@ class Trainer:
         """f-AnoGAN's second stage for one batch: only E learns, so that G(E(x)) ≈ x and D sees
         the same features in x and in its reconstruction. G and D stay fixed, in eval mode."""
         n = self.networks
-        with _frozen(n.generator), _frozen(n.discriminator):
+        with frozen(n.generator), frozen(n.discriminator):
             z = self.trained["encoder"](x)
             reconstruction = n.generator(z)
             _, real_features = n.discriminator(x, z)
             _, fake_features = n.discriminator(reconstruction, z)
             loss = losses.refinement_loss(reconstruction, x, fake_features, real_features,
-                                          self.train_config.refine_feature_weight)
+                                          self.settings.train.refine_feature_weight)
             self._update("refine", loss)
         return loss.item()
 
@@ -278,81 +262,71 @@ class Trainer:
     # ------------------------------------------------------------------------------------
 
     def run(self, stop: threading.Event | None = None) -> Generator[Event, None, FinishedEvent]:
-        """Train up to ``train_config.total_epochs`` epochs in total, yielding events as it goes:
+        """Train up to ``settings.train.total_epochs`` epochs in total, yielding events as it goes:
         the GAN epochs, then any refinement epochs (where D and G losses are NaN: not trained).
 
         Always ends with one FinishedEvent, whatever the reason, which is also the task's result.
         """
         stop = stop or threading.Event()
-        epochs = self.train_config.total_epochs
-        first_epoch = self.epoch + 1
-        total_iterations = max(0, epochs - self.epoch) * self.batches_per_epoch()
-        started = time.perf_counter()
-        images_seen = 0
-        done_iterations = 0
+        epochs = self.settings.train.total_epochs
+        clock = Clock(time.perf_counter(), max(0, epochs - self.epoch) * self.batches_per_epoch())
         watch = CollapseWatch()
-        for epoch in range(first_epoch, epochs + 1):
+        for epoch in range(self.epoch + 1, epochs + 1):
             refining = self._set_phase(epoch)
             epoch_start = time.perf_counter()
-            sums = np.zeros(3)
-            samples = self.epoch_samples()
-            batches = self.batches()
-            for number, index in enumerate(batches, 1):
-                if agree(self.world, stop.is_set(), ())[0]:
-                    finished = self._finish("stopped", started, images_seen, save=done_iterations > 0)
-                    yield finished
-                    return finished
-                self._batch_count = index.numel()
-                x = self.inputs(samples[index[self.world.rank :: self.world.size].to(self.device)])
-                with autocast(self.device.type, self.train_config.mixed_precision):
-                    losses = (math.nan, math.nan, self.refine_step(x)) if refining else self.step(x)
-                losses = agree(self.world, False, losses)[1]  # every process sees, and decides on, the same
-                if not all(math.isfinite(v) for v in (losses[2:] if refining else losses)):
-                    finished = self._diverged(epoch, number, losses, started, images_seen)
-                    yield finished
-                    return finished
-                sums += losses
-                images_seen += index.numel()
-                done_iterations += 1
-                self.history.iteration_losses.append(losses)
-                elapsed = time.perf_counter() - started
-                rate = images_seen / elapsed if elapsed > 0 else 0.0
-                eta = elapsed / done_iterations * (total_iterations - done_iterations)
-                yield IterationEvent(
-                    epoch, number, len(batches), len(self.history.iteration_losses), *losses, rate, eta
-                )
-            self.epoch = epoch
-            means = sums / len(batches)  # per batch, not per 128 images as the seed
-            seconds = time.perf_counter() - epoch_start
-            summary = {"epoch": epoch, "d_loss": means[0], "g_loss": means[1], "e_loss": means[2], "seconds": seconds}
-            self.history.epoch_summaries.append({k: float(v) for k, v in summary.items()})
-            share_buffers(list(self.networks.modules().values()), self.world)  # one model on every process
+            outcome = yield from self._epoch(epoch, refining, stop, clock)
+            if isinstance(outcome, FinishedEvent):
+                yield outcome
+                return outcome
             preview = self.preview(epoch)
-            self._trained_since_save += seconds
-            if not self._save_seconds:  # none written yet: estimate what one will cost
-                share = min(1.0, REFERENCE_IMAGES / max(1, len(self.train_set)))
-                self._save_seconds = FORWARD_SHARE * share * seconds
-            checkpoint = self.save(final=True) if epoch == epochs else self._save_if_due()
-            elapsed = time.perf_counter() - started
-            yield EpochEvent(
-                epoch,
-                epochs,
-                *map(float, means),
-                seconds,
-                images_seen / elapsed,
-                elapsed / done_iterations * (total_iterations - done_iterations),
-                checkpoint,
-            )
+            yield self._end_epoch(epoch, outcome, time.perf_counter() - epoch_start, clock)
             yield preview
             if not refining:
-                yield from watch.check(epoch, float(means[0]), preview.originals, preview.reconstructions)
-        finished = self._finish("completed", started, images_seen, save=False)
+                yield from watch.check(epoch, float(outcome[0]), preview.originals, preview.reconstructions)
+        finished = self._finish("completed", clock, save=False)
         yield finished
         return finished
 
+    def _epoch(self, epoch: int, refining: bool, stop: threading.Event, clock: Clock):
+        """One epoch's iterations as events; the mean losses per batch (not per 128 images as the
+        seed), or the FinishedEvent of a stop or a divergence."""
+        sums = np.zeros(3)
+        samples = self.epoch_samples()
+        batches = self.batches()
+        for number, index in enumerate(batches, 1):
+            if agree(self.world, stop.is_set(), ())[0]:
+                return self._finish("stopped", clock, save=clock.iterations > 0)
+            self._batch_count = index.numel()
+            x = self.inputs(samples[index[self.world.rank :: self.world.size].to(self.device)])
+            with autocast(self.device.type, self.settings.train.mixed_precision):
+                losses = (math.nan, math.nan, self.refine_step(x)) if refining else self.step(x)
+            losses = agree(self.world, False, losses)[1]  # every process sees, and decides on, the same
+            if not all(math.isfinite(v) for v in (losses[2:] if refining else losses)):
+                return self._diverged(epoch, number, losses, clock)
+            sums += losses
+            clock.count(index.numel())
+            self.history.iteration_losses.append(losses)
+            yield IterationEvent(epoch, number, len(batches), len(self.history.iteration_losses), *losses,
+                                 clock.rate(), clock.eta())
+        return sums / len(batches)
+
+    def _end_epoch(self, epoch: int, means: np.ndarray, seconds: float, clock: Clock) -> EpochEvent:
+        """The epoch's summary into the history, one model on every process, and its checkpoint where due."""
+        self.epoch = epoch
+        summary = {"epoch": epoch, "d_loss": means[0], "g_loss": means[1], "e_loss": means[2], "seconds": seconds}
+        self.history.epoch_summaries.append({k: float(v) for k, v in summary.items()})
+        share_buffers(list(self.networks.values()), self.world)
+        self._trained_since_save += seconds
+        if not self._save_seconds:  # none written yet: estimate what one will cost
+            share = min(1.0, REFERENCE_IMAGES / max(1, len(self.train_set)))
+            self._save_seconds = FORWARD_SHARE * share * seconds
+        epochs = self.settings.train.total_epochs
+        checkpoint = self.save(final=True) if epoch == epochs else self._save_if_due()
+        return EpochEvent(epoch, epochs, *map(float, means), seconds, clock.rate(), clock.eta(), checkpoint)
+
     def _set_phase(self, epoch: int) -> bool:
         """Training modes for the epoch's phase; True in the refinement stage."""
-        refining = epoch > self.train_config.epochs
+        refining = epoch > self.settings.train.epochs
         self.networks.train()
         if refining:
             self.networks.generator.eval()
@@ -360,23 +334,21 @@ class Trainer:
         return refining
 
     def batches_per_epoch(self) -> int:
-        n, b = self.samples_per_epoch(), self.train_config.batch_size
+        n, b = self.samples_per_epoch(), self.settings.train.batch_size
         return math.ceil(n / b) - (1 if n > b and 0 < n % b < 2 * self.world.size else 0)
 
-    def _finish(self, reason: str, started: float, images_seen: int, save: bool) -> FinishedEvent:
-        share_buffers(list(self.networks.modules().values()), self.world)
+    def _finish(self, reason: str, clock: Clock, save: bool) -> FinishedEvent:
+        share_buffers(list(self.networks.values()), self.world)
         if save:
             self.save(stopped=True)
-        seconds = time.perf_counter() - started
         where = f" Checkpoint: {self.last_checkpoint}." if self.last_checkpoint else ""
         text = {
             "completed": f"Training finished after {self.epoch} epochs.{where}",
             "stopped": f"Training stopped at your request after {self.epoch} complete epochs.{where}",
         }[reason]
-        rate = images_seen / seconds if seconds > 0 else 0.0
-        return FinishedEvent(reason, self.epoch, seconds, rate, self.last_checkpoint, text)
+        return FinishedEvent(reason, self.epoch, clock.elapsed(), clock.rate(), self.last_checkpoint, text)
 
-    def _diverged(self, epoch: int, batch: int, losses, started: float, images_seen: int) -> FinishedEvent:
+    def _diverged(self, epoch: int, batch: int, losses, clock: Clock) -> FinishedEvent:
         names = [name for name, value in zip(("D", "G", "E"), losses) if not math.isfinite(value)]
         kept = (
             f" The last good checkpoint (epoch {self.epoch}) is kept at {self.last_checkpoint}."
@@ -388,8 +360,7 @@ class Trainer:
             f"{'NaN' if any(math.isnan(v) for v in losses) else 'infinite'}.{kept} Lower the learning rates "
             "or use the default preset."
         )
-        seconds = time.perf_counter() - started
-        return FinishedEvent("diverged", self.epoch, seconds, images_seen / max(seconds, 1e-9), self.last_checkpoint, message)
+        return FinishedEvent("diverged", self.epoch, clock.elapsed(), clock.rate(), self.last_checkpoint, message)
 
     # ------------------------------------------------------------------------------------
 
@@ -407,14 +378,14 @@ class Trainer:
         return PreviewEvent(epoch, unit(generated), unit(self.preview_images), unit(reconstructions))
 
     def _to_unit(self, images: torch.Tensor) -> np.ndarray:
-        m = self.normalisation
+        m = self.settings.normalisation
         return (images * m.std + m.mean).clamp(0, 1).float().cpu().numpy()
 
     def reference(self, final: bool = True) -> tuple[Reference | PatchReference | None, np.ndarray]:
         """What the score measures against, and the training images' own scores: the yardstick
         for thresholds and readable scores. A patch model's checkpoints along the way take a
         quicker memory bank than its ``final`` one."""
-        args = (self.networks, self.images, self.normalisation, self.score_config, self.train_config.seed)
+        args = (self.networks, self.images, self.settings.normalisation, self.settings.score, self.settings.train.seed)
         if self.crops is not None:
             return build_patch_reference(*args, thorough=final)
         return build_reference(*args)
@@ -424,10 +395,7 @@ class Trainer:
         reference, training_scores = self.reference(final or stopped)
         return Checkpoint(
             networks=self.networks,
-            train=self.train_config,
-            score=self.score_config,
-            normalisation=self.normalisation,
-            preset=self.preset.name,
+            settings=self.settings,
             epoch=self.epoch,
             iteration_losses=np.asarray(self.history.iteration_losses, dtype=np.float32).reshape(-1, 3),
             epoch_summaries=list(self.history.epoch_summaries),
@@ -454,46 +422,3 @@ class Trainer:
         if self._trained_since_save * CHECKPOINT_SHARE < self._save_seconds:
             return None
         return self.save(final=False)
-
-
-class _frozen:
-    """Turns off a module's weight gradients for a block: gradients still flow through it."""
-
-    def __init__(self, module: torch.nn.Module) -> None:
-        self.parameters = list(module.parameters())
-
-    def __enter__(self) -> None:
-        for p in self.parameters:
-            p.requires_grad_(False)
-
-    def __exit__(self, *exc: object) -> None:
-        for p in self.parameters:
-            p.requires_grad_(True)
-
-
-def adam(parameters, lr: float, betas: tuple[float, float], device: torch.device) -> torch.optim.Optimizer:
-    """torch's Adam with its fastest kernel for the device: fused on CUDA, foreach elsewhere."""
-    fused = device.type == "cuda"
-    return torch.optim.Adam(parameters, lr=lr, betas=betas, fused=fused or None, foreach=None if fused else True)
-
-
-def _check_patch_fits(train_set: ImageSet, patch: int) -> None:
-    """A patch model learns from patches of the images as they are: an image smaller than a patch
-    has none to give (it would only be blown up to the working size)."""
-    if not train_set.sizes:
-        return
-    index = min(range(len(train_set)), key=lambda i: min(train_set.sizes[i]))
-    height, width = train_set.sizes[index]
-    if min(height, width) < patch:
-        raise EgbadError(
-            f"{train_set.ids[index]} is {width}×{height} px, smaller than the {patch}×{patch} patches the patch "
-            "preset learns from; use the default preset for images this small, or leave them out."
-        )
-
-
-def _model_for(preset: Preset, train_set: ImageSet):
-    """The preset's model shape, with the channel count and image size the data has (for a patch
-    model, the working size; its patches keep their size)."""
-    if preset.model.patch_model:
-        return replace(preset.model, channels=train_set.channels, working_size=train_set.image_size)
-    return replace(preset.model, channels=train_set.channels, image_size=train_set.image_size)

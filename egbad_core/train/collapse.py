@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .events import WarningEvent
+from ..events import WarningEvent
 
 
 class CollapseWatch:

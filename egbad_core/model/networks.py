@@ -7,14 +7,12 @@ one channel, width 64). Other image sizes add or remove stride-2 stages.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-
 import torch
 from torch import nn
 from torch.nn import functional as F
 from torch.nn.utils.parametrizations import spectral_norm
 
-from .config import ModelConfig
+from ..config import ModelConfig
 
 LEAK = 0.1  # LeakyReLU slope of E and D, as the seed
 
@@ -129,30 +127,22 @@ class Discriminator(nn.Module):
         return logit, features
 
 
-@dataclass
-class Networks:
-    """G, E and D together, as training, scoring and checkpoints handle them."""
+class Networks(nn.ModuleDict):
+    """G, E and D together, as training, scoring and checkpoints handle them: ``nn.ModuleDict`` keeps
+    their moves, modes and parameters (``networks["encoder"]`` or ``networks.encoder``); the keys are
+    the names checkpoints store each network's state under."""
 
-    config: ModelConfig
-    generator: Generator
-    encoder: Encoder
-    discriminator: Discriminator
-    channels_last: bool = False  # set by to()
-
-    @classmethod
-    def build(cls, config: ModelConfig) -> "Networks":
+    def __init__(self, config: ModelConfig) -> None:
         config.validate()
-        return cls(config, Generator(config), Encoder(config), Discriminator(config))
+        super().__init__({"generator": Generator(config), "encoder": Encoder(config), "discriminator": Discriminator(config)})
+        self.config = config
+        self.channels_last = False  # set by place()
 
-    def modules(self) -> dict[str, nn.Module]:
-        return {"generator": self.generator, "encoder": self.encoder, "discriminator": self.discriminator}
-
-    def to(self, device: torch.device, channels_last: bool = True) -> "Networks":
+    def place(self, device: torch.device | str, channels_last: bool = True) -> "Networks":
         """Move to ``device``; channels-last weights make oneDNN's and cuDNN's convolutions
         faster here (benchmarks/speed.py) and change no result beyond float rounding."""
         layout = torch.channels_last if channels_last else torch.contiguous_format
-        for module in self.modules().values():
-            module.to(device=device, memory_format=layout)
+        self.to(device=torch.device(device), memory_format=layout)
         self.channels_last = channels_last
         return self
 
@@ -161,13 +151,6 @@ class Networks:
         if self.channels_last and images.dim() == 4:
             return images.contiguous(memory_format=torch.channels_last)
         return images
-
-    def train(self, mode: bool = True) -> None:
-        for module in self.modules().values():
-            module.train(mode)
-
-    def eval(self) -> None:
-        self.train(False)
 
     @property
     def device(self) -> torch.device:

@@ -1,55 +1,25 @@
-"""What a trained model's scores measure against: the training images as its networks see them.
+"""What a whole-image model's scores measure against: the training images as its networks see them.
 
-Computed once when a checkpoint is written and stored in it (``Reference.to_payload``): the mean
-and spread of the smoothed residual at each pixel, up to MEMORY_IMAGES training images' D stage
+Computed once when a checkpoint is written and stored in it (``model.references.Reference``): the
+mean and spread of the smoothed residual at each pixel, up to MEMORY_IMAGES training images' D stage
 features for the nearest-neighbour term, and the spread of each term over the training images.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import torch
 
-from .config import Normalisation, ScoreConfig, autocast
-from .inference import folded
-from .models import Networks
-from .scoring import batches, combine, nearest_distance, network_pass, residual_terms, score_images
+from ..config import Normalisation, ScoreConfig, autocast
+from ..model.inference import folded
+from ..model.networks import Networks
+from ..model.references import Reference
+from .scores import combine
+from .tensors import batches, nearest_distance, spread_of
+from .whole import network_pass, residual_terms, score_images
 
 MEMORY_IMAGES = 2000  # training images a reference is made of (and kept for the nearest-neighbour term), at most
 SPREAD_FLOOR = 0.025  # in units of the pixel range: quiet pixels do not turn noise into alarms
-
-
-@dataclass
-class Reference:
-    """The training images as a trained model sees them: what the score's terms measure against."""
-
-    residual_mean: torch.Tensor  # (C, S, S) mean of the smoothed residual x − x'
-    residual_spread: torch.Tensor  # (C, S, S) its standard deviation, floored
-    features: torch.Tensor | None  # (M, F) D's pooled stage features of up to MEMORY_IMAGES training images
-    residual_scale: float  # spread of R over the training images (1 where terms are not standardised)
-    discrimination_scale: float
-
-    def to_payload(self) -> dict[str, torch.Tensor]:
-        payload = {
-            "residual_mean": self.residual_mean, "residual_spread": self.residual_spread,
-            "scales": torch.tensor([self.residual_scale, self.discrimination_scale], dtype=torch.float64),
-        }
-        if self.features is not None:
-            payload["features"] = self.features
-        return payload
-
-    @classmethod
-    def from_payload(cls, payload: dict[str, torch.Tensor]) -> "Reference":
-        scales = payload["scales"].tolist()
-        return cls(payload["residual_mean"].float(), payload["residual_spread"].float(), payload.get("features"),
-                   float(scales[0]), float(scales[1]))
-
-    def to(self, device: torch.device) -> "Reference":
-        features = self.features.to(device) if self.features is not None else None
-        return Reference(self.residual_mean.to(device), self.residual_spread.to(device), features,
-                         self.residual_scale, self.discrimination_scale)
 
 
 def build_reference(
@@ -89,9 +59,3 @@ def build_reference(
         reference.residual_scale, reference.discrimination_scale = spread_of(residual), spread_of(discrimination)
     scores = combine(residual / reference.residual_scale, discrimination / reference.discrimination_scale, config.lam)
     return reference.to(torch.device("cpu")), scores.numpy()
-
-
-def spread_of(values: torch.Tensor) -> float:
-    """The standard deviation, or 1 where there is none, so dividing by it is always safe."""
-    spread = float(values.std(unbiased=False))
-    return spread if spread > 0 else 1.0

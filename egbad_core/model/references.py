@@ -1,0 +1,109 @@
+"""What a trained model measures new images against, as records a checkpoint stores.
+
+Built by the scoring stage when a checkpoint is written (``score.whole_reference``,
+``score.local_reference``) and read back by ``checkpoints``: only the records live here, so reading
+a checkpoint needs no scorer. ``ScoreStats`` is the training images' own score distribution, the
+yardstick for thresholds and readable scores.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+import torch
+
+
+@dataclass(frozen=True)
+class ScoreStats:
+    """The training images' score distribution: the yardstick for readable scores."""
+
+    mean: float
+    std: float
+    p99: float
+    count: int
+
+    @classmethod
+    def of(cls, scores: np.ndarray) -> "ScoreStats":
+        return cls(float(scores.mean()), float(scores.std()), float(np.percentile(scores, 99)), int(scores.size))
+
+    @property
+    def mean_plus_3_sigma(self) -> float:
+        return self.mean + 3.0 * self.std
+
+    def relative(self, scores: np.ndarray | float) -> np.ndarray | float:
+        """Scores on a scale where 1.0 is the training images' 99th percentile."""
+        return scores / self.p99 if self.p99 > 0 else scores
+
+
+@dataclass
+class Reference:
+    """The training images as a trained model sees them: what the score's terms measure against."""
+
+    residual_mean: torch.Tensor  # (C, S, S) mean of the smoothed residual x − x'
+    residual_spread: torch.Tensor  # (C, S, S) its standard deviation, floored
+    features: torch.Tensor | None  # (M, F) D's pooled stage features of up to MEMORY_IMAGES training images
+    residual_scale: float  # spread of R over the training images (1 where terms are not standardised)
+    discrimination_scale: float
+
+    def to_payload(self) -> dict[str, torch.Tensor]:
+        payload = {
+            "residual_mean": self.residual_mean, "residual_spread": self.residual_spread,
+            "scales": torch.tensor([self.residual_scale, self.discrimination_scale], dtype=torch.float64),
+        }
+        if self.features is not None:
+            payload["features"] = self.features
+        return payload
+
+    @classmethod
+    def from_payload(cls, payload: dict[str, torch.Tensor]) -> "Reference":
+        scales = payload["scales"].tolist()
+        return cls(payload["residual_mean"].float(), payload["residual_spread"].float(), payload.get("features"),
+                   float(scales[0]), float(scales[1]))
+
+    def to(self, device: torch.device) -> "Reference":
+        features = self.features.to(device) if self.features is not None else None
+        return Reference(self.residual_mean.to(device), self.residual_spread.to(device), features,
+                         self.residual_scale, self.discrimination_scale)
+
+
+@dataclass
+class PatchReference:
+    """What a patch model's maps are measured against: the memory banks and each term's spread.
+
+    Each term's mean and spread are those of a held-out training image's worst place (the maximum of
+    its smoothed map), so a map reads as "how far beyond a normal image's worst place", in the same
+    units whichever term it comes from. Checkpoints written before the moments term carry the mean
+    and spread over all places instead (their scores move a little: the map is now smoothed before
+    it is measured, not after)."""
+
+    features: torch.Tensor  # (M, F) the coreset of training features
+    residual_mean: float
+    residual_spread: float
+    discrimination_mean: float
+    discrimination_spread: float
+    moments: torch.Tensor | None = None  # (K, 2C) the coreset of training places' pixel moments
+    moment_mean: float = 0.0
+    moment_spread: float = 1.0
+
+    def to_payload(self) -> dict[str, torch.Tensor]:
+        stats = [self.residual_mean, self.residual_spread, self.discrimination_mean, self.discrimination_spread]
+        payload = {"kind": torch.tensor([1]), "features": self.features}
+        if self.moments is not None:
+            payload["moments"] = self.moments
+            stats += [self.moment_mean, self.moment_spread]
+        payload["stats"] = torch.tensor(stats, dtype=torch.float64)
+        return payload
+
+    @classmethod
+    def from_payload(cls, payload: dict[str, torch.Tensor]) -> "PatchReference":
+        stats = [float(v) for v in payload["stats"].tolist()]
+        moments = payload.get("moments")
+        if len(stats) != (4 if moments is None else 6) or payload["features"].dim() != 2 or (
+                moments is not None and moments.dim() != 2):
+            raise ValueError("its shapes do not fit a patch model")
+        return cls(payload["features"].float(), *stats[:4], moments.float() if moments is not None else None, *stats[4:])
+
+    def to(self, device: torch.device) -> "PatchReference":
+        moments = self.moments.to(device) if self.moments is not None else None
+        return replace(self, features=self.features.to(device), moments=moments)

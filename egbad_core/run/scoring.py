@@ -1,0 +1,99 @@
+"""Scoring an image set held in memory (what the window shows) into a Detection, and what every
+scoring run is asked (``ScoreRequest``), the window's and ``egbad detect``'s alike."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from functools import partial
+
+import numpy as np
+import torch
+
+from ..config import ScoreConfig
+from ..data.images import ImageSet
+from ..errors import EgbadError
+from ..events import Task, run_to_end
+from ..model.checkpoints import Checkpoint
+from ..model.references import ScoreStats
+from ..score.method import scores_task, training_stats
+from ..score.scores import Scores
+from .detection import Detection
+
+# Reconstructions and maps a Detection keeps for drawing, at most (bytes); beyond it (100,000 images
+# of 64 px would take 3.3 GB) each picture is made again when it is drawn: one forward pass.
+PICTURE_BUDGET = 1 << 30
+
+
+@dataclass(frozen=True)
+class ScoreRequest:
+    """What a scoring run is asked: the model, the method, the score settings and the threshold."""
+
+    checkpoint: Checkpoint
+    method: str = "egbad"  # egbad (the checkpoint's kind of model) or anogan
+    config: ScoreConfig | None = None  # None: the checkpoint's own score settings
+    threshold: float | str | None = None  # a number, an automatic method (f1, p99, mean3sigma), None: the default
+    checkpoint_path: str | None = None  # named in the results
+
+    @property
+    def settings(self) -> ScoreConfig:
+        return self.config or self.checkpoint.settings.score
+
+    def task(self, pixels: torch.Tensor, keep_images: bool = True,
+             stop: threading.Event | None = None) -> Task[Scores | None]:
+        """The scoring task over pixels as loaded."""
+        return scores_task(self.checkpoint, pixels, self.method, self.settings, keep_images, stop)
+
+    def stats(self) -> ScoreStats | None:
+        """The training statistics that describe these scores (None where none do)."""
+        return training_stats(self.checkpoint, self.method, self.settings)
+
+    def detection(self, images: ImageSet, scores: Scores) -> Detection:
+        """A Detection of ``images`` with no threshold yet."""
+        return Detection(images, scores, float("inf"), self.stats(), self.checkpoint_path)
+
+
+def keeps_pictures(images: ImageSet) -> bool:
+    """Whether every image's reconstruction and map fit in PICTURE_BUDGET as float32."""
+    return len(images) * (images.channels + 1) * images.image_size**2 * 4 <= PICTURE_BUDGET
+
+
+def check_fits(request: ScoreRequest, images: ImageSet) -> None:
+    """Raises EgbadError where the images are not of the size and channels the model takes."""
+    config = request.checkpoint.networks.config
+    side = config.load_size
+    if images.channels != config.channels or images.image_size != side:
+        raise EgbadError(
+            f"{images.source} gives {images.image_size}×{images.image_size}×{images.channels} images; "
+            f"the checkpoint expects {side}×{side}×{config.channels}."
+        )
+
+
+def detection_task(request: ScoreRequest, images: ImageSet,
+                   stop: threading.Event | None = None) -> Task[Detection | None]:
+    """Score ``images`` and set the threshold, as a task (progress events; the Detection, or None if
+    ``stop`` was set). Raises EgbadError where the images do not fit the model or no threshold can
+    be set."""
+    check_fits(request, images)
+    keep = keeps_pictures(images)
+    scores = yield from request.task(images.pixels, keep, stop)
+    if scores is None:
+        return None
+    detection = request.detection(images, scores)
+    if not keep:
+        detection.remake = partial(_remade, request, images.pixels)
+        sample = np.linspace(0, len(images) - 1, min(len(images), 256)).astype(np.int64)
+        detection.map_top = float(np.percentile(detection.remake(sample).residual_maps, 99.9))
+    detection.choose_threshold(request.threshold)
+    return detection
+
+
+def _remade(request: ScoreRequest, pixels: torch.Tensor, rows: np.ndarray) -> Scores:
+    """Scores of the images at ``rows`` again, with their pictures."""
+    return run_to_end(request.task(pixels[torch.from_numpy(np.asarray(rows, dtype=np.int64))], True))
+
+
+def run_detection(checkpoint: Checkpoint, images: ImageSet, method: str = "egbad",
+                  config: ScoreConfig | None = None, threshold: float | str | None = None) -> Detection:
+    """``detection_task`` run to its end on this thread."""
+    return run_to_end(detection_task(ScoreRequest(checkpoint, method, config, threshold), images))

@@ -1,0 +1,11 @@
+"""The fourth stage: how unusual an image is.
+
+Whole-image EGBAD (``whole``, its reference ``whole_reference``), local EGBAD for patch models with
+an anomaly map per image (``local``, its memory banks ``local_reference``), AnoGAN's latent search
+(``anogan``), which of them a checkpoint's images go through (``method``), what a scoring run
+returns (``scores``), their tensor helpers (``tensors``) and the metrics and thresholds
+(``metrics``).
+
+May import: ``model``, ``system`` and the shared vocabularies. Never ``data``, ``train`` or ``run``:
+a scorer takes tensors and returns numbers.
+"""

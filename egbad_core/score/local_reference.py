@@ -1,0 +1,103 @@
+"""What a patch model's maps measure against: memory banks of training places, and each term's units.
+
+The banks are chosen from most of a bounded sample of the training images by greedy k-center
+coreset (PatchCore's), the units from the rest, which the banks never saw.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import torch
+
+from ..config import Normalisation, ScoreConfig, autocast
+from ..model.inference import folded
+from ..model.networks import Networks
+from ..model.references import PatchReference
+from .local import image_scores, local_features, local_maps, local_moments, raw_maps
+from .tensors import batches, smooth, spread_of
+
+CANDIDATES = 60_000  # training features the memory bank is chosen from, at most (a random sample)
+HELD_OUT = 0.25  # share of the reference images kept out of the memory bank, to score as new normal images
+PROJECTION = 64  # dimensions the coreset search runs in (a random projection, as PatchCore)
+
+
+def greedy_coreset(features: torch.Tensor, size: int, seed: int = 0) -> torch.Tensor:
+    """Indices of ``size`` rows chosen by greedy k-center: each next row is the one farthest from
+    those already chosen, so rare normal patterns are kept (PatchCore's coreset). Distances are
+    measured in a random projection to PROJECTION dimensions, which keeps them nearly the same."""
+    count = features.shape[0]
+    if count <= size:
+        return torch.arange(count)
+    generator = torch.Generator().manual_seed(seed)
+    projected = features
+    if features.shape[1] > PROJECTION:
+        matrix = torch.randn(features.shape[1], PROJECTION, generator=generator).to(features.device)
+        projected = features @ (matrix / PROJECTION**0.5)
+    squares = projected.square().sum(dim=1)
+    pick = int(torch.randint(count, (1,), generator=generator))
+    chosen = [pick]
+    nearest = torch.full((count,), float("inf"), device=features.device)
+    for _ in range(size - 1):  # squared distances to the newest centre as one matrix-vector product
+        centre = projected[pick]
+        nearest = torch.minimum(nearest, squares - 2.0 * (projected @ centre) + squares[pick])
+        pick = int(torch.argmax(nearest))
+        chosen.append(pick)
+    return torch.tensor(chosen)
+
+
+def build_patch_reference(
+    networks: Networks, images: torch.Tensor, normalisation: Normalisation, config: ScoreConfig, seed: int = 0,
+    thorough: bool = True,
+) -> tuple[PatchReference, np.ndarray]:
+    """The memory banks from most of a bounded sample of the training images, and the terms' spreads
+    and scores from the rest, which the banks never saw: the scores a new normal image would get.
+
+    ``thorough`` chooses the banks by greedy coreset (a run's last checkpoint, and a stopped one);
+    otherwise a random sample, some seconds quicker, for the checkpoints written along the way."""
+    generator = torch.Generator().manual_seed(seed)
+    count = images.shape[0]
+    order = torch.randperm(count, generator=generator)[: min(count, config.reference_images)]
+    held = max(1, int(round(len(order) * HELD_OUT)))
+    bank_images, held_images = images[order[held:]], images[order[:held]]
+    device = networks.device
+    networks = folded(networks)
+    size = max(1, config.batch_size // 16)
+
+    def bank(rows: list[torch.Tensor], keep: int) -> torch.Tensor:
+        every = torch.cat(rows)
+        if every.shape[0] > CANDIDATES:
+            every = every[torch.randperm(every.shape[0], generator=generator)[:CANDIDATES].to(every.device)]
+        chosen = greedy_coreset(every, keep, seed) if thorough else torch.randperm(every.shape[0], generator=generator)[:keep]
+        return every[chosen.to(every.device)].float()
+
+    def places(described: torch.Tensor) -> torch.Tensor:
+        return described.permute(0, 2, 3, 1).reshape(-1, described.shape[1])
+
+    with torch.inference_mode(), autocast(device.type, config.mixed_precision):
+        features, moments = [], []
+        for _, batch in batches(bank_images, size):
+            x = networks.layout(normalisation.apply(batch.to(device)))
+            features.append(places(local_features(networks, x, config.stages)))
+            if config.moment_window:
+                moments.append(places(local_moments(x, config.moment_window)))
+        memory = bank(features, config.memory_size)
+        moment_memory = bank(moments, config.moment_memory_size) if moments else None
+        held_maps = [raw_maps(networks, networks.layout(normalisation.apply(batch.to(device))), config, memory, moment_memory)
+                     for _, batch in batches(held_images, size)]
+    worst = {name: _worst_places([getattr(m, name).float() for m in held_maps], config)
+             for name in ("residual", "features", "moments") if getattr(held_maps[0], name) is not None}
+    reference = PatchReference(memory.cpu(), *worst["residual"], *worst["features"])
+    if moment_memory is not None:
+        reference = replace(reference, moments=moment_memory.cpu(), moment_mean=worst["moments"][0],
+                            moment_spread=worst["moments"][1])
+    on_device = reference.to(device)
+    scores = torch.cat([image_scores(local_maps(m, on_device, config)[2], config) for m in held_maps])
+    return reference, scores.double().cpu().numpy()
+
+
+def _worst_places(maps: list[torch.Tensor], config: ScoreConfig) -> tuple[float, float]:
+    """Mean and spread of the held-out images' worst place in one term's smoothed map."""
+    worst = torch.cat([smooth(m[:, None], config.map_smoothing).flatten(1).max(dim=1).values for m in maps])
+    return float(worst.mean()), spread_of(worst)

@@ -1,0 +1,84 @@
+"""How the main window is laid out and which actions it has: built once, at its start."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QScrollArea, QSplitter, QTabWidget, QVBoxLayout, QWidget
+
+if TYPE_CHECKING:
+    from .main_window import MainWindow
+
+
+def lay_out(window: "MainWindow") -> None:
+    """The panels on the left (scrolled), the Training and Detection tabs on the right, the status bar."""
+    left = QWidget()
+    left_layout = QVBoxLayout(left)
+    for widget in (window.data_panel, window.training_panel, window.model_label):
+        left_layout.addWidget(widget)
+    left_layout.addStretch(1)
+    window.left_scroll = scroll = QScrollArea()
+    scroll.setWidget(left)
+    scroll.setWidgetResizable(True)
+    scroll.setMinimumWidth(360)
+    window.tabs = QTabWidget()
+    window.tabs.addTab(window.training_view, "Training")
+    window.tabs.addTab(window.detection_view, "Detection")
+    window.splitter = QSplitter(Qt.Orientation.Horizontal)
+    window.splitter.addWidget(scroll)
+    window.splitter.addWidget(window.tabs)
+    window.splitter.setStretchFactor(1, 1)
+    window.setCentralWidget(window.splitter)
+    window.device_status = QLabel("device: …")
+    window.data_status = QLabel("data: none")
+    window.state_status = QLabel("starting")
+    for label in (window.state_status, window.data_status, window.device_status):
+        window.statusBar().addPermanentWidget(label)
+
+
+def make_actions(window: "MainWindow") -> None:
+    """The menus, their keyboard shortcuts, and the checkpoint buttons under the Training panel."""
+
+    def action(text: str, slot, shortcut=None) -> QAction:
+        act = QAction(text, window)
+        if shortcut is not None:
+            act.setShortcut(QKeySequence(shortcut))
+        act.triggered.connect(slot)
+        return act
+
+    window.open_csv_action = action("Open MNIST &CSV…", window._choose_csv)
+    window.open_folder_action = action("Open image &folder…", window._choose_folder)
+    window.load_action = action("&Load checkpoint…", window._load_checkpoint_dialog, QKeySequence.StandardKey.Open)
+    window.save_action = action("&Save checkpoint as…", window._save_checkpoint_dialog, QKeySequence.StandardKey.Save)
+    window.export_action = action("&Export result grid…", window._export_grid_dialog, "Ctrl+E")
+    window.export_csv_action = action("Export scores CS&V…", window._export_csv_dialog)
+    window.export_summary_action = action("Export summary &JSON…", window._export_summary_dialog)
+    quit_action = action("&Quit", window.close, QKeySequence.StandardKey.Quit)
+    window.train_action = action("&Train", window.start_training, "Ctrl+T")
+    window.resume_action = action("&Resume training", window.resume_training)
+    window.stop_action = action("&Stop", window.stop, "Esc")
+    window.detect_action = action("&Detect", lambda: window.detect(window.detection_view.method.currentData()), "Ctrl+D")
+    menus = window.menuBar()
+    file_menu = menus.addMenu("&File")
+    for item in (window.open_csv_action, window.open_folder_action, None, window.load_action, window.save_action, None,
+                 window.export_action, window.export_csv_action, window.export_summary_action, None, quit_action):
+        file_menu.addSeparator() if item is None else file_menu.addAction(item)
+    run_menu = menus.addMenu("&Run")
+    for item in (window.train_action, window.resume_action, window.stop_action, window.detect_action):
+        run_menu.addAction(item)
+    menus.addMenu("&Help").addAction(action("&About EGBAD Inspector", window._about))
+    window.load_model_button = _button("Load checkpoint…", window._load_checkpoint_dialog, "loadCheckpointButton")
+    window.save_model_button = _button("Save checkpoint as…", window._save_checkpoint_dialog, "saveCheckpointButton")
+    row = QHBoxLayout()
+    row.addWidget(window.load_model_button)
+    row.addWidget(window.save_model_button)
+    window.training_panel.layout().addLayout(row)
+
+
+def _button(text: str, slot, name: str) -> QPushButton:
+    button = QPushButton(text)
+    button.setObjectName(name)
+    button.clicked.connect(slot)
+    return button
