@@ -91,7 +91,7 @@ def test_a_failed_save_keeps_the_old_file(tiny_checkpoint, tmp_path, monkeypatch
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(torch, "save", full_disk)
-    with pytest.raises(OSError):
+    with pytest.raises(EgbadError, match="m.pt could not be written: No space left on device"):
         save_checkpoint(target, checkpoint)
     assert target.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.pt"]

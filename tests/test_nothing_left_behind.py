@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
@@ -82,20 +81,19 @@ def test_a_full_disk_names_the_file_keeps_the_old_checkpoint_and_leaves_no_temp(
     target = tmp_path / "model.pt"
     target.write_bytes(tiny_checkpoint.read_bytes())
     limit = 20_000  # bytes: far less than a checkpoint; the file system says "file too large" past it
-    script = textwrap.dedent(f"""
-        import resource, signal, sys
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails instead of killing
-        from conftest import read_until
-from egbad_core.errors import EgbadError
-        from egbad_core.model.checkpoints import load_checkpoint, save_checkpoint
-        checkpoint = load_checkpoint({str(target)!r})
-        resource.setrlimit(resource.RLIMIT_FSIZE, ({limit}, {limit}))
-        try:
-            save_checkpoint({str(target)!r}, checkpoint)
-        except EgbadError as error:
-            print(error)
-            sys.exit(2)
-    """)
+    script = "\n".join([
+        "import resource, signal, sys",
+        "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)",  # a write past the limit fails instead of killing
+        "from egbad_core.errors import EgbadError",
+        "from egbad_core.model.checkpoints import load_checkpoint, save_checkpoint",
+        f"checkpoint = load_checkpoint({str(target)!r})",
+        f"resource.setrlimit(resource.RLIMIT_FSIZE, ({limit}, {limit}))",
+        "try:",
+        f"    save_checkpoint({str(target)!r}, checkpoint)",
+        "except EgbadError as error:",
+        "    print(error)",
+        "    sys.exit(2)",
+    ])
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert result.returncode == 2, result.stderr[-2000:]
     assert str(target) in result.stdout and "full" in result.stdout and "Traceback" not in result.stderr
