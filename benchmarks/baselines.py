@@ -47,3 +47,16 @@ def nearest_patch(train: torch.Tensor, test: torch.Tensor) -> tuple[np.ndarray, 
         scores.append(grid.flatten(1).max(dim=1).values)
         maps.append(F.interpolate(grid, size=(size, size), mode="bilinear", align_corners=False)[:, 0])
     return torch.cat(scores).numpy(), torch.cat(maps).numpy()
+
+
+def pixel_spread(train: torch.Tensor, test: torch.Tensor, floor: float = 0.02) -> tuple[np.ndarray, np.ndarray]:
+    """(image scores, maps (N, S, S)) for aligned parts: each pixel's distance from its own mean over
+    the training images, in units of its own spread there (at least ``floor``), the largest over the
+    channels, averaged over 5×5 pixels against noise; the image scored by its worst place."""
+    mean, spread = train.mean(dim=0), train.std(dim=0).clamp_min(floor)
+    maps = []
+    for start in range(0, test.shape[0], 32):
+        distance = ((test[start : start + 32] - mean) / spread).abs().amax(dim=1, keepdim=True)
+        maps.append(F.avg_pool2d(distance, 5, stride=1, padding=2)[:, 0])
+    maps = torch.cat(maps)
+    return maps.flatten(1).amax(dim=1).numpy(), maps.numpy()

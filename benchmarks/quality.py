@@ -15,6 +15,11 @@ seconds and images/s per texture beside PCA-40, nearest-image and nearest-patch 
 
     python benchmarks/quality.py --suite textures [--materials bricks,gravel,grass] [--seeds 0]
 
+The subjects suite (issue 19) runs one half of benchmarks/subjects.py's photographs, textures and
+aligned parts from four Debian packages (benchmarks/subject_suite.py says what it reports):
+
+    python benchmarks/quality.py --suite subjects --photos PHOTOS --half tuning [--subjects a,b]
+
 The same suite on photographed surfaces: ``--photos DIR`` makes each folder from DIR/<material>.png
 (tiled to 512×512, in gray, as many texture photographs are) instead of the procedural material.
 The photographs this project measures on are Extreme Tux Racer's terrain textures, from Debian's
@@ -181,11 +186,24 @@ def main() -> int:
     parser.add_argument("--set", action="append", default=[], help="override, e.g. train.epochs=5")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "out" / "quality.json"))
     parser.add_argument("--no-baselines", action="store_true")
-    parser.add_argument("--suite", choices=("digits", "textures"), default="digits")
+    parser.add_argument("--suite", choices=("digits", "textures", "subjects"), default="digits")
+    parser.add_argument("--half", choices=("tuning", "report"), default="tuning", help="subjects suite: which half")
+    parser.add_argument("--subjects", help="subjects suite: only these, by name")
     parser.add_argument("--materials", default="bricks,gravel,grass,stone,fabric,wood")
     parser.add_argument("--texture-root", default=str(ROOT / "benchmarks" / "out" / "textures"))
     parser.add_argument("--photos", help="textures suite: a folder of photographs, one per material (see above)")
     args = parser.parse_args()
+    if args.suite == "subjects":
+        from subject_suite import subject_suite
+
+        if args.texture_root.endswith("textures"):
+            args.texture_root = str(ROOT / "benchmarks" / "out" / "subjects")
+        rows = subject_suite(args)
+        out = args.out.replace("quality.json", f"subjects-{args.half}.json")
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        Path(out).write_text(json.dumps({"machine": _machine(), "suite": "subjects", "half": args.half,
+                                         "overrides": args.set, "rows": rows}, indent=2, default=float))
+        return 0
     if args.suite == "textures":
         if args.out.endswith("quality.json"):
             args.out = args.out.replace("quality.json", "textures.json")

@@ -146,6 +146,9 @@ def _train(args: argparse.Namespace, world, device: str | None) -> int:
         finally:
             bar.close()
     say(finished.message)
+    if finished.fit is not None:
+        fit = session.describe_fit(finished.fit)
+        say(f"{fit[0].upper()}{fit[1:]}, over the training inputs.")
     result = {
         "status": finished.reason,
         "epochs": finished.epochs_done,
@@ -157,6 +160,7 @@ def _train(args: argparse.Namespace, world, device: str | None) -> int:
         "n_train_images": len(train_set),
         "skipped": [str(s) for s in train_set.skipped],
         "processes": world.size,
+        "reconstruction_r2": None if finished.fit is None else round(finished.fit, 4),
     }
     if world.main:
         print(json.dumps(result), flush=True)

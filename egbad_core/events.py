@@ -73,6 +73,7 @@ class PreviewEvent:
     generated: np.ndarray  # (n, C, S, S) in [0, 1]
     originals: np.ndarray
     reconstructions: np.ndarray
+    fit: float | None = None  # R² of G(E(x)) over a sample of the training inputs (score/explained.py)
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,7 @@ class FinishedEvent:
     images_per_s: float
     checkpoint: str | None
     message: str
+    fit: float | None = None  # R² of the last checkpoint's reconstructions of training inputs
 
 
 Event = Union[ProgressEvent, DeviceEvent, IterationEvent, EpochEvent, PreviewEvent, WarningEvent, FinishedEvent]

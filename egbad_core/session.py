@@ -29,10 +29,11 @@ from .run.maps import write_maps
 from .run.results import write_scores_csv, write_summary
 from .run.scoring import ScoreRequest, detection_task
 from .run.streaming import RESULT_FILES, streaming_detection_task
+from .score.explained import describe_fit
 from .system.device import describe_device, resolve_device
 from .system.distributed import ALONE, World
 from .system.files import ensure_writable_folder
-from .system.memory import limit_heap_growth
+from .system.memory import limit_heap_growth, release_free_memory
 from .train.choice import PresetChoice, choose_automatically, choose_preset
 from .train.trainer import Trainer
 
@@ -205,8 +206,8 @@ def export(detection: Detection, what: str, path: str | Path, only_flagged: bool
 __all__ = [
     "__version__", "PRESETS", "RESULT_FILES", "Checkpoint", "PresetChoice", "choose_automatically", "Detection",
     "DataSource", "ImageSet", "LoadedData", "ScoreRequest", "Trainer", "choose_preset", "data_name",
-    "default_checkpoint_path", "describe_device", "detect", "detect_into", "ensure_writable_folder", "export",
-    "library_versions", "limit_heap_growth", "load_checkpoint", "load_data", "make_trainer", "parse_source",
+    "default_checkpoint_path", "describe_device", "describe_fit", "detect", "detect_into", "ensure_writable_folder", "export",
+    "library_versions", "limit_heap_growth", "release_free_memory", "load_checkpoint", "load_data", "make_trainer", "parse_source",
     "resolve_device", "run_to_end", "save_checkpoint", "score_settings", "skipped_lines", "test_images", "training",
     "write_maps",
 ]

@@ -145,8 +145,14 @@ class MainWindow(QMainWindow):
         self._update_buttons()
         # torch and the data are loaded now: a few hundred thousand long-lived objects. Frozen,
         # they are left out of Python's full collections, which otherwise stop every thread
-        # (the window too) for 200 ms or more when training triggers one.
+        # (the window too) for 200 ms or more when training triggers one. What an earlier load froze
+        # and has since become garbage is thawed and collected first: frozen objects in reference
+        # cycles are never freed, and a window kept open through 30 load-train-detect cycles grew by
+        # a fifth (benchmarks/soak.py).
+        gc.unfreeze()
+        gc.collect()
         gc.freeze()
+        session.release_free_memory()
         self.data_loaded.emit()
 
     def _data_failed(self, message: str) -> None:
@@ -220,6 +226,7 @@ class MainWindow(QMainWindow):
         if checkpoint is not None:
             self._set_model(checkpoint, self._pending_path, keep_plot=True)
         self._update_buttons()
+        session.release_free_memory()
         self.training_finished.emit(finished.reason)
 
     def _training_failed(self, message: str) -> None:
@@ -246,6 +253,9 @@ class MainWindow(QMainWindow):
                    f"{config.image_size}×{config.image_size}×{config.channels}")
         if checkpoint.train_stats:
             summary += f"<br>training scores: mean {checkpoint.train_stats.mean:.1f}, 99th pct {checkpoint.train_stats.p99:.1f}"
+        if "reconstruction_r2" in checkpoint.notes:  # checkpoints before it was measured do not say
+            fit = session.describe_fit(checkpoint.notes["reconstruction_r2"])
+            summary += f"<br>{fit[0].upper()}{fit[1:]} (training inputs)"
         if path:
             summary += f"<br><small>{path}</small>"
         self.model_label.setText(summary)
@@ -327,6 +337,7 @@ class MainWindow(QMainWindow):
                 f"({detection.scores.images_per_s:.0f} images/s, {detection.scores.method}).", 10_000
             )
         self._update_buttons()
+        session.release_free_memory()  # the run's batches are gone: their pages go back to the system
         self.detection_ready.emit()
 
     def _detection_failed(self, message: str) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QGridLayout, QLabel, QSplitter, QVBoxLayout, QWidget
 
+from egbad_core import session
 from egbad_core.events import EpochEvent, PreviewEvent, WarningEvent
 from egbad_core.pictures import to_rgb8
 
@@ -22,6 +23,8 @@ class TrainingView(QWidget):
         super().__init__(parent)
         self.loss_plot = LossPlot()
         self.preview_rows: dict[str, QLabel] = {}  # caption → the QLabel holding that row of pictures
+        self.fit_label = QLabel("")  # R² of G(E(x)), under the row of reconstructions
+        self.fit_label.setObjectName("fitLabel")
         preview_box = QWidget()
         preview_grid = QGridLayout(preview_box)
         for row, caption in enumerate(PREVIEW_ROWS):
@@ -32,6 +35,7 @@ class TrainingView(QWidget):
             preview_grid.addWidget(title, row, 0)
             preview_grid.addWidget(picture, row, 1)
             self.preview_rows[caption] = picture
+        preview_grid.addWidget(self.fit_label, len(PREVIEW_ROWS), 1)
         preview_grid.setColumnStretch(1, 1)
         self.warning_banner = QLabel("")
         self.warning_banner.setWordWrap(True)
@@ -67,3 +71,8 @@ class TrainingView(QWidget):
         scale = max(1, 64 // event.generated.shape[-1])
         for caption, images in zip(PREVIEW_ROWS, (event.generated, event.originals, event.reconstructions)):
             self.preview_rows[caption].setPixmap(pixmap_from_rgb(strip(list(to_rgb8(images))), scale))
+        if event.fit is not None:
+            poor = event.fit < 0.2
+            said = session.describe_fit(event.fit).replace("the reconstructions explain", "G(E(x)) explains", 1)
+            self.fit_label.setText(f"<span style='color:{'#a05000' if poor else '#333'}'>Epoch {event.epoch}: "
+                                   f"{said} over the training inputs; 1 is a perfect copy, 0 a flat tone</span>")

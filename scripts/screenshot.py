@@ -1,7 +1,7 @@
 """Remake docs/screenshot.png: the window after a short training and a detection on the demo.
 
 Runs offscreen by default (QT_QPA_PLATFORM=offscreen); under xvfb-run it shows a real window.
-Usage: python scripts/screenshot.py [--epochs 2] [--data FOLDER] [--out docs/screenshot.png]
+Usage: python scripts/screenshot.py [--epochs 2] [--data FOLDER] [--tab detection|training] [--out docs/screenshot.png]
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ def main() -> int:
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--out", default=str(ROOT / "docs" / "screenshot.png"))
     parser.add_argument("--data", help="an image folder to open instead of the demo")
+    parser.add_argument("--tab", choices=("detection", "training"), default="detection", help="the tab shown")
     args = parser.parse_args()
     app = QApplication(sys.argv)
     from egbad_gui.app import build_window
@@ -49,7 +50,7 @@ def main() -> int:
         window.detect("egbad")
 
     def shoot() -> None:
-        window.tabs.setCurrentWidget(window.detection_view)
+        window.tabs.setCurrentWidget(window.detection_view if args.tab == "detection" else window.training_view)
         QTimer.singleShot(800, save)
 
     def save() -> None:

@@ -26,6 +26,8 @@ def test_train_then_detect_end_to_end_on_tiny_data(tmp_path):
     result = json.loads(trained.stdout.strip().splitlines()[-1])
     assert result["epochs"] == 1 and result["checkpoint"] == str(checkpoint)
     assert result["seconds"] > 0 and result["train_images_per_s"] > 0
+    assert result["reconstruction_r2"] == pytest.approx(saved.notes["reconstruction_r2"], abs=1e-4)
+    assert result["reconstruction_r2"] < 1 and "of the images' variation" in trained.stderr
     assert checkpoint.is_file()
 
     out = tmp_path / "out"

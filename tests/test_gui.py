@@ -88,6 +88,9 @@ def test_train_fills_the_loss_plot_and_stop_re_enables_train(qtbot, window):
 
 def test_detect_fills_the_table_and_the_slider_ends_change_the_flagged_count(qtbot, window, tmp_path):
     train(qtbot, window, 2)
+    fit = window.model.notes["reconstruction_r2"]  # the reconstructions' R², said under the preview and the model
+    assert "Epoch 2: G(E(x)) explains" in window.training_view.fit_label.text()
+    assert f"R² {fit:.2f}" in window.model_label.text() and "variation" in window.model_label.text()
     with qtbot.waitSignal(window.detection_ready, timeout=60_000):
         qtbot.keyClick(window, Qt.Key.Key_D, Qt.KeyboardModifier.ControlModifier)
     view = window.detection_view
@@ -390,3 +393,23 @@ def test_a_first_start_opens_tall_enough_for_the_whole_training_panel(qtbot, tmp
     assert window.height() >= min(panel + window.menuBar().sizeHint().height(), screen.height())
     assert window.height() <= screen.height() and window.width() <= screen.width()
     window.runner.shutdown()
+
+
+def test_what_an_earlier_load_froze_is_freed_once_it_is_garbage(qtbot, window):
+    import gc
+    import weakref
+
+    class Held:
+        pass
+
+    held = Held()
+    held.me = held  # a reference cycle: only the cycle collector frees it
+    gone = weakref.ref(held)
+    with qtbot.waitSignal(window.data_loaded, timeout=30_000):
+        window.data_panel.load_button.click()  # this load freezes it with everything else alive now
+    del held
+    gc.collect()
+    assert gone() is not None  # frozen: left out of collections
+    with qtbot.waitSignal(window.data_loaded, timeout=30_000):
+        window.data_panel.load_button.click()  # the next load thaws and collects before freezing again
+    assert gone() is None, "an object frozen by an earlier load was never freed"

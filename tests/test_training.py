@@ -212,6 +212,37 @@ def test_the_collapse_watch_explains_a_winning_discriminator_and_alike_reconstru
     assert watch.check(5, 1e-4, originals, alike) == []  # said once, not every epoch
 
 
+def test_the_collapse_watch_says_once_when_the_reconstructions_explain_less_than_a_fifth():
+    from egbad_core.train.collapse import CollapseWatch
+
+    rng = np.random.default_rng(0)
+    originals, reconstructions = rng.random((6, 1, 8, 8)), rng.random((6, 1, 8, 8))
+    watch = CollapseWatch(epochs=8)
+    assert watch.check(3, 0.7, originals, reconstructions, fit=-1.3) == []  # G is still learning to draw
+    assert watch.check(4, 0.7, originals, reconstructions, fit=0.45) == []  # half-way: judged from here on
+    [warning] = watch.check(5, 0.7, originals, reconstructions, fit=0.1)
+    assert warning.kind == "fit" and "explain 10%" in warning.message and "R² 0.10" in warning.message
+    assert watch.check(6, 0.7, originals, reconstructions, fit=0.1) == []  # said once
+    assert CollapseWatch(epochs=2).check(3, 0.7, originals, reconstructions, fit=0.1)  # a short run: after its grace
+
+
+def test_the_reconstruction_fit_is_measured_on_training_inputs_without_touching_trainings_randomness(tmp_path):
+    from egbad_core.score.explained import explained_variation
+
+    data = tiny_set(tmp_path, 12)
+    trainer = Trainer(data, replace(TINY, train=replace(TINY.train, epochs=1)))
+    list(trainer.run())
+    state = trainer.rng.get_state()
+    fit = trainer.reconstruction_fit()
+    assert torch.equal(trainer.rng.get_state(), state) and fit == trainer.reconstruction_fit()  # seeded apart
+    n = trainer.networks.eval()
+    x = trainer.inputs(trainer.images)
+    with torch.no_grad():
+        assert fit == pytest.approx(explained_variation(x, n.generator(n.encoder(x))), abs=1e-6)  # all 12, one batch
+    saved = trainer.checkpoint()
+    assert saved.notes["reconstruction_r2"] == pytest.approx(fit) and trainer.last_fit == pytest.approx(fit)
+
+
 def test_cycle_consistency_is_off_in_the_seed_recipe_and_on_by_default():
     from egbad_core.config import DEFAULT_PRESET, SEED_PRESET
 

@@ -10,6 +10,7 @@ differ from the plain networks by float rounding only (tests/test_models.py).
 
 from __future__ import annotations
 
+import torch
 from torch import nn
 from torch.nn.utils import fuse_conv_bn_eval, fuse_linear_bn_eval, parametrize
 
@@ -25,9 +26,14 @@ def folded(networks: Networks) -> Networks:
     parametrised layer shares its class with the original (torch makes one class per parametrised
     layer and copies keep it), and ``remove_parametrizations`` deletes the weight's property from
     that class, which breaks the original. Built fresh, each layer has a class of its own; and in
-    eval mode reading the spectrally normalised weight steps no power iteration."""
-    plain = Networks(networks.config).place(networks.device, networks.channels_last)
-    plain.load_state_dict(networks.state_dict())
+    eval mode reading the spectrally normalised weight steps no power iteration. A scoring copy
+    given again is returned as it is, so that a run of many chunks folds once."""
+    if getattr(networks, "scoring_copy", False):
+        return networks
+    with torch.device("meta"):  # no memory and no random initialisation for weights about to be replaced
+        plain = Networks(networks.config)
+    plain.load_state_dict(networks.state_dict(), assign=True)
+    plain.place(networks.device, networks.channels_last)
     plain.eval().requires_grad_(False)
     for part in list(plain.modules()):
         if parametrize.is_parametrized(part):
@@ -36,6 +42,7 @@ def folded(networks: Networks) -> Networks:
     for part in list(plain.modules()):
         if isinstance(part, nn.Sequential):
             _fold(part)
+    plain.scoring_copy = True
     return plain.place(networks.device, channels_last=networks.channels_last)  # the folded weights' layout
 
 

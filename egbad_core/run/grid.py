@@ -75,5 +75,7 @@ def write_grid(path: str | Path, detection: Detection, only_flagged: bool = Fals
     """The result grid PNG, written atomically; raises EgbadError for a folder path."""
     path = checked_file(path)
     image = render_grid(detection, only_flagged)
-    atomic_write(path, lambda stream: image.save(stream, format="PNG"))
+    # zlib's fastest level: a grid of 500 images took 0.7 s to encode at the default, 0.15 s at 1, and
+    # a picture of flat-coloured tiles compresses nearly as well either way.
+    atomic_write(path, lambda stream: image.save(stream, format="PNG", compress_level=1))
     return path

@@ -149,6 +149,7 @@ def streaming_detection_task(
     out_dir = ensure_writable_folder(out_dir)
     maps_dir = ensure_writable_folder(maps) if maps else None
     source = source.with_normal_labels(request.checkpoint.normal_labels)
+    request = request.frozen()
     plan = yield from _planned(source, request, world, stop)
     if plan is None:
         return None

@@ -3,8 +3,8 @@
 Whole-image EGBAD (``whole``, its reference ``whole_reference``), local EGBAD for patch models with
 an anomaly map per image (``local``, its memory banks ``local_reference``), AnoGAN's latent search
 (``anogan``), which of them a checkpoint's images go through (``method``), what a scoring run
-returns (``scores``), their tensor helpers (``tensors``) and the metrics and thresholds
-(``metrics``).
+returns (``scores``), their tensor helpers (``tensors``), how much of the images' variation the
+reconstructions explain (``explained``) and the metrics and thresholds (``metrics``).
 
 May import: ``model``, ``system`` and the shared vocabularies. Never ``data``, ``train`` or ``run``:
 a scorer takes tensors and returns numbers.

@@ -22,6 +22,7 @@ import torch.distributed as dist
 from torch import nn
 
 from ..errors import EgbadError
+from .processes import die_with_parent
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,9 @@ def join(device: str = "auto") -> tuple[World, str]:
     (ALONE, ``device``)."""
     if not launched():
         return ALONE, device
+    # torchrun's agent starts its ranks from its main thread and does not end them if it is killed
+    # with SIGKILL: each rank would train on alone, holding its memory, until it found its peer gone.
+    die_with_parent()
     local = int(os.environ.get("LOCAL_RANK", "0"))
     gpu = device != "cpu" and torch.cuda.is_available()
     if gpu:

@@ -28,3 +28,16 @@ def limit_heap_growth() -> bool:
         return bool(libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES))
     except (OSError, AttributeError):  # another C library (musl): leave it as it is
         return False
+
+
+def release_free_memory() -> bool:
+    """Hand the heap's free pages back to the system (glibc's ``malloc_trim``); True where it was
+    done. Called when a long job ends in the window: the heap's free space is otherwise kept, and a
+    window kept open through many runs holds the high-water mark of every one of them."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        return bool(libc.malloc_trim(0))
+    except (OSError, AttributeError):
+        return False

@@ -2,7 +2,8 @@
 
 The Trainer and its loop (``trainer``: EGBAD's three updates per batch, the refinement stage,
 checkpoints along the way), its tools (``updates``, ``history``, ``shapes``), the random patches a
-patch model learns from (``crops``), the collapse watch (``collapse``) and the automatic choice of
+patch model learns from (``crops``), how well it reconstructs them (``fit``), the collapse watch
+(``collapse``) and the automatic choice of
 a recipe for the data (``choice``). Training several processes together uses
 ``system.distributed``.
 

@@ -41,6 +41,7 @@ from ..system.device import resolve_device
 from ..system.files import ensure_writable_folder
 from .collapse import CollapseWatch
 from .crops import CropSampler
+from .fit import fit_inputs, reconstruction_fit
 from .history import Clock, History
 from .shapes import check_patch_fits, model_for_data
 from .updates import adam, frozen
@@ -106,6 +107,7 @@ class Trainer:
         patch = model_config.image_size
         self.preview_images = self.inputs(self.images[:preview, :, :patch, :patch])  # the whole image, or a patch
         self.last_checkpoint: str | None = None
+        self.last_fit: float | None = None  # R² of the newest checkpoint's reconstructions
         self._save_seconds = 0.0  # what the last checkpoint cost to write
         self._trained_since_save = 0.0
 
@@ -270,7 +272,7 @@ class Trainer:
         stop = stop or threading.Event()
         epochs = self.settings.train.total_epochs
         clock = Clock(time.perf_counter(), max(0, epochs - self.epoch) * self.batches_per_epoch())
-        watch = CollapseWatch()
+        watch = CollapseWatch(epochs)
         for epoch in range(self.epoch + 1, epochs + 1):
             refining = self._set_phase(epoch)
             epoch_start = time.perf_counter()
@@ -282,7 +284,7 @@ class Trainer:
             yield self._end_epoch(epoch, outcome, time.perf_counter() - epoch_start, clock)
             yield preview
             if not refining:
-                yield from watch.check(epoch, float(outcome[0]), preview.originals, preview.reconstructions)
+                yield from watch.check(epoch, float(outcome[0]), preview.originals, preview.reconstructions, preview.fit)
         finished = self._finish("completed", clock, save=False)
         yield finished
         return finished
@@ -346,7 +348,7 @@ class Trainer:
             "completed": f"Training finished after {self.epoch} epochs.{where}",
             "stopped": f"Training stopped at your request after {self.epoch} complete epochs.{where}",
         }[reason]
-        return FinishedEvent(reason, self.epoch, clock.elapsed(), clock.rate(), self.last_checkpoint, text)
+        return FinishedEvent(reason, self.epoch, clock.elapsed(), clock.rate(), self.last_checkpoint, text, self.last_fit)
 
     def _diverged(self, epoch: int, batch: int, losses, clock: Clock) -> FinishedEvent:
         names = [name for name, value in zip(("D", "G", "E"), losses) if not math.isfinite(value)]
@@ -360,7 +362,8 @@ class Trainer:
             f"{'NaN' if any(math.isnan(v) for v in losses) else 'infinite'}.{kept} Lower the learning rates "
             "or use the default preset."
         )
-        return FinishedEvent("diverged", self.epoch, clock.elapsed(), clock.rate(), self.last_checkpoint, message)
+        return FinishedEvent("diverged", self.epoch, clock.elapsed(), clock.rate(), self.last_checkpoint, message,
+                             self.last_fit)
 
     # ------------------------------------------------------------------------------------
 
@@ -375,7 +378,13 @@ class Trainer:
         finally:
             n.train()
         unit = self._to_unit
-        return PreviewEvent(epoch, unit(generated), unit(self.preview_images), unit(reconstructions))
+        return PreviewEvent(epoch, unit(generated), unit(self.preview_images), unit(reconstructions),
+                            self.reconstruction_fit())
+
+    def reconstruction_fit(self) -> float | None:
+        """R² of G(E(x)) over a seeded sample of the training inputs (``train.fit``)."""
+        pixels = fit_inputs(self.images, self.settings.model.image_size, self.crops is not None, self.settings.train.seed)
+        return reconstruction_fit(self.networks, pixels, self.inputs, self.settings.score.batch_size)
 
     def _to_unit(self, images: torch.Tensor) -> np.ndarray:
         m = self.settings.normalisation
@@ -393,6 +402,7 @@ class Trainer:
     def checkpoint(self, stopped: bool = False, final: bool = True) -> Checkpoint:
         """Everything needed to score, resume and show this model as it is now."""
         reference, training_scores = self.reference(final or stopped)
+        self.last_fit = self.reconstruction_fit()
         return Checkpoint(
             networks=self.networks,
             settings=self.settings,
@@ -404,7 +414,7 @@ class Trainer:
             data=self.data_info,
             optimiser_states={k: o.state_dict() for k, o in self.optimisers.items()},
             rng_state=self.rng.get_state(),
-            notes={"stopped_mid_epoch": stopped},
+            notes={"stopped_mid_epoch": stopped, "reconstruction_r2": self.last_fit},
         )
 
     def save(self, stopped: bool = False, final: bool = True) -> str | None:
