@@ -27,6 +27,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+IDLE_EXPIRY_S = 35.0
 
 
 def status(field: str) -> int:
@@ -35,6 +36,15 @@ def status(field: str) -> int:
         if line.startswith(field + ":"):
             return int(line.split()[1])
     raise KeyError(field)
+
+
+def thread_names() -> dict[str, int]:
+    """This process's threads by the name the kernel knows them by (Qt's pool: "Thread (pooled)")."""
+    names: dict[str, int] = {}
+    for task in Path("/proc/self/task").iterdir():
+        name = (task / "comm").read_text().strip()
+        names[name] = names.get(name, 0) + 1
+    return names
 
 
 def wait_for(app, signal, what: str, timeout_s: float = 900) -> list:
@@ -112,12 +122,15 @@ def soak(subject: str, request: dict, cycles: int) -> dict:
               f"{row['seconds']:5.1f} s, AUROC {row['auroc'] if row['auroc'] is None else round(row['auroc'], 3)}",
               flush=True)
     window.close()
+    closed = {"threads": thread_names()}
+    settle(app, window, IDLE_EXPIRY_S)  # Qt's pool ends a thread idle for 30 s
+    closed["threads after 35 s"] = thread_names()
     first, last = rows[0], rows[-1]
     return {"request": request, "idle window before": before, "cycles": rows,
             "rss growth after the first cycle": last["rss_mb"] / first["rss_mb"] - 1,
             "highest rss after the first cycle MB": max(r["rss_mb"] for r in rows[1:]) if cycles > 1 else first["rss_mb"],
             "threads after the first cycle": sorted({r["threads"] for r in rows[1:]}),
-            "threads after cycle 1": first["threads"]}
+            "threads after cycle 1": first["threads"], "window closed": closed}
 
 
 def main() -> int:
@@ -147,7 +160,8 @@ def main() -> int:
         print(f"{subject}: RSS growth after cycle 1 {100 * result['rss growth after the first cycle']:+.1f}% "
               f"(cycle 1 {result['cycles'][0]['rss_mb']:.0f} MB, last {result['cycles'][-1]['rss_mb']:.0f} MB, "
               f"highest {result['highest rss after the first cycle MB']:.0f} MB); threads after cycle 1 "
-              f"{result['threads after cycle 1']}, after later cycles {result['threads after the first cycle']}")
+              f"{result['threads after cycle 1']}, after later cycles {result['threads after the first cycle']}; "
+              f"window closed: {result['window closed']}")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps({"machine": machine, **results}, indent=2, default=float))
     return 0

@@ -119,32 +119,47 @@ def train_command(args: argparse.Namespace) -> int:
 
 def _train(args: argparse.Namespace, world, device: str | None) -> int:
     from . import session
-    from .events import FinishedEvent
 
     say = _info if world.main else (lambda text: None)  # one process speaks for all
     if not world.main:
         args.quiet = True
+    from tqdm import tqdm
+
     source = session.parse_source(args.data, args.test_data, args.normal_labels)
-    trainer, reason = _trainer(args, source, world, device)
+    stop = threading.Event()
+    with _signals_stop(stop, lambda: tqdm.write("Stopping after this iteration (Ctrl-C again to quit at once)…",
+                                                 file=sys.stderr)):  # reading the images or training them
+        trainer, reason = _trainer(args, source, world, device, stop)
+        if trainer is None:
+            say("Stopped at your request while reading the training images; nothing was trained.")
+            if world.main:
+                print(json.dumps({"status": "stopped", "epochs": 0, "checkpoint": None}), flush=True)
+            return EXIT_NOT_COMPLETED
+        total = (trainer.settings.train.total_epochs - trainer.epoch) * trainer.batches_per_epoch()
+        bar = _progress_bar(args.quiet, total, "train")
+        try:
+            return _train_to_end(source, world, trainer, reason, stop, bar)
+        finally:
+            bar.close()
+
+
+def _train_to_end(source, world, trainer, reason: str | None, stop: threading.Event, bar) -> int:
+    from . import session
+    from .events import FinishedEvent
+
+    say = _info if world.main else (lambda text: None)
+    above_bar = (lambda text: bar.write(text, file=sys.stderr)) if world.main else (lambda text: None)
     train_set = trainer.train_set
     if reason:  # said once the data has loaded: a problem with it stays the one line on stderr
-        say(reason)
+        above_bar(reason)
     if world.main:
         _report_skipped(train_set.skipped)
     total_epochs = trainer.settings.train.total_epochs
-    say(
-        f"Training {trainer.settings.name} preset on {train_set.describe()} from {source.describe()}, "
-        f"device {trainer.device}, epochs {trainer.epoch + 1}–{total_epochs}.",
-    )
-    bar = _progress_bar(args.quiet, (total_epochs - trainer.epoch) * trainer.batches_per_epoch(), "train")
-    stop = threading.Event()
-    with _signals_stop(stop, lambda: bar.write("Stopping after this iteration (Ctrl-C again to quit at once)…",
-                                                file=sys.stderr)):
-        try:
-            finished: FinishedEvent = session.run_to_end(session.training(trainer, stop),
-                                                         _training_drawer(bar, world, total_epochs))
-        finally:
-            bar.close()
+    above_bar(f"Training {trainer.settings.name} preset on {train_set.describe()} from {source.describe()}, "
+              f"device {trainer.device}, epochs {trainer.epoch + 1}–{total_epochs}.")
+    finished: FinishedEvent = session.run_to_end(session.training(trainer, stop),
+                                                 _training_drawer(bar, world, total_epochs))
+    bar.close()
     say(finished.message)
     if finished.fit is not None:
         fit = session.describe_fit(finished.fit)
@@ -167,24 +182,50 @@ def _train(args: argparse.Namespace, world, device: str | None) -> int:
     return 0 if finished.reason == "completed" else EXIT_NOT_COMPLETED
 
 
-def _trainer(args: argparse.Namespace, source, world, device: str | None):
-    """(the Trainer the arguments ask for, the automatic choice's sentence or None)."""
+def _trainer(args: argparse.Namespace, source, world, device: str | None, stop: threading.Event):
+    """(the Trainer the arguments ask for, the automatic choice's sentence or None); (None, None)
+    where a stop came while the training images were read (a folder's: with a progress bar)."""
     from . import session
 
     out = Path(args.out) if args.out else session.default_checkpoint_path(source, DEFAULT_CHECKPOINT_DIR)
     session.ensure_writable_folder(out.parent)  # before any data is loaded or any epoch is spent
-    if args.resume:
-        resumed = session.load_checkpoint(args.resume)
+    resumed = session.load_checkpoint(args.resume) if args.resume else None
+    settings, reason = None, None
+    if resumed is None:
+        preset, reason = session.choose_preset(args.preset, args.image_size, args.set, source)
+        changes = {
+            "epochs": args.epochs, "batch_size": args.batch_size, "lr_g": args.lr_g, "lr_d": args.lr_d,
+            "lr_e": args.lr_e, "seed": args.seed, "device": device or args.device, "refine_epochs": args.refine_epochs,
+            "mixed_precision": True if args.mixed_precision else None,
+        }
+        settings = replace(preset, train=replace(preset.train, **{k: v for k, v in changes.items() if v is not None}))
+    train_set = _read(session.training_set_task(source, settings, resumed, stop), args.quiet or not world.main)
+    if train_set is None:
+        return None, None
+    if resumed is not None:
         return session.make_trainer(source, out, resume=resumed, epochs=args.epochs, device=device or args.device,
-                                    world=world), None
-    preset, reason = session.choose_preset(args.preset, args.image_size, args.set, source)
-    changes = {
-        "epochs": args.epochs, "batch_size": args.batch_size, "lr_g": args.lr_g, "lr_d": args.lr_d,
-        "lr_e": args.lr_e, "seed": args.seed, "device": device or args.device, "refine_epochs": args.refine_epochs,
-        "mixed_precision": True if args.mixed_precision else None,
-    }
-    settings = replace(preset, train=replace(preset.train, **{k: v for k, v in changes.items() if v is not None}))
-    return session.make_trainer(source, out, settings, world=world), reason
+                                    train_set=train_set, world=world), None
+    return session.make_trainer(source, out, settings, train_set=train_set, world=world), reason
+
+
+def _read(task, quiet: bool):
+    """A loading task run to its end, with a progress bar from its first file on (a bad argument or
+    an in-memory table shows none)."""
+    from .events import ProgressEvent, run_to_end
+
+    bars = []
+
+    def draw(event: object) -> None:
+        if isinstance(event, ProgressEvent):
+            if not bars:
+                bars.append(_progress_bar(quiet, event.total, "read"))
+            bars[0].update(event.done - bars[0].n)
+
+    try:
+        return run_to_end(task, draw)
+    finally:
+        for bar in bars:
+            bar.close()
 
 
 def _training_drawer(bar, world, total_epochs: int):

@@ -161,6 +161,19 @@ def make_trainer(
     return Trainer(train_set, settings, checkpoint_path, data_info, world)
 
 
+def training_set_task(source: DataSource, settings: Preset | None = None, resume: Checkpoint | None = None,
+                      stop: threading.Event | None = None) -> Task[ImageSet | None]:
+    """The training images at the size and channels ``make_trainer`` needs for ``settings`` (or to
+    resume ``resume``), as a task: a ProgressEvent per file of a folder; None if stopped."""
+    if resume is not None:
+        config = resume.networks.config
+        source = source.with_normal_labels(resume.normal_labels)
+        return (yield from training_images_task(source, config.load_size, config.channels, stop))
+    if settings is None:
+        raise ValueError("a new run needs its settings")
+    return (yield from training_images_task(source, settings.model.load_size, None, stop))
+
+
 def training(trainer: Trainer, stop: threading.Event | None = None) -> Task[FinishedEvent]:
     """The trainer's run as a task, after a DeviceEvent that says where it runs and from which epoch."""
     yield DeviceEvent(describe_device(trainer.device), trainer.epoch)
@@ -209,5 +222,6 @@ __all__ = [
     "default_checkpoint_path", "describe_device", "describe_fit", "detect", "detect_into", "ensure_writable_folder", "export",
     "library_versions", "limit_heap_growth", "release_free_memory", "load_checkpoint", "load_data", "make_trainer", "parse_source",
     "resolve_device", "run_to_end", "save_checkpoint", "score_settings", "skipped_lines", "test_images", "training",
+    "training_set_task",
     "write_maps",
 ]

@@ -3,6 +3,7 @@ interrupted write's temp file is cleaned up by the next write and never read as 
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -229,3 +230,24 @@ def test_a_dead_writers_temp_file_is_removed_by_the_next_write_and_a_live_ones_i
     assert not stale.exists() and ours.exists() and other.exists()
     assert (tmp_path / "model.pt").read_bytes() == b"new"
     assert remove_stale_temps(tmp_path, "grid.png") == 1 and not other.exists()
+
+
+@LINUX_WITH_WORKERS
+def test_sigterm_while_train_reads_its_images_stops_at_once_with_exit_1(large_checkpoint_and_folder, tmp_path):
+    _, root = large_checkpoint_and_folder
+    log = tmp_path / "log"
+    with open(log, "w") as stream:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "egbad_core.cli", "train", "--data", str(root), "--epochs", "100", "--preset",
+             "seed", "--image-size", "128", "--device", "cpu", "--out", str(tmp_path / "m.pt")],
+            stdout=stream, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 120
+    while process.poll() is None and time.monotonic() < deadline and not re.search(r"read: .*\b[1-9]\d*/400", log.read_text()):
+        time.sleep(0.05)  # polled: until the progress bar counts files read
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=60) == 1, log.read_text()[-2000:]
+    said = log.read_text()
+    assert "while reading the training images; nothing was trained" in said and "Traceback" not in said
+    [line] = [line for line in said.splitlines() if line.startswith("{")]
+    assert json.loads(line)["status"] == "stopped"
+    assert not (tmp_path / "m.pt").exists() and "Training seed preset" not in said
