@@ -28,21 +28,21 @@ def nearest_image(train: np.ndarray, test: np.ndarray) -> np.ndarray:
     return NearestNeighbors(n_neighbors=1).fit(train).kneighbors(test)[0][:, 0]
 
 
-def nearest_patch(train: torch.Tensor, test: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-    """(image scores, maps (N, S, S)) from 8×8 raw-pixel patches every STRIDE pixels: a random BANK
-    of the training patches; each test patch scored by its distance to the nearest."""
+def nearest_patch(train: torch.Tensor, test: torch.Tensor, stride: int = STRIDE) -> tuple[np.ndarray, np.ndarray]:
+    """(image scores, maps (N, S, S)) from 8×8 raw-pixel patches every ``stride`` pixels: a random
+    BANK of the training patches; each test patch scored by its distance to the nearest."""
     generator = torch.Generator().manual_seed(0)
-    bank = F.unfold(train, PATCH, stride=STRIDE).transpose(1, 2).reshape(-1, train.shape[1] * PATCH * PATCH)
+    bank = F.unfold(train, PATCH, stride=stride).transpose(1, 2).reshape(-1, train.shape[1] * PATCH * PATCH)
     if bank.shape[0] > BANK:
         bank = bank[torch.randperm(bank.shape[0], generator=generator)[:BANK]]
     scores, maps = [], []
     size = test.shape[-1]
     for start in range(0, test.shape[0], 8):
         batch = test[start : start + 8]
-        columns = F.unfold(batch, PATCH, stride=STRIDE)  # (n, D, L)
+        columns = F.unfold(batch, PATCH, stride=stride)  # (n, D, L)
         queries = columns.transpose(1, 2).reshape(-1, columns.shape[1])
         distance = torch.cat([torch.cdist(q, bank).min(dim=1).values for q in queries.split(4096)])
-        side = (size - PATCH) // STRIDE + 1
+        side = (size - PATCH) // stride + 1
         grid = distance.view(batch.shape[0], 1, side, side)
         scores.append(grid.flatten(1).max(dim=1).values)
         maps.append(F.interpolate(grid, size=(size, size), mode="bilinear", align_corners=False)[:, 0])
