@@ -108,8 +108,9 @@ def subject_suite(args) -> int:
             subprocess.run([sys.executable, str(ROOT / "scripts" / "make_subjects.py"), args.photos, str(root),
                             "--subjects", subject.name], check=True)
         data = run_to_end(session.load_data({"data": str(folder)}, 256 if subject.kind == "aligned" else 128))
-        rows += _baseline_rows(subject.name, subject.kind, data.train, data.test)
-        for row in rows[-2:]:
+        made = _baseline_rows(subject.name, subject.kind, data.train, data.test)
+        rows += made
+        for row in made:
             print(json.dumps(row, default=float), flush=True)
         for seed in (int(s) for s in args.seeds.split(",")):
             rows.append(_egbad_row(subject.name, subject.kind, folder, seed, args.set, args.device))

@@ -118,13 +118,13 @@ def train_command(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace, world, device: str | None) -> int:
+    from tqdm import tqdm
+
     from . import session
 
     say = _info if world.main else (lambda text: None)  # one process speaks for all
     if not world.main:
         args.quiet = True
-    from tqdm import tqdm
-
     source = session.parse_source(args.data, args.test_data, args.normal_labels)
     stop = threading.Event()
     with _signals_stop(stop, lambda: tqdm.write("Stopping after this iteration (Ctrl-C again to quit at once)…",
