@@ -34,6 +34,7 @@ import make_textures as paint  # noqa: E402
 from subjects import SUBJECTS, Subject  # noqa: E402
 
 PART_SIDE = 256
+TEXTURE_SIDE = 128  # set for each texture: the painters' module-wide side is left at 256 by a part
 SHIFT_PX = 4.0
 TURN_DEGREES = 1.0
 LIGHT = 0.06
@@ -90,7 +91,7 @@ def make_subject(subject: Subject, photos: Path, out: Path, train: int, test: in
         side, image = fixture.side, lambda: fixture.view(rng)
     else:
         canvas = texture_canvas(subject, photos)
-        side = paint.CROP
+        side = TEXTURE_SIDE
 
         def image() -> np.ndarray:
             y, x = rng.integers(0, canvas.shape[0] - side), rng.integers(0, canvas.shape[1] - side)
