@@ -130,14 +130,10 @@ def texture_rows(root: Path, material: str, seeds: list[int], overrides: list[st
                      "pixel_auroc": metrics.pixel_auroc(maps, masks) if maps is not None else None,
                      "pro": metrics.pro(maps, masks) if maps is not None else None,
                      "train_seconds": None, "images_per_s": len(test) / patch_seconds if maps is not None else None})
+    from subject_suite import train_and_detect
+
     for seed in seeds:
-        preset, reason = session.choose_preset("auto", None, [*overrides, f"train.seed={seed}", f"train.device={device}"], source)
-        started = time.perf_counter()
-        trainer = session.make_trainer(source, None, preset)
-        run_to_end(trainer.run())
-        checkpoint = trainer.checkpoint()
-        seconds = time.perf_counter() - started
-        detection = run_to_end(session.detect(session.ScoreRequest(checkpoint, threshold="f1"), source))
+        preset, reason, checkpoint, seconds, detection = train_and_detect(source, seed, overrides, device)
         summary = detection.summary()
         rows.append({"texture": material, "method": f"EGBAD {preset.name} (auto)", "seed": seed,
                      "auroc": summary["auroc"], "pixel_auroc": summary["pixel_auroc"], "pro": summary["pro"],

@@ -75,8 +75,9 @@ def _baseline_rows(name: str, kind: str, train, test) -> list[dict]:
     return rows
 
 
-def _egbad_row(name: str, kind: str, folder: Path, seed: int, overrides: list[str], device: str) -> dict:
-    source = session.parse_source(str(folder))
+def train_and_detect(source, seed: int, overrides: list[str], device: str):
+    """What a user gets with the automatic choice: (preset, its reason, checkpoint, training seconds,
+    the Detection of the source's test images at the best-F1 threshold)."""
     preset, reason = session.choose_preset("auto", None, [*overrides, f"train.seed={seed}", f"train.device={device}"], source)
     started = time.perf_counter()
     trainer = session.make_trainer(source, None, preset)
@@ -84,6 +85,12 @@ def _egbad_row(name: str, kind: str, folder: Path, seed: int, overrides: list[st
     checkpoint = trainer.checkpoint()
     seconds = time.perf_counter() - started
     detection = run_to_end(session.detect(session.ScoreRequest(checkpoint, threshold="f1"), source))
+    return preset, reason, checkpoint, seconds, detection
+
+
+def _egbad_row(name: str, kind: str, folder: Path, seed: int, overrides: list[str], device: str) -> dict:
+    preset, reason, checkpoint, seconds, detection = train_and_detect(session.parse_source(str(folder)), seed,
+                                                                      overrides, device)
     summary, scores, images = detection.summary(), detection.scores, detection.images
     good = np.flatnonzero(~images.is_defect)
     fit = None

@@ -29,7 +29,7 @@ from .run.maps import write_maps
 from .run.results import write_scores_csv, write_summary
 from .run.scoring import ScoreRequest, detection_task
 from .run.streaming import RESULT_FILES, streaming_detection_task
-from .score.explained import describe_fit
+from .score.explained import POOR_FIT, describe_fit
 from .system.device import describe_device, resolve_device
 from .system.distributed import ALONE, World
 from .system.files import ensure_writable_folder
@@ -217,7 +217,7 @@ def export(detection: Detection, what: str, path: str | Path, only_flagged: bool
 
 
 __all__ = [
-    "__version__", "PRESETS", "RESULT_FILES", "Checkpoint", "PresetChoice", "choose_automatically", "Detection",
+    "__version__", "POOR_FIT", "PRESETS", "RESULT_FILES", "Checkpoint", "PresetChoice", "choose_automatically", "Detection",
     "DataSource", "ImageSet", "LoadedData", "ScoreRequest", "Trainer", "choose_preset", "data_name",
     "default_checkpoint_path", "describe_device", "describe_fit", "detect", "detect_into", "ensure_writable_folder", "export",
     "library_versions", "limit_heap_growth", "release_free_memory", "load_checkpoint", "load_data", "make_trainer", "parse_source",

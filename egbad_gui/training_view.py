@@ -72,7 +72,7 @@ class TrainingView(QWidget):
         for caption, images in zip(PREVIEW_ROWS, (event.generated, event.originals, event.reconstructions)):
             self.preview_rows[caption].setPixmap(pixmap_from_rgb(strip(list(to_rgb8(images))), scale))
         if event.fit is not None:
-            poor = event.fit < 0.2
+            poor = event.fit < session.POOR_FIT  # what the collapse watch warns of
             said = session.describe_fit(event.fit).replace("the reconstructions explain", "G(E(x)) explains", 1)
             self.fit_label.setText(f"<span style='color:{'#a05000' if poor else '#333'}'>Epoch {event.epoch}: "
                                    f"{said} over the training inputs; 1 is a perfect copy, 0 a flat tone</span>")

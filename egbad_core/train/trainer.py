@@ -108,6 +108,7 @@ class Trainer:
         self.preview_images = self.inputs(self.images[:preview, :, :patch, :patch])  # the whole image, or a patch
         self.last_checkpoint: str | None = None
         self.last_fit: float | None = None  # R² of the newest checkpoint's reconstructions
+        self._fit: tuple[int, float | None] | None = None  # (iterations trained, R²) of the last measure
         self._save_seconds = 0.0  # what the last checkpoint cost to write
         self._trained_since_save = 0.0
 
@@ -382,9 +383,13 @@ class Trainer:
                             self.reconstruction_fit())
 
     def reconstruction_fit(self) -> float | None:
-        """R² of G(E(x)) over a seeded sample of the training inputs (``train.fit``)."""
-        pixels = fit_inputs(self.images, self.settings.model.image_size, self.crops is not None, self.settings.train.seed)
-        return reconstruction_fit(self.networks, pixels, self.inputs, self.settings.score.batch_size)
+        """R² of G(E(x)) over a seeded sample of the training inputs (``train.fit``), measured once
+        per state of the networks: an epoch's preview and its checkpoint share one figure."""
+        trained = len(self.history.iteration_losses)
+        if self._fit is None or self._fit[0] != trained:
+            pixels = fit_inputs(self.images, self.settings.model.image_size, self.crops is not None, self.settings.train.seed)
+            self._fit = (trained, reconstruction_fit(self.networks, pixels, self.inputs, self.settings.score.batch_size))
+        return self._fit[1]
 
     def _to_unit(self, images: torch.Tensor) -> np.ndarray:
         m = self.settings.normalisation
