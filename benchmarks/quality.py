@@ -185,6 +185,7 @@ def main() -> int:
     parser.add_argument("--suite", choices=("digits", "textures", "subjects"), default="digits")
     parser.add_argument("--half", choices=("tuning", "report"), default="tuning", help="subjects suite: which half")
     parser.add_argument("--subjects", help="subjects suite: only these, by name")
+    parser.add_argument("--keep", help="subjects suite: a folder to save each trained model in")
     parser.add_argument("--materials", default="bricks,gravel,grass,stone,fabric,wood")
     parser.add_argument("--texture-root", default=str(ROOT / "benchmarks" / "out" / "textures"))
     parser.add_argument("--photos", help="textures suite: a folder of photographs, one per material (see above)")

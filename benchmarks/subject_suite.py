@@ -9,6 +9,7 @@ each pixel's mean and spread over the training images. The nearest patch looks e
 and every 8 px at 256 px (its search is what costs).
 
     python benchmarks/quality.py --suite subjects --photos PHOTOS --half report [--subjects a,b] [--seeds 0]
+                                 [--no-baselines] [--keep DIR (the checkpoints, as DIR/<subject>_<seed>.pt)]
 """
 
 from __future__ import annotations
@@ -88,9 +89,12 @@ def train_and_detect(source, seed: int, overrides: list[str], device: str):
     return preset, reason, checkpoint, seconds, detection
 
 
-def _egbad_row(name: str, kind: str, folder: Path, seed: int, overrides: list[str], device: str) -> dict:
+def _egbad_row(name: str, kind: str, folder: Path, seed: int, overrides: list[str], device: str,
+               keep: str | None = None) -> dict:
     preset, reason, checkpoint, seconds, detection = train_and_detect(session.parse_source(str(folder)), seed,
                                                                       overrides, device)
+    if keep:  # for looking at its maps and reconstructions afterwards
+        session.save_checkpoint(Path(keep) / f"{name}_{seed}.pt", checkpoint)
     summary, scores, images = detection.summary(), detection.scores, detection.images
     good = np.flatnonzero(~images.is_defect)
     fit = None
@@ -114,13 +118,14 @@ def subject_suite(args) -> int:
         if not folder.is_dir():
             subprocess.run([sys.executable, str(ROOT / "scripts" / "make_subjects.py"), args.photos, str(root),
                             "--subjects", subject.name], check=True)
-        data = run_to_end(session.load_data({"data": str(folder)}, 256 if subject.kind == "aligned" else 128))
-        made = _baseline_rows(subject.name, subject.kind, data.train, data.test)
+        if not args.no_baselines:
+            data = run_to_end(session.load_data({"data": str(folder)}, 256 if subject.kind == "aligned" else 128))
+        made = [] if args.no_baselines else _baseline_rows(subject.name, subject.kind, data.train, data.test)
         rows += made
         for row in made:
             print(json.dumps(row, default=float), flush=True)
         for seed in (int(s) for s in args.seeds.split(",")):
-            rows.append(_egbad_row(subject.name, subject.kind, folder, seed, args.set, args.device))
+            rows.append(_egbad_row(subject.name, subject.kind, folder, seed, args.set, args.device, args.keep))
             print(json.dumps(rows[-1], default=float), flush=True)
     _print_table(rows)
     return rows

@@ -93,6 +93,9 @@ class TrainConfig:
     refine_epochs: int = 0  # f-AnoGAN stage after the GAN epochs: E alone learns G(E(x)) ≈ x
     refine_lr: float = 1e-3  # Adam step size of E in that stage
     refine_feature_weight: float = 1.0  # κ: weight of D's feature match in that stage
+    # G learns in that stage too (issue 19): the GAN epochs leave a patch model's G drawing texture of
+    # its own where a tile is smooth, and E alone cannot make G(E(x)) follow x there.
+    refine_generator: bool = False
     mixed_precision: bool = False  # bf16 autocast for the forward passes (fast on recent GPUs and AMX CPUs)
     crops_per_image: int = 8  # patch models: random crops taken from each training image per epoch
 
@@ -147,6 +150,18 @@ class ScoreConfig:
     # nearest-neighbour description beside D's features; 0 leaves it out.
     moment_window: int = 0
     moment_memory_size: int = 4096  # training moments kept for it (greedy coreset)
+    # Issue 19: the moments also hold each channel's fine detail (the mean of |x − its 3×3 mean|),
+    # which a smear takes away; off in checkpoints written before it, whose banks lack that column.
+    moment_detail: bool = False
+    # For aligned images: each place is also compared with the same place (±one moment step) in the
+    # training images, so a part missing, moved or extra there counts even where it is normal
+    # elsewhere in the picture.
+    same_place: bool = False
+    # D's local features are looked at on a grid of at most this many places a side (every second
+    # place of a 256-px image's 128×128 at 64), which bounds the nearest-neighbour search's cost per
+    # image; 0 takes every place, as checkpoints written before it did. Each 4×4-px view still
+    # touches every pixel at a step of 4 px.
+    feature_grid: int = 0
 
     @property
     def stages(self) -> tuple[int, ...]:
@@ -175,6 +190,10 @@ class ScoreConfig:
         if self.moment_window < 0 or self.moment_window % 2 or self.moment_memory_size < 1:
             raise EgbadError(f"the moment window must be 0 (off) or an even number of pixels, not {self.moment_window}, "
                              "and its memory size positive.")
+        if self.feature_grid < 0:
+            raise EgbadError(f"the feature grid cannot be negative, not {self.feature_grid}.")
+        if self.same_place and not self.moment_window:
+            raise EgbadError("the same-place comparison needs the moments: set a moment window.")
         if self.image_score not in IMAGE_SCORES:
             raise EgbadError(f"the image score must be one of {', '.join(IMAGE_SCORES)}, not {self.image_score!r}.")
 
@@ -221,13 +240,19 @@ DEFAULT_PRESET = Preset(
 
 PATCH_PRESET = Preset(
     name="patch",
-    description="For textured surfaces and images of a few hundred pixels with small local defects: "
-    "the default's networks trained on random 32×32 patches of the images kept at a working size "
-    "(up to 128), each place scored by its residual and by how far its look lies from a memory bank of "
-    "training places: D's local features, and the pixels' mean and spread over 8×8; the image scores by its worst place.",
-    model=ModelConfig(image_size=32, width=32, latent_size=64, spectral_norm=True, working_size=128),
-    train=replace(DEFAULT_PRESET.train, epochs=30, crops_per_image=8),
-    score=ScoreConfig(lam=0.9, feature_stages="1", memory_size=4096, map_smoothing=4.0, moment_window=8),
+    description="For images of 96 px and more, textured surfaces and aligned parts, with small local defects: "
+    "the default's networks trained on random 32×32 patches of the images kept at a working size (up to 256), "
+    "G and E then refined together so that G(E(x)) follows x; each place scored by its residual and by how far "
+    "its look lies from the training places: D's local features against a memory bank, and the pixels' mean, "
+    "spread and fine detail over 8×8 against a bank (textures) or against the same place in the training "
+    "images (aligned parts); the image scores by its worst place.",
+    model=ModelConfig(image_size=32, width=32, latent_size=128, spectral_norm=True, working_size=128),
+    # Issue 19: a cycle weight of 10 and 15 refinement epochs in which G learns too took the tiles'
+    # R² on the tuning half from 0.29 to 0.76 (canvas, 10 GAN epochs) and from −1.66 to 0.54 (fruits).
+    train=replace(DEFAULT_PRESET.train, epochs=30, crops_per_image=8, cycle_weight=10.0, refine_epochs=15,
+                  refine_generator=True),
+    score=ScoreConfig(lam=0.9, feature_stages="1", memory_size=4096, map_smoothing=4.0, moment_window=8,
+                      moment_detail=True, feature_grid=64),
     normalisation=Normalisation(mean=0.5, std=0.5),
 )
 

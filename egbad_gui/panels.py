@@ -163,7 +163,8 @@ class TrainingPanel(QGroupBox):
         self.epochs.setToolTip("GAN epochs: D, G and E trained together")
         self.refine_epochs = QSpinBox()
         self.refine_epochs.setRange(0, 10_000)
-        self.refine_epochs.setToolTip("Then E alone learns to reconstruct through G (f-AnoGAN's second stage)")
+        self.refine_epochs.setToolTip("Then E learns to reconstruct through G (f-AnoGAN's second stage); "
+                                       "in the patch preset G learns with it")
         self.batch_size = QSpinBox()
         self.batch_size.setRange(2, 4096)
         self.lr_g, self.lr_d, self.lr_e = (self._rate() for _ in range(3))

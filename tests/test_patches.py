@@ -18,7 +18,8 @@ from egbad_core.errors import EgbadError
 TINY_PATCH = replace(
     PATCH_PRESET,
     model=ModelConfig(image_size=16, width=8, latent_size=8, spectral_norm=True, working_size=32),
-    train=replace(PATCH_PRESET.train, epochs=1, batch_size=16, crops_per_image=2, device="cpu", preview_images=4),
+    train=replace(PATCH_PRESET.train, epochs=1, refine_epochs=1, batch_size=16, crops_per_image=2, device="cpu",
+                  preview_images=4),
     score=replace(PATCH_PRESET.score, memory_size=64, reference_images=12, batch_size=64),
 )
 
@@ -62,7 +63,7 @@ def test_a_patch_model_trains_on_crops_of_the_working_size_images(trained):
     assert (config.image_size, config.working_size, config.load_size) == (16, 32, 32)
     assert trainer.images.shape[-1] == 32 and trainer.samples_per_epoch() == 24  # 12 images × 2 crops
     iterations = [e for e in events if type(e).__name__ == "IterationEvent"]
-    assert len(iterations) == 2 and events[-1].reason == "completed"
+    assert len(iterations) == 4 and events[-1].reason == "completed"  # a GAN epoch and a refinement epoch
     assert type(checkpoint.reference).__name__ == "PatchReference" and checkpoint.reference.features.shape[0] <= 64
 
 
@@ -156,7 +157,7 @@ def test_images_smaller_than_a_patch_are_refused_by_name(tmp_path):
         session.make_trainer(session.parse_source(str(root)), None, TINY_PATCH)
 
 
-def test_auto_picks_the_patch_preset_for_unaligned_surfaces_and_the_default_otherwise(tmp_path):
+def test_auto_picks_the_patch_preset_from_96_px_and_the_same_place_for_aligned_parts(tmp_path):
     from conftest import write_folder
 
     texture = texture_folder(tmp_path / "surface", train=20, test=1, size=128)
@@ -172,10 +173,11 @@ def test_auto_picks_the_patch_preset_for_unaligned_surfaces_and_the_default_othe
         part[30:100, 50:80] = 220
         Image.fromarray((part + rng.normal(0, 8, part.shape)).clip(0, 255).astype(np.uint8)).save(aligned / f"{i}.png")
     choice = session.choose_automatically(session.parse_source(str(tmp_path / "aligned")))
-    assert choice.name == "default" and "line up" in choice.reason
+    assert choice.name == "patch" and choice.same_place and "line up with one another" in choice.reason
     assert session.choose_automatically(session.parse_source("demo")).name == "default"
     preset, reason = session.choose_preset("auto", source=session.parse_source(str(texture)))
     assert preset.name == "patch" and preset.model.working_size == 128 and reason.startswith("Preset auto: patch")
+    assert not preset.score.same_place
 
 
 def test_local_moments_are_each_windows_mean_and_spread_on_a_half_window_grid():
@@ -213,7 +215,8 @@ def test_the_patch_checkpoint_keeps_a_moments_bank_and_one_written_without_it_st
 
     root, source, checkpoint, _, _ = trained
     reference = checkpoint.reference
-    assert checkpoint.settings.score.moment_window == 8 and reference.moments.shape[1] == 2  # a gray image's mean and spread
+    # a gray image's mean, spread and detail
+    assert checkpoint.settings.score.moment_window == 8 and reference.moments.shape[1] == 3 and reference.places is None
     payload = reference.to_payload()
     again = PatchReference.from_payload(payload)
     assert torch.equal(again.moments, reference.moments) and again.moment_spread == reference.moment_spread

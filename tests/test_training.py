@@ -182,6 +182,22 @@ def test_refinement_leaves_g_and_d_untouched(tmp_path):
             assert torch.equal(state[key], value), f"{name}.{key} changed during refinement"
 
 
+def test_refinement_with_the_generator_trains_g_with_e_and_leaves_d_alone(tmp_path):
+    preset = replace(TINY, train=replace(TINY.train, epochs=1, refine_epochs=2, refine_generator=True, refine_lr=1e-2))
+    trainer = Trainer(tiny_set(tmp_path), preset)
+    events = trainer.run()
+    for event in events:
+        if isinstance(event, EpochEvent):
+            break
+    before = {name: {k: v.clone() for k, v in m.state_dict().items()} for name, m in trainer.networks.items()}
+    fit_before = trainer.reconstruction_fit()
+    list(events)
+    changed = {name: any(not torch.equal(before[name][k], v) for k, v in m.state_dict().items())
+               for name, m in trainer.networks.items()}
+    assert changed == {"generator": True, "encoder": True, "discriminator": False}
+    assert trainer.reconstruction_fit() > fit_before  # G(E(x)) follows x better for it
+
+
 def test_the_fast_memory_layout_gives_the_same_losses_and_scores(tmp_path):
     from egbad_core.score.whole import score_images
 

@@ -13,6 +13,7 @@ import torch
 
 from ..errors import EgbadError
 from ..events import ProgressEvent, Task, stopped
+from ..system.memory import available_bytes
 from .decoding import DECODE_BATCH, IMAGE_SUFFIXES, decoded, to_gray
 from .images import ImageSet, SkippedFile
 from .masks import GROUND_TRUTH, read_masks
@@ -99,6 +100,9 @@ def scoring_listing(source: DataSource) -> Listing | None:
     raise EgbadError(f"{root} has no test folder and no images to score (MVTec layout: test/<label>/*.png).")
 
 
+MEMORY_HEADROOM = 2  # the images' bytes, twice over: a channel-reduced copy, and what the work holds beside them
+
+
 def read_folder(listing: Listing, image_size: int, channels: int | None,
                  stop: threading.Event | None = None) -> Task[ImageSet | None]:
     root, normal_labels = listing.root, listing.normal_labels
@@ -108,6 +112,7 @@ def read_folder(listing: Listing, image_size: int, channels: int | None,
     skipped = list(listing.skipped)
     colour = False
     total = len(listing.files)
+    check_fits(total, image_size, ", ".join(str(f) for f in listing.folders.values()))
     done = 0
     for index, array, original, problem in decoded(listing.files, image_size):
         if stopped(stop):
@@ -137,6 +142,25 @@ def read_folder(listing: Listing, image_size: int, channels: int | None,
     images = ImageSet(pixels, labels, ids, normal_labels, str(root), skipped, sizes)
     add_masks(images, root, image_size)
     return images
+
+
+def check_fits(count: int, image_size: int, where: str, free: int | None = None) -> None:
+    """Raises EgbadError, with the working size that would fit, where keeping ``count`` images at
+    ``image_size`` (and what training and scoring hold beside them) would not fit in free memory."""
+    free = available_bytes() if free is None else free
+    if free is None or not count:
+        return
+    need = lambda side: count * 3 * side * side * MEMORY_HEADROOM  # noqa: E731
+    if need(image_size) <= free:
+        return
+    fits = image_size
+    while fits > 16 and need(fits) > free:
+        fits //= 2
+    size = lambda b: f"{b / 2**30:.1f} GB"  # noqa: E731
+    advice = (f"a working size of {fits} px fits, or fewer images"
+              if need(fits) <= free else "fewer images would")
+    raise EgbadError(f"Keeping the {count:,} images of {where} at {image_size}×{image_size} px needs about "
+                     f"{size(need(image_size))} of memory and {size(free)} is free; {advice}.")
 
 
 def add_masks(images: ImageSet, root: Path, image_size: int) -> None:

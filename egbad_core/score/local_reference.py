@@ -76,22 +76,30 @@ def build_patch_reference(
         return described.permute(0, 2, 3, 1).reshape(-1, described.shape[1])
 
     with torch.inference_mode(), autocast(device.type, config.mixed_precision):
-        features, moments = [], []
+        features, moments, aligned = [], [], []
         for _, batch in batches(bank_images, size):
             x = networks.layout(normalisation.apply(batch.to(device)))
-            features.append(places(local_features(networks, x, config.stages)))
+            features.append(places(local_features(networks, x, config.stages, config.feature_grid)))
             if config.moment_window:
-                moments.append(places(local_moments(x, config.moment_window)))
+                described = local_moments(x, config.moment_window, config.moment_detail)
+                if config.same_place:  # place by place, instead of a bank of every place's
+                    aligned.append(described.float())
+                else:
+                    moments.append(places(described))
         memory = bank(features, config.memory_size)
         moment_memory = bank(moments, config.moment_memory_size) if moments else None
-        held_maps = [raw_maps(networks, networks.layout(normalisation.apply(batch.to(device))), config, memory, moment_memory)
-                     for _, batch in batches(held_images, size)]
+        same = torch.cat(aligned) if aligned else None
+        held_maps = [raw_maps(networks, networks.layout(normalisation.apply(batch.to(device))), config, memory,
+                              moment_memory, same) for _, batch in batches(held_images, size)]
     worst = {name: _worst_places([getattr(m, name).float() for m in held_maps], config)
-             for name in ("residual", "features", "moments") if getattr(held_maps[0], name) is not None}
+             for name in ("residual", "features", "moments", "same_place") if getattr(held_maps[0], name) is not None}
     reference = PatchReference(memory.cpu(), *worst["residual"], *worst["features"])
     if moment_memory is not None:
         reference = replace(reference, moments=moment_memory.cpu(), moment_mean=worst["moments"][0],
                             moment_spread=worst["moments"][1])
+    if same is not None:
+        reference = replace(reference, places=same.cpu(), place_mean=worst["same_place"][0],
+                            place_spread=worst["same_place"][1])
     on_device = reference.to(device)
     scores = torch.cat([image_scores(local_maps(m, on_device, config)[2], config) for m in held_maps])
     return reference, scores.double().cpu().numpy()

@@ -20,8 +20,12 @@ def smooth(images: torch.Tensor, sigma: float) -> torch.Tensor:
     kernel = torch.exp(-(steps**2) / (2 * sigma * sigma))
     kernel = kernel / kernel.sum()
     channels = images.shape[1]
-    weight = (kernel[:, None] * kernel[None, :]).expand(channels, 1, -1, -1)
-    return F.conv2d(images, weight, padding=radius, groups=channels)
+    # Two passes of the 1-D kernel, the same blur as the 2-D one (with zero padding too) at a tenth
+    # of the work for σ = 4: the dense 21×21 kernel had been a fifth of scoring time at 256 px.
+    rows = kernel.view(1, 1, 1, -1).expand(channels, 1, 1, -1)
+    columns = kernel.view(1, 1, -1, 1).expand(channels, 1, -1, 1)
+    across = F.conv2d(images, rows, padding=(0, radius), groups=channels)
+    return F.conv2d(across, columns, padding=(radius, 0), groups=channels)
 
 
 def pinned(images: torch.Tensor, device: torch.device) -> torch.Tensor:

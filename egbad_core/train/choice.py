@@ -6,12 +6,14 @@ from dataclasses import dataclass, replace
 
 from ..config import Preset, get_preset, with_overrides
 from ..data.sources import DataSource
-from ..data.survey import survey_folder
+from ..data.survey import Survey, survey_folder
 
-PATCH_MIN_SIDE = 96  # images at least this large (median side) may get a patch model
-ALIGNED = 0.06  # a mean image keeping this share of the variation or more: aligned images, scored whole
-# (random crops of one texture keep about 1/64 of it when 64 images are surveyed: 1–2% on the benchmark)
-MAX_WORKING_SIZE = 128  # the largest side a patch model keeps images at (scoring speed: RESULTS.md)
+PATCH_MIN_SIDE = 96  # images at least this large (median side) get a map and are scored by their worst place
+# The share of the images' detail their mean image keeps (data.survey.alignment): the tuning half's
+# fixtures keep 58–76%, its textures 1.4–1.9% (about 1/64 with 64 images surveyed).
+ALIGNED = 0.2  # from here: aligned, each place also compared with the same place in the training images
+LOOSE = 0.06  # from here to ALIGNED: lined up only loosely, the same-place comparison left out
+MAX_WORKING_SIZE = 256  # the largest side images are kept at: a 3-px scratch on a 256-px photo stays 3 px
 
 
 @dataclass(frozen=True)
@@ -21,24 +23,48 @@ class PresetChoice:
     name: str
     working_size: int | None  # for the patch preset: the side images are kept at
     reason: str
+    same_place: bool = False  # aligned images: each place compared with the same place in training
 
 
 def choose_automatically(source: DataSource) -> PresetChoice:
-    """The preset for this data: ``patch`` for folders of images of at least PATCH_MIN_SIDE pixels
-    whose parts do not line up from one image to the next (textures, surfaces), ``default`` for
-    small or aligned images (digits, aligned parts and cells). Raises EgbadError for unusable data."""
+    """The preset for this data: ``patch`` for folders of images of at least PATCH_MIN_SIDE pixels,
+    with the same-place comparison where they line up (parts in a fixture), ``default`` for small
+    images (digits, cells), scored whole. Raises EgbadError for unusable data."""
     if source.kind != "folder":
         return PresetChoice("default", None, "MNIST-style CSV data: small aligned images, scored whole")
-    side, alignment = survey_folder(source.path)
+    survey = survey_folder(source.path)
+    side = survey.side
     if side < PATCH_MIN_SIDE:
         return PresetChoice("default", None, f"the images are about {side} px a side: small enough to score whole")
-    if alignment >= ALIGNED:
-        return PresetChoice("default", None, f"the images line up with one another (their mean image keeps "
-                            f"{alignment:.0%} of their variation): a whole-image model")
     working = min(MAX_WORKING_SIZE, 1 << (side.bit_length() - 1))
-    return PresetChoice("patch", working, f"the images are about {side} px a side and do not line up with one "
-                        f"another (their mean image keeps {alignment:.0%} of their variation), as textures and "
-                        f"surfaces do: a patch model, images kept at {working}×{working}")
+    kept = f"their mean image keeps {survey.alignment:.0%} of their detail"
+    if survey.alignment >= ALIGNED:
+        how = (f"the images line up with one another ({kept}), as parts in a fixture do: a patch model, images kept "
+               f"at {working}×{working}, each place compared with every training place and with the same place "
+               f"in the training images")
+    elif survey.alignment >= LOOSE:
+        how = (f"the images line up only loosely ({kept}; a fixture's keep {ALIGNED:.0%} or more), so the same-place "
+               f"comparison is left out: a patch model, images kept at {working}×{working}, each place compared "
+               f"with every training place")
+    else:
+        how = (f"the images are about {side} px a side and do not line up with one another ({kept}), as textures "
+               f"and surfaces do: a patch model, images kept at {working}×{working}")
+    return PresetChoice("patch", working, how + _size_notes(survey, working), survey.alignment >= ALIGNED)
+
+
+def _size_notes(survey: Survey, working: int) -> str:
+    """What the user should know of the images' sizes: that they differ, and which are enlarged."""
+    notes = ""
+    if survey.smallest != survey.largest:
+        notes += (f"; the images range from {survey.smallest} to {survey.largest} px a side and each is resized to "
+                  f"{working}×{working}, the largest power of two within their median side ({survey.side} px)")
+    small = survey.smaller_than(working)
+    if small:
+        named = ", ".join(f"{name} ({survey.sides[name]} px)" for name in small[:3])
+        more = f" and {len(small) - 3} more" if len(small) > 3 else ""
+        notes += (f"; {len(small)} of them are smaller than {working} px and are enlarged, their detail softer than "
+                  f"the rest's: {named}{more}")
+    return notes
 
 
 def choose_preset(name: str, image_size: int | None = None, overrides: list[str] | tuple[str, ...] = (),
@@ -46,13 +72,17 @@ def choose_preset(name: str, image_size: int | None = None, overrides: list[str]
     """A preset with ``--image-size`` and ``--set SECTION.NAME=VALUE`` applied, and for ``auto``
     the sentence that says which it picked and why (``source`` needed then); raises EgbadError."""
     reason = None
+    same_place = False
     if name == "auto":
         if source is None:
             raise ValueError("the automatic choice needs the data source")
         choice = choose_automatically(source)
         name, reason = choice.name, f"Preset auto: {choice.name}, because {choice.reason}."
         image_size = image_size or choice.working_size
+        same_place = choice.same_place
     preset = get_preset(name)
+    if same_place:
+        preset = replace(preset, score=replace(preset.score, same_place=True))
     if image_size:  # a patch model's working size; a whole-image model's one size
         side = {"working_size": image_size} if preset.model.patch_model else {"image_size": image_size}
         preset = replace(preset, model=replace(preset.model, **side))

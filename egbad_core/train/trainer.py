@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+from contextlib import nullcontext
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Generator, Union
@@ -162,7 +163,8 @@ class Trainer:
             "generator": adam(n.generator.parameters(), c.lr_g, betas, self.device),
             "encoder": adam(n.encoder.parameters(), c.lr_e, betas, self.device),
             "discriminator": adam(n.discriminator.parameters(), c.lr_d, betas, self.device),
-            "refine": adam(n.encoder.parameters(), c.refine_lr, (0.9, 0.999), self.device),
+            "refine": adam([*n.encoder.parameters(), *(n.generator.parameters() if c.refine_generator else ())],
+                           c.refine_lr, (0.9, 0.999), self.device),
         }
 
     # ------------------------------------------------------------------------------------
@@ -230,12 +232,14 @@ class Trainer:
         return d_loss.item(), g_loss.item(), e_loss.item()
 
     def refine_step(self, x: torch.Tensor) -> float:
-        """f-AnoGAN's second stage for one batch: only E learns, so that G(E(x)) ≈ x and D sees
-        the same features in x and in its reconstruction. G and D stay fixed, in eval mode."""
+        """f-AnoGAN's second stage for one batch: E learns (and G with it, where
+        ``refine_generator`` is set) so that G(E(x)) ≈ x and D sees the same features in x and in
+        its reconstruction. D stays fixed, in eval mode; so does G where it does not learn."""
         n = self.networks
-        with frozen(n.generator), frozen(n.discriminator):
+        learning_g = self.settings.train.refine_generator
+        with frozen(n.discriminator), (nullcontext() if learning_g else frozen(n.generator)):
             z = self.trained["encoder"](x)
-            reconstruction = n.generator(z)
+            reconstruction = (self.trained["generator"] if learning_g else n.generator)(z)
             _, real_features = n.discriminator(x, z)
             _, fake_features = n.discriminator(reconstruction, z)
             loss = losses.refinement_loss(reconstruction, x, fake_features, real_features,
@@ -332,7 +336,7 @@ class Trainer:
         refining = epoch > self.settings.train.epochs
         self.networks.train()
         if refining:
-            self.networks.generator.eval()
+            self.networks.generator.train(self.settings.train.refine_generator)
             self.networks.discriminator.eval()
         return refining
 

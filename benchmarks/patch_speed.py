@@ -1,0 +1,94 @@
+"""Scoring rate of a patch model at its working size (issue 19: at least 20 images/s at 256 px on a
+2-core CPU), each term of the map timed on its own, and the whole scoring task beside them.
+
+The networks' weights do not change the work, so a checkpoint is optional: without one, untrained
+networks of the preset ``auto`` picks for the folder score it against a reference built from its
+own training images.
+
+    python benchmarks/patch_speed.py FOLDER [--checkpoint CKPT] [--images 64] [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+
+import torch
+
+from egbad_core import session
+from egbad_core.events import run_to_end
+from egbad_core.model.inference import folded
+from egbad_core.model.networks import Networks
+from egbad_core.score import local
+from egbad_core.score.local_reference import build_patch_reference
+from egbad_core.score.same_place import place_distance
+from egbad_core.score.tensors import smooth
+
+
+def _model(folder: str, checkpoint: str | None):
+    if checkpoint:
+        loaded = session.load_checkpoint(checkpoint)
+        return loaded.networks, loaded.settings, loaded.reference
+    settings, _ = session.choose_preset("auto", source=session.parse_source(folder))
+    train = run_to_end(session.load_data({"data": folder}, settings.model.load_size)).train
+    torch.manual_seed(0)
+    networks = Networks(settings.model.__class__(**{**settings.model.__dict__, "channels": train.channels})).place("cpu")
+    networks.eval()
+    reference, _ = build_patch_reference(networks, train.pixels, settings.normalisation, settings.score)
+    return networks, settings, reference
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("folder")
+    parser.add_argument("--checkpoint")
+    parser.add_argument("--images", type=int, default=64)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    networks, settings, reference = _model(args.folder, args.checkpoint)
+    config = settings.score
+    test = run_to_end(session.load_data({"data": args.folder}, settings.model.load_size)).test
+    pixels = test.pixels[: args.images]
+    n = folded(networks)
+    x = n.layout(settings.normalisation.apply(pixels[:16]))
+
+    def per_image(fn) -> float:  # ms an image, the best of the repeats
+        fn()
+        best = float("inf")
+        for _ in range(args.repeats):
+            started = time.perf_counter()
+            fn()
+            best = min(best, time.perf_counter() - started)
+        return round(best / x.shape[0] * 1000, 2)
+
+    figures = {}
+    with torch.inference_mode():
+        rebuilt = local.reconstruct(n, x)
+        features = local.local_features(n, x, config.stages, config.feature_grid)
+        moments = local.local_moments(x, config.moment_window, config.moment_detail)
+        figures["reconstruct ms"] = per_image(lambda: local.reconstruct(n, x))
+        figures["residual ms"] = per_image(lambda: smooth((x.float() - rebuilt).abs(), local.RESIDUAL_SMOOTHING))
+        figures["D features ms"] = per_image(lambda: local.local_features(n, x, config.stages, config.feature_grid))
+        figures["nearest feature ms"] = per_image(lambda: local.nearest_map(features, reference.features))
+        figures["moments ms"] = per_image(lambda: local.local_moments(x, config.moment_window, config.moment_detail))
+        if reference.moments is not None:
+            figures["nearest moments ms"] = per_image(lambda: local.nearest_map(moments, reference.moments))
+        if reference.places is not None:
+            figures["same place ms"] = per_image(lambda: place_distance(moments, reference.places))
+        raw = local.raw_maps(n, x, config, reference.features, reference.moments, reference.places)
+        figures["maps ms"] = per_image(lambda: local.local_maps(raw, reference, config))
+    rates = []
+    for _ in range(args.repeats):
+        scores = run_to_end(local.patch_scoring_task(networks, pixels, settings.normalisation, config, reference))
+        rates.append(scores.images_per_s)
+    figures["scoring task images/s"] = round(max(rates), 1)
+    figures.update(working_size=settings.model.load_size, places=reference.places is not None,
+                   threads=torch.get_num_threads(), machine=platform.processor() or platform.machine())
+    print(json.dumps(figures))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,164 @@
+"""Aligned parts (issue 19): the automatic choice, the same-place comparison, the moments' detail,
+and what a user is told about sizes, alignment and memory."""
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from egbad_core import session
+from egbad_core.config import ModelConfig, PATCH_PRESET, replace
+from egbad_core.errors import EgbadError
+from egbad_core.events import run_to_end
+
+ALIGNED_TINY = replace(
+    PATCH_PRESET,
+    model=ModelConfig(image_size=16, width=8, latent_size=8, spectral_norm=True, working_size=64),
+    train=replace(PATCH_PRESET.train, epochs=1, refine_epochs=1, batch_size=16, crops_per_image=2, device="cpu",
+                  preview_images=4),
+    score=replace(PATCH_PRESET.score, memory_size=256, reference_images=16, batch_size=64, same_place=True),
+)
+
+
+def part(rng, missing=False, size=64, shift=1):
+    """Two white blocks on a dark part, in a fixture with a pixel of jitter; ``missing`` leaves the
+    left one out, so that place shows the background that is normal all around it."""
+    image = np.full((size, size), 40.0)
+    dy, dx = rng.integers(-shift, shift + 1, 2)
+    if not missing:
+        image[12 + dy : 28 + dy, 10 + dx : 26 + dx] = 220
+    image[36 + dy : 52 + dy, 38 + dx : 54 + dx] = 220
+    return (image + rng.normal(0, 6, image.shape)).clip(0, 255).astype(np.uint8)
+
+
+def aligned_folder(root, train=16):
+    rng = np.random.default_rng(0)
+    for folder in ("train/good", "test/good", "test/missing"):
+        (root / folder).mkdir(parents=True, exist_ok=True)
+    for i in range(train):
+        Image.fromarray(part(rng)).save(root / "train/good" / f"{i:03d}.png")
+    for i in range(4):
+        Image.fromarray(part(rng)).save(root / "test/good" / f"{i:03d}.png")
+        Image.fromarray(part(rng, missing=True)).save(root / "test/missing" / f"{i:03d}.png")
+    return root
+
+
+def test_the_distance_to_the_same_place_is_the_nearest_training_image_there_or_one_step_away():
+    from egbad_core.score.same_place import place_distance
+
+    train = torch.zeros(3, 2, 5, 5)
+    train[1, :, 2, 3] = 4.0  # one training image has a bright place at (2, 3)
+    test = torch.zeros(1, 2, 5, 5)
+    test[0, :, 2, 2] = 4.0  # the test image has it one step to the left: forgiven
+    test[0, :, 0, 0] = 3.0  # and a place no training image has near (0, 0)
+    found = place_distance(test, train)
+    assert found[0, 2, 2] == pytest.approx(0.0, abs=1e-5)
+    assert found[0, 0, 0] == pytest.approx(np.hypot(3.0, 3.0), abs=1e-4)
+    assert place_distance(test, train, reach=0)[0, 2, 2] == pytest.approx(np.hypot(4.0, 4.0), abs=1e-4)
+
+
+def test_the_moments_detail_falls_where_a_surface_is_blurred():
+    from egbad_core.score.local import local_moments
+
+    rng = torch.Generator().manual_seed(0)
+    x = torch.rand(1, 3, 32, 32, generator=rng)
+    blurred = x.clone()
+    blurred[..., 8:24, 8:24] = 0.5  # what a smear leaves: the mean kept, the grain gone
+    plain, smeared = local_moments(x, 8, detail=True), local_moments(blurred, 8, detail=True)
+    assert plain.shape == (1, 9, 8, 8)  # mean, spread and detail of each channel
+    assert smeared[0, 6:, 3, 3].max() < 0.01 < plain[0, 6:, 3, 3].min()
+    assert torch.equal(local_moments(x, 8), plain[:, :6])  # without detail: as checkpoints before it
+
+
+def test_a_missing_piece_is_found_at_its_place_though_its_look_is_normal_elsewhere(tmp_path):
+    from egbad_core.score.local import local_maps, raw_maps
+    from egbad_core.score.local_reference import build_patch_reference
+    from egbad_core.model.networks import Networks
+
+    root = aligned_folder(tmp_path / "part")
+    train = run_to_end(session.load_data({"data": str(root)}, 64)).train
+    torch.manual_seed(0)
+    networks = Networks(ALIGNED_TINY.model).place("cpu")
+    networks.eval()
+    config, norm = ALIGNED_TINY.score, ALIGNED_TINY.normalisation
+    reference, _ = build_patch_reference(networks, train.pixels, norm, config)
+    assert reference.places.shape == (12, 3, 16, 16)  # the bank's images (a quarter held out), place by place
+    assert reference.moments is None  # instead of a bank of every place's moments
+    everywhere = replace(config, same_place=False)
+    texture_reference, _ = build_patch_reference(networks, train.pixels, norm, everywhere)
+    test = run_to_end(session.load_data({"data": str(root)}, 64)).test
+    x = norm.apply(test.pixels)
+    with torch.inference_mode():
+        raw = raw_maps(networks, x, config, reference.features, reference.moments, reference.places)
+        bank = raw_maps(networks, x, everywhere, texture_reference.features, texture_reference.moments)
+    missing = torch.tensor([label == "missing" for label in test.labels])
+    left = (slice(None), slice(14, 26), slice(12, 24))  # where the left block belongs
+    same = raw.same_place[left].flatten(1).max(dim=1).values
+    anywhere = bank.moments[left].flatten(1).max(dim=1).values
+    assert same[missing].min() > 3 * same[~missing].max()  # the same place: the gap stands out
+    assert anywhere[missing].max() < 2 * anywhere[~missing].max()  # any place: dark is normal somewhere
+    d = local_maps(raw, reference, config)[1]
+    assert d[missing].flatten(1).max(dim=1).values.min() > d[~missing].flatten(1).max(dim=1).values.max()
+    payload = reference.to_payload()
+    assert payload["places"].dtype == torch.float16
+    from egbad_core.model.references import PatchReference
+
+    again = PatchReference.from_payload(payload)
+    assert torch.allclose(again.places, reference.places, rtol=1e-2, atol=1e-2) and again.place_spread == reference.place_spread
+
+
+def test_auto_compares_aligned_parts_place_by_place_and_says_so(tmp_path):
+    root = aligned_folder(tmp_path / "part", train=12)
+    for i in range(12):  # up to the patch side: the tiny folder's 64 px, enlarged to 128
+        picture = Image.open(root / "train/good" / f"{i:03d}.png")
+        picture.resize((128, 128)).save(root / "train/good" / f"{i:03d}.png")
+    preset, reason = session.choose_preset("auto", source=session.parse_source(str(root)))
+    assert preset.name == "patch" and preset.score.same_place and preset.model.working_size == 128
+    assert "line up with one another" in reason and "the same place" in reason
+
+
+def test_shading_shared_by_texture_crops_is_not_taken_for_alignment(tmp_path):
+    rng = np.random.default_rng(1)
+    folder = tmp_path / "shaded" / "train" / "good"
+    folder.mkdir(parents=True)
+    photo = rng.normal(120, 20, (400, 400)) + np.linspace(-60, 60, 400)[:, None]  # grain under a gradient
+    for i in range(24):
+        y, x = rng.integers(0, 272), rng.integers(0, 272)
+        band = photo[y : y + 128, x : x + 128] + np.linspace(-50, 50, 128)[:, None]  # the light falls off too
+        Image.fromarray(band.clip(0, 255).astype(np.uint8)).save(folder / f"{i:03d}.png")
+    choice = session.choose_automatically(session.parse_source(str(tmp_path / "shaded")))
+    assert choice.name == "patch" and not choice.same_place and "do not line up" in choice.reason
+
+
+def test_loosely_aligned_images_are_told_the_same_place_comparison_was_left_out(tmp_path):
+    rng = np.random.default_rng(2)
+    folder = tmp_path / "loose" / "train" / "good"
+    folder.mkdir(parents=True)
+    for i in range(24):  # one bar, but anywhere within 30 px
+        image = rng.normal(60, 5, (128, 128))
+        y, x = rng.integers(30, 60, 2)
+        image[y : y + 30, x : x + 40] += 120
+        Image.fromarray(image.clip(0, 255).astype(np.uint8)).save(folder / f"{i:03d}.png")
+    choice = session.choose_automatically(session.parse_source(str(tmp_path / "loose")))
+    assert choice.name == "patch" and not choice.same_place
+    assert "line up only loosely" in choice.reason and "left out" in choice.reason
+
+
+def test_images_of_differing_sizes_and_too_small_ones_are_named(tmp_path):
+    rng = np.random.default_rng(3)
+    folder = tmp_path / "mixed" / "train" / "good"
+    folder.mkdir(parents=True)
+    for i, side in enumerate([300] * 9 + [200, 150]):
+        Image.fromarray(rng.integers(0, 255, (side, side + 20), dtype=np.uint8)).save(folder / f"{i:03d}.png")
+    reason = session.choose_automatically(session.parse_source(str(tmp_path / "mixed"))).reason
+    assert "range from 150 to 300 px" in reason and "resized to 256×256" in reason
+    assert "2 of them are smaller than 256 px" in reason and "010.png (150 px), 009.png (200 px)" in reason
+
+
+def test_a_working_size_the_memory_cannot_hold_is_refused_with_the_size_that_fits():
+    from egbad_core.data.folders import check_fits
+
+    check_fits(300, 256, "parts/train/good", free=2**30)  # 118 MB of images in 1 GB: fine
+    with pytest.raises(EgbadError, match=r"300 images of parts/train/good at 4096×4096 px needs about 28.1 GB "
+                                         r"of memory and 1.0 GB is free; a working size of 512 px fits"):
+        check_fits(300, 4096, "parts/train/good", free=2**30)
