@@ -14,6 +14,7 @@ import argparse
 import json
 import platform
 import time
+from dataclasses import replace
 
 import torch
 
@@ -34,7 +35,7 @@ def _model(folder: str, checkpoint: str | None):
     settings, _ = session.choose_preset("auto", source=session.parse_source(folder))
     train = run_to_end(session.load_data({"data": folder}, settings.model.load_size)).train
     torch.manual_seed(0)
-    networks = Networks(settings.model.__class__(**{**settings.model.__dict__, "channels": train.channels})).place("cpu")
+    networks = Networks(replace(settings.model, channels=train.channels)).place("cpu")
     networks.eval()
     reference, _ = build_patch_reference(networks, train.pixels, settings.normalisation, settings.score)
     return networks, settings, reference
