@@ -24,7 +24,8 @@ from egbad_core.model.inference import folded
 from egbad_core.model.networks import Networks
 from egbad_core.score import local
 from egbad_core.score.local_reference import build_patch_reference
-from egbad_core.score.same_place import place_distance
+from egbad_core.score.moments import moments_of
+from egbad_core.score.same_place import lay_out, place_distance
 from egbad_core.score.tensors import smooth
 
 
@@ -68,17 +69,19 @@ def main() -> int:
     with torch.inference_mode():
         rebuilt = local.reconstruct(n, x)
         features = local.local_features(n, x, config.stages, config.feature_grid)
-        moments = local.local_moments(x, config.moment_window, config.moment_detail)
+        moments = moments_of(x, config)
         figures["reconstruct ms"] = per_image(lambda: local.reconstruct(n, x))
         figures["residual ms"] = per_image(lambda: smooth((x.float() - rebuilt).abs(), local.RESIDUAL_SMOOTHING))
         figures["D features ms"] = per_image(lambda: local.local_features(n, x, config.stages, config.feature_grid))
         figures["nearest feature ms"] = per_image(lambda: local.nearest_map(features, reference.features))
-        figures["moments ms"] = per_image(lambda: local.local_moments(x, config.moment_window, config.moment_detail))
+        figures["moments ms"] = per_image(lambda: moments_of(x, config))
         if reference.moments is not None:
             figures["nearest moments ms"] = per_image(lambda: local.nearest_map(moments, reference.moments))
         if reference.places is not None:
-            figures["same place ms"] = per_image(lambda: place_distance(moments, reference.places))
-        raw = local.raw_maps(n, x, config, reference.features, reference.moments, reference.places)
+            bank = lay_out(reference.places)
+            figures["same place ms"] = per_image(lambda: place_distance(moments, bank))
+        bank = lay_out(reference.places) if reference.places is not None else None
+        raw = local.raw_maps(n, x, config, reference.features, reference.moments, bank)
         figures["maps ms"] = per_image(lambda: local.local_maps(raw, reference, config))
     rates = []
     for _ in range(args.repeats):

@@ -181,7 +181,7 @@ def test_auto_picks_the_patch_preset_from_96_px_and_the_same_place_for_aligned_p
 
 
 def test_local_moments_are_each_windows_mean_and_spread_on_a_half_window_grid():
-    from egbad_core.score.local import local_moments
+    from egbad_core.score.moments import local_moments
 
     x = torch.rand(2, 3, 32, 32)
     moments = local_moments(x, 8)
@@ -215,8 +215,14 @@ def test_the_patch_checkpoint_keeps_a_moments_bank_and_one_written_without_it_st
 
     root, source, checkpoint, _, _ = trained
     reference = checkpoint.reference
-    # a gray image's mean, spread and detail
-    assert checkpoint.settings.score.moment_window == 8 and reference.moments.shape[1] == 3 and reference.places is None
+    # a gray image's mean, spread and detail over 8 px and over 32
+    assert checkpoint.settings.score.moment_window == 8 and reference.moments.shape[1] == 6 and reference.places is None
+    from egbad_core.config import ScoreConfig, from_dict, to_dict
+
+    written_before = {k: v for k, v in to_dict(checkpoint.settings.score).items()
+                      if k not in ("detail_floor", "coarse_window")}
+    before = from_dict(ScoreConfig, written_before)  # a checkpoint of last week: its banks' three columns
+    assert (before.detail_floor, before.coarse_window) == (0.0, 0)
     payload = reference.to_payload()
     again = PatchReference.from_payload(payload)
     assert torch.equal(again.moments, reference.moments) and again.moment_spread == reference.moment_spread

@@ -44,21 +44,21 @@ def aligned_folder(root, train=16):
 
 
 def test_the_distance_to_the_same_place_is_the_nearest_training_image_there_or_one_step_away():
-    from egbad_core.score.same_place import place_distance
+    from egbad_core.score.same_place import lay_out, place_distance
 
     train = torch.zeros(3, 2, 5, 5)
     train[1, :, 2, 3] = 4.0  # one training image has a bright place at (2, 3)
     test = torch.zeros(1, 2, 5, 5)
     test[0, :, 2, 2] = 4.0  # the test image has it one step to the left: forgiven
     test[0, :, 0, 0] = 3.0  # and a place no training image has near (0, 0)
-    found = place_distance(test, train)
+    found = place_distance(test, lay_out(train))
     assert found[0, 2, 2] == pytest.approx(0.0, abs=1e-5)
     assert found[0, 0, 0] == pytest.approx(np.hypot(3.0, 3.0), abs=1e-4)
-    assert place_distance(test, train, reach=0)[0, 2, 2] == pytest.approx(np.hypot(4.0, 4.0), abs=1e-4)
+    assert place_distance(test, lay_out(train), reach=0)[0, 2, 2] == pytest.approx(np.hypot(4.0, 4.0), abs=1e-4)
 
 
 def test_the_moments_detail_falls_where_a_surface_is_blurred():
-    from egbad_core.score.local import local_moments
+    from egbad_core.score.moments import local_moments
 
     rng = torch.Generator().manual_seed(0)
     x = torch.rand(1, 3, 32, 32, generator=rng)
@@ -70,9 +70,30 @@ def test_the_moments_detail_falls_where_a_surface_is_blurred():
     assert torch.equal(local_moments(x, 8), plain[:, :6])  # without detail: as checkpoints before it
 
 
+def test_the_logged_detail_tells_a_smear_by_the_same_drop_on_a_busy_and_a_quiet_surface():
+    from egbad_core.score.moments import local_moments
+
+    rng = torch.Generator().manual_seed(1)
+    grain = torch.rand(1, 1, 32, 32, generator=rng) - 0.5
+    busy, quiet = 0.5 + grain, 0.5 + 0.1 * grain  # the same grain at a tenth of the contrast
+    drops = []
+    for surface in (busy, quiet):
+        smeared = surface.clone()
+        smeared[..., 8:24, 8:24] = 0.5 + 0.2 * (smeared[..., 8:24, 8:24] - 0.5)  # a blur leaves a fifth of the grain
+        plain, after = local_moments(surface, 8, True, floor=1e-4), local_moments(smeared, 8, True, floor=1e-4)
+        drops.append(float(plain[0, 2, 3, 3] - after[0, 2, 3, 3]))
+    linear = [float(local_moments(s, 8, True)[0, 2, 3, 3]) for s in (busy, quiet)]
+    assert drops[0] == pytest.approx(drops[1], rel=0.05)  # log(5) on both
+    assert drops[0] == pytest.approx(np.log(5.0), rel=0.05)
+    assert linear[0] > 5 * linear[1]  # where a plain difference is ten times smaller on the quiet one
+    with pytest.raises(EgbadError, match="detail floor"):
+        replace(PATCH_PRESET.score, detail_floor=-1.0).validate()
+
+
 def test_a_missing_piece_is_found_at_its_place_though_its_look_is_normal_elsewhere(tmp_path):
     from egbad_core.score.local import local_maps, raw_maps
     from egbad_core.score.local_reference import build_patch_reference
+    from egbad_core.score.same_place import lay_out
     from egbad_core.model.networks import Networks
 
     root = aligned_folder(tmp_path / "part")
@@ -82,14 +103,15 @@ def test_a_missing_piece_is_found_at_its_place_though_its_look_is_normal_elsewhe
     networks.eval()
     config, norm = ALIGNED_TINY.score, ALIGNED_TINY.normalisation
     reference, _ = build_patch_reference(networks, train.pixels, norm, config)
-    assert reference.places.shape == (12, 3, 16, 16)  # the bank's images (a quarter held out), place by place
+    assert reference.places.shape == (12, 6, 16, 16)  # the bank's images (a quarter held out), place by place:
+    # mean, spread and detail over 8 px and over 32 (gray images)
     assert reference.moments is None  # instead of a bank of every place's moments
     everywhere = replace(config, same_place=False)
     texture_reference, _ = build_patch_reference(networks, train.pixels, norm, everywhere)
     test = run_to_end(session.load_data({"data": str(root)}, 64)).test
     x = norm.apply(test.pixels)
     with torch.inference_mode():
-        raw = raw_maps(networks, x, config, reference.features, reference.moments, reference.places)
+        raw = raw_maps(networks, x, config, reference.features, reference.moments, lay_out(reference.places))
         bank = raw_maps(networks, x, everywhere, texture_reference.features, texture_reference.moments)
     missing = torch.tensor([label == "missing" for label in test.labels])
     left = (slice(None), slice(14, 26), slice(12, 24))  # where the left block belongs
@@ -114,6 +136,7 @@ def test_auto_compares_aligned_parts_place_by_place_and_says_so(tmp_path):
         picture.resize((128, 128)).save(root / "train/good" / f"{i:03d}.png")
     preset, reason = session.choose_preset("auto", source=session.parse_source(str(root)))
     assert preset.name == "patch" and preset.score.same_place and preset.model.working_size == 128
+    assert preset.score.memory_size == 2048 < PATCH_PRESET.score.memory_size  # the same place finds most there
     assert "line up with one another" in reason and "the same place" in reason
 
 
@@ -162,3 +185,41 @@ def test_a_working_size_the_memory_cannot_hold_is_refused_with_the_size_that_fit
     with pytest.raises(EgbadError, match=r"300 images of parts/train/good at 4096×4096 px needs about 28.1 GB "
                                          r"of memory and 1.0 GB is free; a working size of 512 px fits"):
         check_fits(300, 4096, "parts/train/good", free=2**30)
+
+
+def test_the_coarse_window_finds_a_stain_whose_every_small_window_looks_like_a_darker_part_of_the_surface():
+    from egbad_core.score.moments import local_moments
+
+    y, x = torch.meshgrid(torch.arange(96), torch.arange(96), indexing="ij")
+    surface = torch.where(((y // 16) + (x // 16)) % 2 == 0, 0.85, 0.25).float()[None, None]  # 16-px tiles
+    stained = surface.clone()
+    stained[..., 32:64, 32:64] = 0.4 * stained[..., 32:64, 32:64] + 0.6 * 0.25  # a dark blob, 60% opaque
+    plain, after = local_moments(surface, 8, coarse=24), local_moments(stained, 8, coarse=24)
+    assert plain.shape == (1, 4, 24, 24)  # mean and spread over 8 px, then over 24 px, on one grid
+    inside = (slice(9, 15), slice(9, 15))  # places well inside the blob
+    fine_normal, coarse_normal = plain[0, 0][2:-2, 2:-2], plain[0, 2][3:-3, 3:-3]
+    assert fine_normal.min() <= after[0, 0][inside].min() and after[0, 0][inside].max() <= fine_normal.max()
+    assert after[0, 2][inside].max() < coarse_normal.min() - 0.03  # no 24-px window of the surface is that dark
+    with pytest.raises(EgbadError, match="coarse window"):
+        replace(PATCH_PRESET.score, coarse_window=6).validate()
+
+
+
+@pytest.mark.parametrize("coarse", [16, 32])
+def test_the_coarse_windows_built_from_the_fine_ones_are_the_plain_windows_to_the_frame_edges(coarse):
+    import torch.nn.functional as F
+
+    from egbad_core.score.moments import local_moments
+
+    x = torch.rand(2, 3, 64, 48, generator=torch.Generator().manual_seed(2))
+    pad = (coarse - 4) // 2
+
+    def pooled(values):  # one 2-D pass, the frame's padding left out of each count
+        return F.avg_pool2d(values, coarse, stride=4, padding=pad, count_include_pad=False)
+
+    mean = pooled(x)
+    detail = pooled((x - F.avg_pool2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), 3, stride=1)).abs())
+    expected = torch.cat([mean, (pooled(x * x) - mean.square()).clamp_min(0).sqrt(), torch.log(detail + 0.01)], dim=1)
+    found = local_moments(x, 8, True, 0.01, coarse)
+    assert found.shape == (2, 18, 16, 12)
+    assert torch.allclose(found[:, 9:], expected, atol=1e-4)

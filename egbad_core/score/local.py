@@ -34,7 +34,8 @@ from ..events import ProgressEvent, Task, stopped
 from ..model.inference import folded
 from ..model.networks import Networks, WholeConv
 from ..model.references import PatchReference
-from .same_place import place_distance
+from .moments import moments_of
+from .same_place import lay_out, place_distance
 from .scores import Scores
 from .tensors import batches, pinned, smooth, upsample
 
@@ -113,27 +114,6 @@ def nearest_map(features: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:
     return torch.cat(out).view(n, h, w)
 
 
-def local_moments(x: torch.Tensor, window: int, detail: bool = False) -> torch.Tensor:
-    """Each channel's mean and spread over ``window``×``window`` pixels, a place every half window:
-    (N, 2C, h, w), and with ``detail`` its fine detail there too, the mean of |x − its 3×3 mean|
-    (N, 3C, h, w). What 4×4-pixel features cannot see: a stain shifts the local mean, a smear takes
-    away the local spread over a larger area than they look at. On the texture benchmark's
-    photographs these found the smears and stains that D's features missed; the detail finds a
-    smear where the spread does not, on a surface whose coarse shading outweighs its grain."""
-    stride = max(1, window // 2)
-    pad = (window - stride) // 2
-    x = x.float()
-
-    def pooled(values: torch.Tensor) -> torch.Tensor:
-        return F.avg_pool2d(values, window, stride=stride, padding=pad, count_include_pad=False)
-
-    mean = pooled(x)
-    parts = [mean, (pooled(x * x) - mean.square()).clamp_min(0.0).sqrt()]
-    if detail:
-        parts.append(pooled((x - F.avg_pool2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), 3, stride=1)).abs()))
-    return torch.cat(parts, dim=1)
-
-
 @dataclass
 class RawMaps:
     """A batch's local terms before they are smoothed and standardised."""
@@ -146,21 +126,22 @@ class RawMaps:
 
 
 def raw_maps(networks: Networks, x: torch.Tensor, config: ScoreConfig, memory: torch.Tensor,
-             moment_memory: torch.Tensor | None, places: torch.Tensor | None = None) -> RawMaps:
+             moment_memory: torch.Tensor | None, place_bank: torch.Tensor | None = None) -> RawMaps:
     """The terms against the banks; the moments only where there is a bank of them (a checkpoint
     written before them has none, whatever the config says); for an aligned set, whose training
     images' places were kept, the moments are measured against the same place's instead of every
     place's: on the tuning half that did as well (fruits 0.984 against 0.983 with both) and the
-    bank's search had cost a fifth of the scoring time."""
+    bank's search had cost a fifth of the scoring time. ``place_bank``: those places as
+    ``same_place.lay_out`` sets them out."""
     reconstruction = reconstruct(networks, x)
     residual = smooth((x.float() - reconstruction).abs(), RESIDUAL_SMOOTHING).sum(dim=1)
     size = residual.shape[-2:]
     far = upsample(nearest_map(local_features(networks, x, config.stages, config.feature_grid), memory).float(), size)
     moment_far = same = None
-    if config.moment_window and (moment_memory is not None or places is not None):
-        moments = local_moments(x, config.moment_window, config.moment_detail)
-        if places is not None:  # aligned: the same place's moments, not every place's
-            same = upsample(place_distance(moments, places), size)
+    if config.moment_window and (moment_memory is not None or place_bank is not None):
+        moments = moments_of(x, config)
+        if place_bank is not None:  # aligned: the same place's moments, not every place's
+            same = upsample(place_distance(moments, place_bank), size)
         else:
             moment_far = upsample(nearest_map(moments, moment_memory), size)
     return RawMaps(reconstruction, residual, far, moment_far, same)
@@ -211,6 +192,7 @@ def patch_scoring_task(
     reference = reference.to(device)
     images = pinned(images, device)
     networks = folded(networks)
+    place_bank = lay_out(reference.places) if reference.places is not None else None
     residuals, discriminations, scores, recon, maps_kept, places = [], [], [], [], [], []
     size = max(1, config.batch_size // 16)
     for done, batch in batches(images, size):
@@ -218,7 +200,7 @@ def patch_scoring_task(
             return None
         with torch.inference_mode(), autocast(device.type, config.mixed_precision):
             x = networks.layout(normalisation.apply(batch.to(device, non_blocking=True)))
-            raw = raw_maps(networks, x, config, reference.features, reference.moments, reference.places)
+            raw = raw_maps(networks, x, config, reference.features, reference.moments, place_bank)
             reconstruction = raw.reconstruction
             r, d, maps = local_maps(raw, reference, config)
             worst = maps.flatten(1).argmax(dim=1)

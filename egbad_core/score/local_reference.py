@@ -15,7 +15,9 @@ from ..config import Normalisation, ScoreConfig, autocast
 from ..model.inference import folded
 from ..model.networks import Networks
 from ..model.references import PatchReference
-from .local import image_scores, local_features, local_maps, local_moments, raw_maps
+from .local import image_scores, local_features, local_maps, raw_maps
+from .moments import moments_of
+from .same_place import lay_out
 from .tensors import batches, smooth, spread_of
 
 CANDIDATES = 60_000  # training features the memory bank is chosen from, at most (a random sample)
@@ -81,7 +83,7 @@ def build_patch_reference(
             x = networks.layout(normalisation.apply(batch.to(device)))
             features.append(places(local_features(networks, x, config.stages, config.feature_grid)))
             if config.moment_window:
-                described = local_moments(x, config.moment_window, config.moment_detail)
+                described = moments_of(x, config)
                 if config.same_place:  # place by place, instead of a bank of every place's
                     aligned.append(described.float())
                 else:
@@ -89,8 +91,9 @@ def build_patch_reference(
         memory = bank(features, config.memory_size)
         moment_memory = bank(moments, config.moment_memory_size) if moments else None
         same = torch.cat(aligned) if aligned else None
+        place_bank = lay_out(same) if same is not None else None
         held_maps = [raw_maps(networks, networks.layout(normalisation.apply(batch.to(device))), config, memory,
-                              moment_memory, same) for _, batch in batches(held_images, size)]
+                              moment_memory, place_bank) for _, batch in batches(held_images, size)]
     worst = {name: _worst_places([getattr(m, name).float() for m in held_maps], config)
              for name in ("residual", "features", "moments", "same_place") if getattr(held_maps[0], name) is not None}
     reference = PatchReference(memory.cpu(), *worst["residual"], *worst["features"])

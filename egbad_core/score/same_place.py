@@ -3,7 +3,7 @@ same place, give or take one step, in each of the training images.
 
 A memory bank of places answers "does this look like anything normal anywhere?"; on an aligned part
 that misses a piece gone from one place that looks like another place's background, or a stain of a
-tone the part has elsewhere. Here a place's pixel moments (score.local.local_moments) are compared
+tone the part has elsewhere. Here a place's pixel moments (score.moments.local_moments) are compared
 only with the training images' moments at the same place and its eight neighbours one step away
 (half a moment window: 4 px at the preset's window of 8), which takes up a fixture's jitter.
 """
@@ -14,28 +14,42 @@ import torch
 import torch.nn.functional as F
 
 REACH = 1  # neighbouring steps searched each way: the jitter the comparison forgives
+PLACE_CHUNK = 64  # places whose products are taken in one batched product: ~6 MB for 16 test images, in cache
 
 
-def place_distance(moments: torch.Tensor, places: torch.Tensor, reach: int = REACH) -> torch.Tensor:
-    """(N, D, h, w) test moments and (M, D, h, w) training moments → (N, h, w): the distance from
-    each test place to the nearest training image's moments there or up to ``reach`` steps away
-    (within the frame).
+def lay_out(places: torch.Tensor) -> torch.Tensor:
+    """(M, D, h, w) training moments → (h·w, D + 1, M): each place's training moments as the
+    columns of one matrix, |t|²/2 below them. Done once a scoring run, not once a batch."""
+    m, d, h, w = places.shape
+    train = places.float().permute(2, 3, 1, 0).reshape(h * w, d, m)
+    return torch.cat([train, train.square().sum(dim=1, keepdim=True) / 2], dim=1).contiguous()
 
-    Squared distances as batched matrix products over the places, |q|² − 2·q·t + |t|². The
-    training moments are laid out once a call, and for each step it is the test moments that are
-    shifted, then their result shifted back: shifting the training images' (150 images against a
-    batch's 16) had taken two thirds of the time."""
+
+def place_distance(moments: torch.Tensor, bank: torch.Tensor, reach: int = REACH) -> torch.Tensor:
+    """(N, D, h, w) test moments and a ``lay_out`` bank → (N, h, w): the distance from each test
+    place to the nearest training image's moments there or up to ``reach`` steps away (within the
+    frame).
+
+    Turned round for speed: at each training place t, the test places t − o of every step o are
+    gathered (one unfold) and compared with t's training moments in one product, the nearest being
+    the largest q·t − |t|²/2 (the −1 beside each query takes the half square). One product per
+    block of places, not one per step: nine times fewer and larger, ten times quicker on two cores
+    than the per-step products with a copied bias had been."""
     n, d, h, w = moments.shape
-    train = places.float().permute(2, 3, 1, 0).reshape(h * w, d, -1)  # (places, D, M)
-    train_squares = train.square().sum(dim=1, keepdim=True)
-    padded = F.pad(moments.float(), (reach, reach, reach, reach), mode="replicate")
+    side = 2 * reach + 1
+    steps = side * side
+    columns = F.unfold(F.pad(moments.float(), (reach,) * 4, mode="replicate"), side)  # (N, D·steps, h·w)
+    queries = columns.view(n, d, steps, h * w).permute(3, 0, 2, 1).reshape(h * w, n * steps, d)
+    squares = queries.square().sum(dim=2)
+    queries = torch.cat([queries, torch.full_like(queries[..., :1], -1.0)], dim=2)
+    nearest = torch.empty(h * w, n * steps, device=moments.device)
+    for start in range(0, h * w, PLACE_CHUNK):
+        block = slice(start, start + PLACE_CHUNK)
+        nearest[block] = torch.bmm(queries[block], bank[block]).amax(dim=2)
+    # at training place t, step (ky, kx): the test place t + (ky − reach, kx − reach) against t
+    found = F.pad((squares - 2.0 * nearest).view(h, w, n, steps).permute(2, 3, 0, 1), (reach,) * 4, value=float("inf"))
     best = torch.full((n, h, w), float("inf"), device=moments.device)
-    for dy in range(-reach, reach + 1):
-        for dx in range(-reach, reach + 1):
-            # the test place p set at p + (dy, dx), beside the training places it is compared with
-            shifted = padded[:, :, reach - dy : reach - dy + h, reach - dx : reach - dx + w]
-            queries = shifted.permute(2, 3, 0, 1).reshape(h * w, n, d)
-            squares = torch.baddbmm(train_squares, queries, train, alpha=-2.0).amin(dim=2) + queries.square().sum(dim=2)
-            found = F.pad(squares.t().reshape(n, h, w), (reach, reach, reach, reach), value=float("inf"))
-            best = torch.minimum(best, found[:, reach + dy : reach + dy + h, reach + dx : reach + dx + w])
+    for step in range(steps):
+        dy, dx = step // side - reach, step % side - reach
+        best = torch.minimum(best, found[:, step, reach - dy : reach - dy + h, reach - dx : reach - dx + w])
     return best.clamp_min_(0.0).sqrt_()

@@ -14,6 +14,7 @@ PATCH_MIN_SIDE = 96  # images at least this large (median side) get a map and ar
 ALIGNED = 0.2  # from here: aligned, each place also compared with the same place in the training images
 LOOSE = 0.06  # from here to ALIGNED: lined up only loosely, the same-place comparison left out
 MAX_WORKING_SIZE = 256  # the largest side images are kept at: a 3-px scratch on a 256-px photo stays 3 px
+ALIGNED_MEMORY = 2048  # D's bank for aligned sets, whose same-place comparison finds most: half the textures'
 
 
 @dataclass(frozen=True)
@@ -81,8 +82,8 @@ def choose_preset(name: str, image_size: int | None = None, overrides: list[str]
         image_size = image_size or choice.working_size
         same_place = choice.same_place
     preset = get_preset(name)
-    if same_place:
-        preset = replace(preset, score=replace(preset.score, same_place=True))
+    if same_place:  # the same place finds most there: half D's bank (fruits 0.993 either way), 8 ms an image less
+        preset = replace(preset, score=replace(preset.score, same_place=True, memory_size=ALIGNED_MEMORY))
     if image_size:  # a patch model's working size; a whole-image model's one size
         side = {"working_size": image_size} if preset.model.patch_model else {"image_size": image_size}
         preset = replace(preset, model=replace(preset.model, **side))
