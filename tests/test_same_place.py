@@ -57,6 +57,22 @@ def test_the_distance_to_the_same_place_is_the_nearest_training_image_there_or_o
     assert place_distance(test, lay_out(train), reach=0)[0, 2, 2] == pytest.approx(np.hypot(4.0, 4.0), abs=1e-4)
 
 
+
+@pytest.mark.parametrize("reach", [0, 1, 2])
+def test_the_same_place_distance_is_the_brute_force_search_on_random_moments(reach):
+    from egbad_core.score.same_place import lay_out, place_distance
+
+    rng = torch.Generator().manual_seed(reach)
+    test, train = torch.randn(3, 4, 7, 6, generator=rng), torch.randn(5, 4, 7, 6, generator=rng)
+    expected = torch.full((3, 7, 6), float("inf"))
+    for y in range(7):
+        for x in range(6):
+            for yy in range(max(0, y - reach), min(7, y + reach + 1)):
+                for xx in range(max(0, x - reach), min(6, x + reach + 1)):
+                    gaps = (test[:, :, y, x][:, None] - train[None, :, :, yy, xx]).square().sum(dim=2)
+                    expected[:, y, x] = torch.minimum(expected[:, y, x], gaps.min(dim=1).values)
+    assert torch.allclose(place_distance(test, lay_out(train), reach), expected.sqrt(), atol=1e-5)
+
 def test_the_moments_detail_falls_where_a_surface_is_blurred():
     from egbad_core.score.moments import local_moments
 

@@ -33,15 +33,17 @@ def place_distance(moments: torch.Tensor, bank: torch.Tensor, reach: int = REACH
     Turned round for speed: at each training place t, the test places t − o of every step o are
     gathered (one unfold) and compared with t's training moments in one product, the nearest being
     the largest q·t − |t|²/2 (the −1 beside each query takes the half square). One product per
-    block of places, not one per step: nine times fewer and larger, ten times quicker on two cores
-    than the per-step products with a copied bias had been."""
+    block of PLACE_CHUNK places, not one per step, the queries set out in one copy, no bias
+    copied: at 256 px on two cores 9 ms an image where the per-step products took 19, 12 ms with
+    twice the columns (the 32-px moments), and with the cores shared it slows a tenth as much."""
     n, d, h, w = moments.shape
     side = 2 * reach + 1
     steps = side * side
     columns = F.unfold(F.pad(moments.float(), (reach,) * 4, mode="replicate"), side)  # (N, D·steps, h·w)
-    queries = columns.view(n, d, steps, h * w).permute(3, 0, 2, 1).reshape(h * w, n * steps, d)
-    squares = queries.square().sum(dim=2)
-    queries = torch.cat([queries, torch.full_like(queries[..., :1], -1.0)], dim=2)
+    queries = torch.empty(h * w, n * steps, d + 1, device=moments.device)  # set out once, the −1 beside
+    queries[..., :d].view(h * w, n, steps, d).copy_(columns.view(n, d, steps, h * w).permute(3, 0, 2, 1))
+    queries[..., d] = -1.0
+    squares = columns.square().view(n, d, steps, h * w).sum(dim=1).permute(2, 0, 1).reshape(h * w, n * steps)
     nearest = torch.empty(h * w, n * steps, device=moments.device)
     for start in range(0, h * w, PLACE_CHUNK):
         block = slice(start, start + PLACE_CHUNK)
