@@ -83,3 +83,21 @@ def test_the_whole_input_convolution_is_nn_conv2ds_forward_and_backward(channels
     assert torch.allclose(grad_ours, grad_plain, atol=1e-5)
     larger = torch.randn(2, 16, 6, 6)  # not the whole input: an ordinary convolution
     assert torch.allclose(ours(larger), plain(larger), atol=1e-5)
+
+
+def test_gs_first_layer_as_a_matrix_product_is_the_transposed_convolution_forward_and_backward():
+    from egbad_core.model.networks import SeedDeconv
+
+    torch.manual_seed(0)
+    ours = torch.nn.utils.parametrizations.spectral_norm(SeedDeconv(16, 8, 4, 1, 0))
+    plain = torch.nn.utils.parametrizations.spectral_norm(torch.nn.ConvTranspose2d(16, 8, 4, 1, 0))
+    plain.load_state_dict(ours.state_dict())  # the same keys, spectral norm's included
+    ours.eval(), plain.eval()
+    z = torch.randn(5, 16, 1, 1, requires_grad=True)
+    a, b = ours(z), plain(z)
+    assert a.shape == b.shape == (5, 8, 4, 4) and torch.allclose(a, b, atol=1e-5)
+    (grad_ours, weight_ours) = torch.autograd.grad(a.square().sum(), (z, ours.parametrizations.weight.original))
+    (grad_plain, weight_plain) = torch.autograd.grad(b.square().sum(), (z, plain.parametrizations.weight.original))
+    assert torch.allclose(grad_ours, grad_plain, atol=1e-5) and torch.allclose(weight_ours, weight_plain, atol=1e-5)
+    larger = torch.randn(2, 16, 3, 3)  # not a code: an ordinary transposed convolution
+    assert torch.allclose(ours(larger), plain(larger), atol=1e-5)
