@@ -77,10 +77,9 @@ def main() -> int:
         figures["moments ms"] = per_image(lambda: moments_of(x, config))
         if reference.moments is not None:
             figures["nearest moments ms"] = per_image(lambda: local.nearest_map(moments, reference.moments))
-        if reference.places is not None:
-            bank = lay_out(reference.places)
-            figures["same place ms"] = per_image(lambda: place_distance(moments, bank))
         bank = lay_out(reference.places) if reference.places is not None else None
+        if bank is not None:
+            figures["same place ms"] = per_image(lambda: place_distance(moments, bank))
         raw = local.raw_maps(n, x, config, reference.features, reference.moments, bank)
         figures["maps ms"] = per_image(lambda: local.local_maps(raw, reference, config))
     rates = []

@@ -44,16 +44,17 @@ def _window_sums(values: torch.Tensor, window: int, stride: int, beyond: int) ->
     """Each ``window``×``window`` window's sums, a place every ``stride`` pixels (padded so that a
     place falls on every step) and ``beyond`` more places past each edge of the frame, and the
     pixels inside the frame per window row and column. Two 1-D passes, not one 2-D one."""
-    pad = (window - stride) // 2
-    values = F.pad(values, (beyond * stride,) * 4)
+    pad, margin = (window - stride) // 2, beyond * stride
+    height, width = values.shape[-2:]
+    values = F.pad(values, (margin,) * 4)
     down = F.avg_pool2d(values, (window, 1), stride=(stride, 1), padding=(pad, 0), count_include_pad=True)
     sums = F.avg_pool2d(down, (1, window), stride=(1, stride), padding=(0, pad), count_include_pad=True) * window**2
 
-    def inside(length: int) -> torch.Tensor:
-        ones = F.pad(torch.ones(1, 1, length - 2 * beyond * stride, device=values.device), (beyond * stride,) * 2)
+    def inside(length: int) -> torch.Tensor:  # the frame's pixels under each window along one side
+        ones = F.pad(torch.ones(1, 1, length, device=values.device), (margin,) * 2)
         return F.avg_pool1d(ones, window, stride=stride, padding=pad, count_include_pad=True)[0, 0] * window
 
-    return sums, inside(values.shape[-2]), inside(values.shape[-1])
+    return sums, inside(height), inside(width)
 
 
 def _side_by_side(t: torch.Tensor, count: int) -> torch.Tensor:
