@@ -176,6 +176,7 @@ def _train_to_end(source, world, trainer, reason: str | None, stop: threading.Ev
         "skipped": [str(s) for s in train_set.skipped],
         "processes": world.size,
         "reconstruction_r2": None if finished.fit is None else round(finished.fit, 4),
+        "photos_held": train_set.held or None,  # photos at their own resolution: in memory or a mapped file, and how large
     }
     if world.main:
         print(json.dumps(result), flush=True)

@@ -25,16 +25,34 @@ class ModelConfig:
 
     channels: int = 1  # 1 for grayscale, 3 for colour
     image_size: int = 64  # side of the square image the networks see; a power of two >= 16
-    latent_size: int = 20  # length of z
+    latent_size: int = 20  # length of z; with latent_side above 1, the channels of each place's code
+    # The code's side: 1 is DESIGN's vector. Patch models use a map (8: one code per 4×4 px of a 32-px
+    # tile, as spatial texture GANs do), which lets G(E(x)) follow fine grain (issue 19: paper's R²
+    # 0.07 with a vector of 128; a map of 8×8×8 learnt 0.6 in 400 plain reconstruction steps).
+    latent_side: int = 1
     width: int = 64  # channels of the widest-resolution conv layer; doubles each downsampling
     spectral_norm: bool = False  # spectral normalisation on D's layers (a stabiliser)
     # Patch models (issue 11): images are kept at working_size and the networks see image_size
     # patches of them; 0 means whole-image models, where the two sizes are one.
     working_size: int = 0
+    # Photos at their own resolution (issue 20): 0 resizes each image to working_size, as before;
+    # above 0 photos are kept at this share of their own pixels (1: as taken), a patch model learns
+    # from patches of them and scores them in windows (run/photos.py), its map at the photo's size.
+    photo_scale: float = 0.0
 
     @property
     def patch_model(self) -> bool:
         return self.working_size > 0
+
+    @property
+    def full_resolution(self) -> bool:
+        """Photos kept at ``photo_scale`` of their own pixels and scored in windows."""
+        return self.photo_scale > 0
+
+    @property
+    def code_size(self) -> int:
+        """Length of z as the networks pass it: a map code flattened."""
+        return self.latent_size * self.latent_side**2
 
     @property
     def load_size(self) -> int:
@@ -50,9 +68,14 @@ class ModelConfig:
             raise EgbadError(f"image size must be a power of two of at least 16, not {size}.")
         if self.latent_size < 1 or self.width < 1:
             raise EgbadError("latent size and width must be positive.")
+        side = self.latent_side
+        if side < 1 or side & (side - 1) or side > size // 2:
+            raise EgbadError(f"the code's side must be 1 or a power of two up to half the image size ({size // 2}), not {side}.")
         working = self.working_size
         if working and (working < size or working & (working - 1)):
             raise EgbadError(f"the working size must be a power of two of at least the patch size {size}, not {working}.")
+        if self.photo_scale and not (working and 0 < self.photo_scale <= 1):
+            raise EgbadError(f"the photo scale must lie in (0, 1] and needs a patch model, not {self.photo_scale}.")
 
 
 @dataclass(frozen=True)
@@ -259,11 +282,13 @@ PATCH_PRESET = Preset(
     "its look lies from the training places: D's local features against a memory bank, and the pixels' mean, "
     "spread and fine detail over 8×8 against a bank (textures) or against the same place in the training "
     "images (aligned parts); the image scores by its worst place.",
-    model=ModelConfig(image_size=32, width=32, latent_size=128, spectral_norm=True, working_size=128),
+    model=ModelConfig(image_size=32, width=32, latent_size=8, latent_side=8, spectral_norm=True, working_size=128),
     # Issue 19: a cycle weight of 10 and 15 refinement epochs in which G learns too took the tiles'
     # R² on the tuning half from 0.29 to 0.76 (canvas, 10 GAN epochs) and from −1.66 to 0.54 (fruits).
+    # Then a map code and no feature match in that stage (D's features, 10 times the pixels' error,
+    # pulled wood's R² from 0.65 back to 0.1; the patch scores do not compare x's and G(E(x))'s).
     train=replace(DEFAULT_PRESET.train, epochs=30, crops_per_image=8, cycle_weight=10.0, refine_epochs=15,
-                  refine_generator=True),
+                  refine_generator=True, refine_feature_weight=0.0),
     score=ScoreConfig(lam=0.9, feature_stages="1", memory_size=4096, map_smoothing=4.0, moment_window=8,
                       moment_detail=True, detail_floor=0.01, coarse_window=32, feature_grid=64),
     normalisation=Normalisation(mean=0.5, std=0.5),

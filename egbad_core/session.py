@@ -150,13 +150,14 @@ def make_trainer(
     if resume is not None:
         config = resume.networks.config
         source = source.with_normal_labels(resume.normal_labels)
-        if train_set is None or (train_set.image_size, train_set.channels) != (config.load_size, config.channels):
-            train_set = load_training_set(source, config.load_size, config.channels)
+        if train_set is None or not train_set.fits(config.load_size, config.channels, config.photo_scale):
+            train_set = load_training_set(source, config.load_size, config.channels, config.photo_scale)
         return Trainer.resume(resume, train_set, epochs, checkpoint_path, device, world)
     if settings is None:
         raise ValueError("a new run needs its settings")
-    if train_set is None or train_set.image_size != settings.model.load_size:
-        train_set = load_training_set(source, settings.model.load_size)
+    model = settings.model
+    if train_set is None or not train_set.fits(model.load_size, None, model.photo_scale):
+        train_set = load_training_set(source, model.load_size, scale=model.photo_scale)
     data_info = {"kind": source.kind, "path": source.path, "normal_labels": list(source.normal_labels or [])}
     return Trainer(train_set, settings, checkpoint_path, data_info, world)
 
@@ -168,10 +169,10 @@ def training_set_task(source: DataSource, settings: Preset | None = None, resume
     if resume is not None:
         config = resume.networks.config
         source = source.with_normal_labels(resume.normal_labels)
-        return (yield from training_images_task(source, config.load_size, config.channels, stop))
+        return (yield from training_images_task(source, config.load_size, config.channels, stop, config.photo_scale))
     if settings is None:
         raise ValueError("a new run needs its settings")
-    return (yield from training_images_task(source, settings.model.load_size, None, stop))
+    return (yield from training_images_task(source, settings.model.load_size, None, stop, settings.model.photo_scale))
 
 
 def training(trainer: Trainer, stop: threading.Event | None = None) -> Task[FinishedEvent]:

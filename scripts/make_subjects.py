@@ -50,15 +50,16 @@ def _photo(path: Path) -> Image.Image:
     return picture.convert("RGB")
 
 
-def texture_canvas(subject: Subject, photos: Path) -> np.ndarray:
+def texture_canvas(subject: Subject, photos: Path, least: int = paint.PHOTO_CANVAS) -> np.ndarray:
     """The surface to crop from, in [0, 1]: the photograph (its shorter side resized to
-    ``subject.side`` where set), tiled to at least 512 px a side."""
+    ``subject.side`` where set), tiled to at least ``least`` px a side (512 unless asked)."""
     picture = _photo(photos / subject.path)
     if subject.side:
         scale = subject.side / min(picture.size)
         picture = picture.resize((round(picture.width * scale), round(picture.height * scale)), Image.Resampling.LANCZOS)
     array = np.asarray(picture, dtype=np.float32) / 255.0
-    reps = [-(-paint.PHOTO_CANVAS // array.shape[0]), -(-paint.PHOTO_CANVAS // array.shape[1]), 1]
+    least = max(least, paint.PHOTO_CANVAS)
+    reps = [-(-least // array.shape[0]), -(-least // array.shape[1]), 1]
     return np.tile(array, reps)
 
 
@@ -83,15 +84,17 @@ class Fixture:
         return np.clip(array * light + rng.normal(0, NOISE, array.shape), 0, 1).astype(np.float32)
 
 
-def make_subject(subject: Subject, photos: Path, out: Path, train: int, test: int, seed: int = 0) -> Path:
-    """One MVTec-layout folder: train/good, test/good, test/<defect>, ground_truth/<defect>."""
+def make_subject(subject: Subject, photos: Path, out: Path, train: int, test: int, seed: int = 0,
+                 side: int | None = None) -> Path:
+    """One MVTec-layout folder: train/good, test/good, test/<defect>, ground_truth/<defect>; its
+    images ``side`` px a side (default: PART_SIDE for parts, TEXTURE_SIDE for textures)."""
     rng = np.random.default_rng([seed, zlib.crc32(subject.name.encode())])
     if subject.kind == "aligned":
-        fixture = Fixture(subject, photos)
+        fixture = Fixture(subject, photos, side or PART_SIDE)
         side, image = fixture.side, lambda: fixture.view(rng)
     else:
-        canvas = texture_canvas(subject, photos)
-        side = TEXTURE_SIDE
+        canvas = texture_canvas(subject, photos, (side or TEXTURE_SIDE) * 2)
+        side = side or TEXTURE_SIDE
 
         def image() -> np.ndarray:
             y, x = rng.integers(0, canvas.shape[0] - side), rng.integers(0, canvas.shape[1] - side)
@@ -114,17 +117,20 @@ def make_subject(subject: Subject, photos: Path, out: Path, train: int, test: in
     return folder
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def main(subjects: tuple[Subject, ...] = SUBJECTS, description: str = __doc__, train: int = 300, test: int = 100,
+         side: int | None = None) -> int:
+    """The command line, for these subjects (``make_large_photos.py`` gives its own and their size)."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("photos", help="where the subjects' Debian packages were extracted")
     parser.add_argument("out")
     parser.add_argument("--half", choices=("tuning", "report", "all"), default="all")
     parser.add_argument("--subjects", help="only these, by name")
-    parser.add_argument("--train", type=int, default=300)
-    parser.add_argument("--test", type=int, default=100, help="good test images; as many defect images")
+    parser.add_argument("--train", type=int, default=train)
+    parser.add_argument("--test", type=int, default=test, help="good test images; as many defect images")
+    parser.add_argument("--side", type=int, default=side, help="the images' side (default: 256 for parts, 128 for textures)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    chosen = [s for s in SUBJECTS if args.half in ("all", s.half)]
+    chosen = [s for s in subjects if args.half in ("all", s.half)]
     if args.subjects:
         names = set(args.subjects.split(","))
         chosen = [s for s in chosen if s.name in names]
@@ -133,7 +139,8 @@ def main() -> int:
             print(f"{subject.name}: {Path(args.photos) / subject.path} is missing; extract {subject.package} there first.",
                   file=sys.stderr)
             return 2
-        print(make_subject(subject, Path(args.photos), Path(args.out), args.train, args.test, args.seed), flush=True)
+        print(make_subject(subject, Path(args.photos), Path(args.out), args.train, args.test, args.seed, args.side),
+              flush=True)
     return 0
 
 

@@ -61,10 +61,10 @@ def test_a_worker_that_dies_costs_only_its_file(image_folder, monkeypatch):
     parent = os.getpid()
     real = data_module.decode_image
 
-    def crashing(path, size, own=None):
+    def crashing(path, size, own=None, scale=0.0):
         if path == doomed and os.getpid() != parent:
             os._exit(1)  # as a decoder's segfault would: no exception, the process is gone
-        return real(path, size, own)
+        return real(path, size, own, scale)
 
     monkeypatch.setattr(data_module, "decode_image", crashing)
     results = list(decoded(listing.files, 16, workers=2))

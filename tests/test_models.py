@@ -49,6 +49,45 @@ def test_sizes_channels_and_latent_are_configurable(size, channels, latent):
     assert networks.discriminator(x, z)[1].shape == (2, feature_size(config))
 
 
+@pytest.mark.parametrize("side", [2, 8, 16])
+def test_a_map_code_has_one_code_per_place_and_is_local(side):
+    """A map code (the patch preset's) is latent_size channels a place; G draws each part of the
+    tile from the codes near it, so changing one corner's code leaves the far corner as it was."""
+    config = ModelConfig(channels=3, image_size=32, latent_size=4, latent_side=side, width=8)
+    assert config.code_size == 4 * side * side
+    networks = Networks(config).eval()
+    x = torch.randn(2, 3, 32, 32)
+    z = networks.encoder(x)
+    assert z.shape == (2, config.code_size)
+    assert networks.generator(z).shape == (2, 3, 32, 32)
+    assert networks.discriminator(x, z)[1].shape == (2, feature_size(config))
+    moved = z.view(2, 4, side, side).clone()
+    moved[:, :, 0, 0] += 5.0
+    a, b = networks.generator(z), networks.generator(moved.view(2, -1))
+    assert not torch.allclose(a[..., :4, :4], b[..., :4, :4])
+    if side >= 8:  # a 2×2 code's 3×3 reading reaches every place
+        assert torch.allclose(a[..., -4:, -4:], b[..., -4:, -4:])
+
+
+def test_old_settings_without_a_code_side_read_as_a_vector_code():
+    from dataclasses import asdict
+
+    from egbad_core.config import from_dict
+
+    stored = asdict(ModelConfig(latent_size=20))
+    del stored["latent_side"]  # a checkpoint written before map codes
+    config = from_dict(ModelConfig, stored)
+    assert config.latent_side == 1 and config.code_size == 20
+    networks = Networks(config)
+    assert networks.encoder(torch.randn(2, 1, 64, 64)).shape == (2, 20)
+
+
+@pytest.mark.parametrize("side", [0, 3, 32])
+def test_the_code_side_must_be_a_power_of_two_within_the_image(side):
+    with pytest.raises(EgbadError, match="code's side"):
+        ModelConfig(image_size=32, latent_side=side).validate()
+
+
 def test_image_size_must_be_a_power_of_two():
     with pytest.raises(EgbadError, match="power of two"):
         Networks(ModelConfig(image_size=48))

@@ -198,6 +198,23 @@ def test_refinement_with_the_generator_trains_g_with_e_and_leaves_d_alone(tmp_pa
     assert trainer.reconstruction_fit() > fit_before  # G(E(x)) follows x better for it
 
 
+def test_refinement_without_the_feature_match_is_the_plain_error_and_never_runs_d(tmp_path, monkeypatch):
+    """κ 0 (the patch preset's): the stage's loss is G(E(x))'s mean squared error alone; D, whose
+    features had outweighed the pixels tenfold, is not run at all."""
+    import torch.nn.functional as F
+
+    preset = replace(TINY, train=replace(TINY.train, epochs=1, refine_epochs=1, refine_generator=True,
+                                         refine_feature_weight=0.0))
+    trainer = Trainer(tiny_set(tmp_path), preset)
+    calls = []
+    monkeypatch.setattr(trainer.networks.discriminator, "forward", lambda *a: calls.append(a))
+    x = trainer.inputs(trainer.images[:8])
+    trainer._set_phase(2)
+    with torch.no_grad():
+        expected = F.mse_loss(trainer.networks.generator(trainer.networks.encoder(x)), x).item()
+    assert trainer.refine_step(x) == pytest.approx(expected, rel=1e-5) and not calls
+
+
 def test_the_fast_memory_layout_gives_the_same_losses_and_scores(tmp_path):
     from egbad_core.score.whole import score_images
 

@@ -19,21 +19,24 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 WORKERS_FROM = 64  # files; fewer decode sooner on this thread than worker processes start
 MAX_WORKERS = 8
 DECODE_BATCH = 8  # files per worker batch: a dead worker's files are retried one by one
+Shape = tuple[int, int] | float | None  # how large a file is decoded: (height, width), a share of its own, or square
 
 
 class _Decoding(Dataset):
     """Files → (index, uint8 RGB array or None, original (height, width) or None, problem or None)."""
 
-    def __init__(self, files: list[tuple[str, Path]], size: int) -> None:
+    def __init__(self, files: list[tuple[str, Path]], size: int, shape: Shape = None) -> None:
         self.paths = [path for _, path in files]
         self.size = size
+        self.shape = shape
 
     def __len__(self) -> int:
         return len(self.paths)
 
     def __getitem__(self, index: int):
+        own, scale = (self.shape, 0.0) if isinstance(self.shape, tuple) else (None, self.shape or 0.0)
         try:
-            array, original = decode_image(self.paths[index], self.size)
+            array, original = decode_image(self.paths[index], self.size, own, scale)
             return index, array, original, None
         except EgbadError as error:
             return index, None, None, str(error)
@@ -45,12 +48,13 @@ def decode_workers(count: int) -> int:
     return 0 if count < WORKERS_FROM or cores < 2 else min(cores, MAX_WORKERS)
 
 
-def decoded(files: list[tuple[str, Path]], size: int, workers: int | None = None) -> Iterator[tuple]:
-    """Each file decoded at ``size``, in order, as ``_Decoding`` gives it, by DataLoader workers
+def decoded(files: list[tuple[str, Path]], size: int, workers: int | None = None, shape: Shape = None) -> Iterator[tuple]:
+    """Each file decoded at ``size`` (``shape``: at that (height, width), or at that share of its own
+    size), in order, as ``_Decoding`` gives it, by DataLoader workers
     (``decode_workers`` of them unless given). A worker that dies (a decoder crashing on a
     malformed file) costs only its file: that batch's files are retried one at a time, a file
     whose worker dies again is reported as a problem, and decoding goes on with fresh workers."""
-    dataset = _Decoding(files, size)
+    dataset = _Decoding(files, size, shape)
     workers = decode_workers(len(files)) if workers is None else workers
     if workers == 0:
         for index in range(len(dataset)):
@@ -92,9 +96,15 @@ def to_gray(rgb: torch.Tensor, chunk: int = 4096) -> torch.Tensor:
     return torch.cat(parts) if parts else rgb[:, :1]
 
 
-def decode_image(path: Path, size: int, own: tuple[int, int] | None = None) -> tuple[np.ndarray, tuple[int, int]]:
+def scaled_size(height: int, width: int, scale: float) -> tuple[int, int]:
+    """A photo's (height, width) at ``scale`` of its own pixels, at least 1 each way."""
+    return max(1, round(height * scale)), max(1, round(width * scale))
+
+
+def decode_image(path: Path, size: int, own: tuple[int, int] | None = None,
+                 scale: float = 0.0) -> tuple[np.ndarray, tuple[int, int]]:
     """One image file as uint8 RGB (3, size, size) (at ``own`` (height, width) instead where
-    given), and its own (height, width).
+    given, or at ``scale`` of its own size where that is above 0), and its own (height, width).
 
     16-bit, palette, RGBA and CMYK images are converted; an image too large to decode safely
     (Pillow's decompression-bomb limit, about 89 megapixels) is refused rather than risking
@@ -105,6 +115,8 @@ def decode_image(path: Path, size: int, own: tuple[int, int] | None = None) -> t
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as image:
                 width, height = image.size
+                if own is None and scale > 0:
+                    own = scaled_size(height, width, scale)
                 target = (own[1], own[0]) if own is not None else (size, size)
                 image.draft("RGB", target)  # JPEG: decode at reduced size, much faster
                 rgb = _as_rgb(image)

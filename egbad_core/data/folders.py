@@ -17,6 +17,7 @@ from ..system.memory import available_bytes
 from .decoding import DECODE_BATCH, IMAGE_SUFFIXES, decoded, to_gray
 from .images import ImageSet, SkippedFile
 from .masks import GROUND_TRUTH, read_masks
+from .photos import common_shape, photo_block
 from .sources import DataSource
 
 NORMAL_FOLDER = "good"  # MVTec AD's name for defect-free images
@@ -104,7 +105,9 @@ MEMORY_HEADROOM = 2  # the images' bytes, twice over: a channel-reduced copy, an
 
 
 def read_folder(listing: Listing, image_size: int, channels: int | None,
-                 stop: threading.Event | None = None) -> Task[ImageSet | None]:
+                 stop: threading.Event | None = None, scale: float = 0.0) -> Task[ImageSet | None]:
+    """The listing's images in one block, resized to ``image_size`` square, or with ``scale`` at
+    that share of their median own size (``photos``: in memory or a mapped cache file)."""
     root, normal_labels = listing.root, listing.normal_labels
     pixels: torch.Tensor | None = None
     kept: list[int] = []
@@ -112,9 +115,12 @@ def read_folder(listing: Listing, image_size: int, channels: int | None,
     skipped = list(listing.skipped)
     colour = False
     total = len(listing.files)
-    check_fits(total, image_size, ", ".join(str(f) for f in listing.folders.values()))
+    shape = common_shape([path for _, path in listing.files], scale) if scale else (image_size, image_size)
+    if not scale:
+        check_fits(total, image_size, ", ".join(str(f) for f in listing.folders.values()))
+    held = ""
     done = 0
-    for index, array, original, problem in decoded(listing.files, image_size):
+    for index, array, original, problem in decoded(listing.files, image_size, shape=shape if scale else None):
         if stopped(stop):
             return None
         done += 1
@@ -122,7 +128,7 @@ def read_folder(listing: Listing, image_size: int, channels: int | None,
             skipped.append(SkippedFile(relative_path(listing.files[index][1], root), problem))
         else:
             if pixels is None:  # one uint8 block for all: no list of arrays to stack (twice the memory)
-                pixels = torch.empty((total, 3, image_size, image_size), dtype=torch.uint8)
+                pixels, held = photo_block(total, 3, shape) if scale else (torch.empty((total, 3, *shape), dtype=torch.uint8), "")
             pixels[len(kept)] = torch.from_numpy(array)
             colour = colour or not (np.array_equal(array[0], array[1]) and np.array_equal(array[1], array[2]))
             kept.append(index)
@@ -136,12 +142,20 @@ def read_folder(listing: Listing, image_size: int, channels: int | None,
     pixels = pixels[: len(kept)]
     wanted = channels if channels is not None else (3 if colour else 1)
     if wanted == 1:
-        pixels = to_gray(pixels)
+        pixels, held = _gray(pixels, held) if scale else (to_gray(pixels), held)
     labels = [listing.files[i][0] for i in kept]
     ids = [relative_path(listing.files[i][1], root) for i in kept]
-    images = ImageSet(pixels, labels, ids, normal_labels, str(root), skipped, sizes)
-    add_masks(images, root, image_size)
+    images = ImageSet(pixels, labels, ids, normal_labels, str(root), skipped, sizes, held=held, scale=scale)
+    add_masks(images, root, shape)
     return images
+
+
+def _gray(pixels: torch.Tensor, held: str) -> tuple[torch.Tensor, str]:
+    """Photos turned gray into a block of their own (in memory or mapped, as it fits), a few at a time."""
+    gray, held = photo_block(pixels.shape[0], 1, tuple(pixels.shape[-2:]))
+    for start in range(0, pixels.shape[0], DECODE_BATCH):
+        gray[start : start + DECODE_BATCH] = to_gray(pixels[start : start + DECODE_BATCH])
+    return gray, held
 
 
 def check_fits(count: int, image_size: int, where: str, free: int | None = None) -> None:
@@ -163,29 +177,32 @@ def check_fits(count: int, image_size: int, where: str, free: int | None = None)
                      f"{size(need(image_size))} of memory and {size(free)} is free; {advice}.")
 
 
-def add_masks(images: ImageSet, root: Path, image_size: int) -> None:
+def add_masks(images: ImageSet, root: Path, image_size: int | tuple[int, int]) -> None:
     if images.normal_labels is not None and (root / GROUND_TRUTH).is_dir():
         images.masks, images.mask_known, images.mask_notes = read_masks(
             root, images.labels, images.ids, image_size, images.sizes, NORMAL_FOLDER)
 
 
 def image_chunks(listing: Listing, image_size: int, channels: int, chunk: int,
-                 stop: threading.Event | None = None) -> Iterator[ImageSet]:
+                 stop: threading.Event | None = None, scale: float = 0.0) -> Iterator[ImageSet]:
     """The listing's images ``chunk`` at a time, decoded ahead by workers while the caller works
     on the last chunk: the memory of one chunk, whatever the folder's size. Files that cannot be
-    read are in each chunk's ``skipped``."""
+    read are in each chunk's ``skipped``. With ``scale`` each photo is kept at that share of its own
+    size, a chunk of one photo (photos differ in size)."""
     labels, ids, sizes, arrays, skipped = [], [], [], [], []
+    chunk = 1 if scale else chunk
 
     def emit() -> ImageSet:
         stacked = torch.from_numpy(np.stack(arrays)) if arrays else torch.empty((0, 3, image_size, image_size), dtype=torch.uint8)
         pixels = to_gray(stacked) if channels == 1 else stacked
-        images = ImageSet(pixels, list(labels), list(ids), listing.normal_labels, str(listing.root), list(skipped), list(sizes))
-        add_masks(images, listing.root, image_size)
+        images = ImageSet(pixels, list(labels), list(ids), listing.normal_labels, str(listing.root), list(skipped),
+                          list(sizes), scale=scale)
+        add_masks(images, listing.root, tuple(stacked.shape[-2:]) if scale else image_size)
         for part in (labels, ids, sizes, arrays, skipped):
             part.clear()
         return images
 
-    for index, array, original, problem in decoded(listing.files, image_size):
+    for index, array, original, problem in decoded(listing.files, image_size, shape=scale or None):
         if stopped(stop):
             return
         label, path = listing.files[index]

@@ -34,6 +34,13 @@ class ImageSet:
     masks: np.ndarray | None = None  # (N, S, S) bool defect masks (MVTec ground_truth/); None where there are none
     mask_known: np.ndarray | None = None  # (N,) bool: the image's mask is known (a good image's is empty)
     mask_notes: list[str] = field(default_factory=list)  # what was done to the masks, in sentences
+    held: str = ""  # photos at their own resolution: where the block lies and how large, in words
+    scale: float = 0.0  # the share of their own pixels photos are kept at; 0: each resized to image_size
+
+    def fits(self, side: int, channels: int | None, scale: float = 0.0) -> bool:
+        """Whether these are images as a model of this load size (or photo scale) and channels takes them."""
+        same_size = self.scale == scale if scale else (not self.scale and self.image_size == side)
+        return same_size and (channels is None or self.channels == channels)
 
     def __len__(self) -> int:
         return self.pixels.shape[0]
@@ -74,7 +81,11 @@ class ImageSet:
 
     def describe(self) -> str:
         counts = ", ".join(f"{label or '?'}: {n}" for label, n in self.label_counts().items())
-        return f"{len(self)} images {self.image_size}×{self.image_size}×{self.channels} ({counts})"
+        height, width = self.pixels.shape[-2:]
+        if self.scale:
+            return (f"{len(self)} photos at {self.scale:g} of their own pixels, {width}×{height}×{self.channels} "
+                    f"({counts}), {self.held}")
+        return f"{len(self)} images {width}×{height}×{self.channels} ({counts})"
 
 
 def joined_sets(parts: list[ImageSet]) -> ImageSet:

@@ -21,11 +21,12 @@ def mask_path(root: Path, label: str, image_id: str) -> Path:
     return root / GROUND_TRUTH / label / f"{Path(image_id).stem}_mask.png"
 
 
-def read_masks(root: Path, labels: list[str], ids: list[str], size: int, originals: list[tuple[int, int]],
-               normal_label: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """(masks (N, size, size) bool, known (N,) bool, notes): an image labelled ``normal_label`` has an
-    empty mask, known without a file."""
-    masks = np.zeros((len(labels), size, size), dtype=bool)
+def read_masks(root: Path, labels: list[str], ids: list[str], size: int | tuple[int, int],
+               originals: list[tuple[int, int]], normal_label: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """(masks (N, size, size) bool, known (N,) bool, notes), or (N, height, width) where ``size`` is
+    a (height, width): an image labelled ``normal_label`` has an empty mask, known without a file."""
+    shape = (size, size) if isinstance(size, int) else tuple(size)
+    masks = np.zeros((len(labels), *shape), dtype=bool)
     known = np.zeros(len(labels), dtype=bool)
     resized, thresholded, missing = [], [], []
     for index, (label, image_id) in enumerate(zip(labels, ids)):
@@ -45,8 +46,8 @@ def read_masks(root: Path, labels: list[str], ids: list[str], size: int, origina
         binary = values > ((low + high) / 2 if high > low else 127.5)
         if binary.shape != tuple(originals[index]):
             resized.append(path.name)
-        if binary.shape != (size, size):
-            binary = np.asarray(Image.fromarray(binary).resize((size, size), Image.Resampling.NEAREST), dtype=bool)
+        if binary.shape != shape:
+            binary = np.asarray(Image.fromarray(binary).resize(shape[::-1], Image.Resampling.NEAREST), dtype=bool)
         masks[index] = binary
         known[index] = True
     notes = []

@@ -46,7 +46,11 @@ def _with_cycle(loss: torch.Tensor, reconstruction: torch.Tensor | None, x: torc
     return loss
 
 
-def refinement_loss(reconstruction: torch.Tensor, x: torch.Tensor, fake_features: torch.Tensor,
-                    real_features: torch.Tensor, feature_weight: float) -> torch.Tensor:
-    """f-AnoGAN's second stage: G(E(x)) ≈ x, and D sees the same features in both (weight κ)."""
-    return F.mse_loss(reconstruction, x) + feature_weight * F.mse_loss(fake_features, real_features)
+def refinement_loss(reconstruction: torch.Tensor, x: torch.Tensor, fake_features: torch.Tensor | None,
+                    real_features: torch.Tensor | None, feature_weight: float) -> torch.Tensor:
+    """f-AnoGAN's second stage: G(E(x)) ≈ x, and D sees the same features in both (weight κ; with
+    κ 0 the features are not needed and may be None)."""
+    loss = F.mse_loss(reconstruction, x)
+    if feature_weight:
+        loss = loss + feature_weight * F.mse_loss(fake_features, real_features)
+    return loss

@@ -1,7 +1,9 @@
 """EGBAD's three networks: the generator G, the encoder E and the discriminator D.
 
 With the default ModelConfig these are exactly DESIGN.md's table (latent 20, 64×64,
-one channel, width 64). Other image sizes add or remove stride-2 stages.
+one channel, width 64). Other image sizes add or remove stride-2 stages. A code with a side above 1
+(``latent_side``, the patch preset's) is a map of codes, one per place, as spatial GANs for
+textures draw theirs: G(E(x)) can then follow fine grain a single vector cannot hold.
 """
 
 from __future__ import annotations
@@ -22,24 +24,31 @@ def _stages(config: ModelConfig) -> int:
     return int(math.log2(config.image_size)) - 2
 
 
+def _code_stages(config: ModelConfig) -> int:
+    """Stride-2 stages between a map code and the full image (2 for 8×8 codes of 32-px tiles)."""
+    return int(math.log2(config.image_size // config.latent_side))
+
+
 def feature_size(config: ModelConfig) -> int:
     """Length of E's and D's image feature vector (512 by default)."""
     return config.width * 2 ** (_stages(config) - 1)
 
 
 class Generator(nn.Module):
-    """G: z (N, latent, 1, 1) → image (N, channels, size, size) in [-1, 1]."""
+    """G: z (N, code_size) → image (N, channels, size, size) in [-1, 1]. A vector code is spread to a
+    4×4 map; a map code (latent_size channels, latent_side a side) is read with a 3×3 convolution."""
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
-        stages = _stages(config)
-        channels = feature_size(config)
-        layers: list[nn.Module] = [
-            SeedDeconv(config.latent_size, channels, 4, 1, 0),
-            nn.BatchNorm2d(channels),
-            nn.ReLU(inplace=True),
-        ]
-        for _ in range(stages - 1):
+        if config.latent_side == 1:
+            stages, channels = _stages(config), feature_size(config)
+            first: nn.Module = SeedDeconv(config.latent_size, channels, 4, 1, 0)
+        else:
+            stages = _code_stages(config) + 1
+            channels = config.width * 2 ** (stages - 2)
+            first = nn.Conv2d(config.latent_size, channels, 3, 1, 1)
+        layers: list[nn.Module] = [first, nn.BatchNorm2d(channels), nn.ReLU(inplace=True)]
+        for _ in range(stages - 1 - (config.latent_side > 1)):
             layers += [
                 nn.ConvTranspose2d(channels, channels // 2, 4, 2, 1),
                 nn.BatchNorm2d(channels // 2),
@@ -48,10 +57,10 @@ class Generator(nn.Module):
             channels //= 2
         layers += [nn.ConvTranspose2d(channels, config.channels, 4, 2, 1), nn.Tanh()]
         self.network = nn.Sequential(*layers)
-        self.latent_size = config.latent_size
+        self.code_shape = (config.latent_size, config.latent_side, config.latent_side)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.network(z.view(z.size(0), self.latent_size, 1, 1))
+        return self.network(z.view(z.size(0), *self.code_shape))
 
 
 class WholeConv(nn.Conv2d):
@@ -90,29 +99,41 @@ def _maybe_spectral(enabled: bool):
     return spectral_norm if enabled else (lambda module: module)
 
 
-def _image_features(config: ModelConfig, spectral: bool = False) -> nn.Sequential:
-    """The conv stack shared by E and D's image branch: image → (N, feature_size)."""
+def _conv_stages(config: ModelConfig, count: int, spectral: bool) -> tuple[list[nn.Module], int]:
+    """``count`` stride-2 stages from the image, and the channels they end with."""
     norm = _maybe_spectral(spectral)
     layers: list[nn.Module] = []
     channels_in, channels = config.channels, config.width
-    for _ in range(_stages(config)):
+    for _ in range(count):
         layers += [
             norm(nn.Conv2d(channels_in, channels, 4, 2, 1)),
             nn.BatchNorm2d(channels),
             nn.LeakyReLU(LEAK, inplace=True),
         ]
         channels_in, channels = channels, channels * 2
-    layers += [norm(WholeConv(channels_in, feature_size(config), 4, 1, 0)), nn.Flatten()]
+    return layers, channels_in
+
+
+def _image_features(config: ModelConfig, spectral: bool = False) -> nn.Sequential:
+    """The conv stack shared by E and D's image branch: image → (N, feature_size)."""
+    layers, channels = _conv_stages(config, _stages(config), spectral)
+    norm = _maybe_spectral(spectral)
+    layers += [norm(WholeConv(channels, feature_size(config), 4, 1, 0)), nn.Flatten()]
     return nn.Sequential(*layers)
 
 
 class Encoder(nn.Module):
-    """E: image → z (N, latent)."""
+    """E: image → z (N, code_size); a map code is each place's code, flattened."""
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
-        self.features = _image_features(config)
-        self.embedding = nn.Linear(feature_size(config), config.latent_size)
+        if config.latent_side == 1:
+            self.features = _image_features(config)
+            self.embedding: nn.Module = nn.Linear(feature_size(config), config.latent_size)
+        else:
+            layers, channels = _conv_stages(config, _code_stages(config), spectral=False)
+            self.features = nn.Sequential(*layers, nn.Conv2d(channels, config.latent_size, 3, 1, 1), nn.Flatten())
+            self.embedding = nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.embedding(self.features(x))
@@ -130,7 +151,7 @@ class Discriminator(nn.Module):
         size = feature_size(config)
         self.features = _image_features(config, spectral=config.spectral_norm)
         self.latent = nn.Sequential(
-            norm(nn.Linear(config.latent_size, size)),
+            norm(nn.Linear(config.code_size, size)),
             nn.BatchNorm1d(size),
             nn.LeakyReLU(LEAK, inplace=True),
         )

@@ -68,6 +68,9 @@ def check_fits(request: ScoreRequest, images: ImageSet) -> None:
     """Raises EgbadError where the images are not of the size and channels the model takes."""
     config = request.checkpoint.networks.config
     side = config.load_size
+    if config.full_resolution:
+        raise EgbadError("This model scores photos at their own resolution, a photo at a time, into a folder: "
+                         "run egbad detect with it (the window does not score such models yet).")
     if images.channels != config.channels or images.image_size != side:
         raise EgbadError(
             f"{images.source} gives {images.image_size}×{images.image_size}×{images.channels} images; "

@@ -31,6 +31,7 @@ from ..system.distributed import ALONE, World, gather
 from .detection import Detection, pixel_summary
 from .grid import GRID_IMAGES, write_grid
 from .maps import write_maps
+from .photos import photo_scores_task, pixel_sample, thumbnail
 from .results import ScoresFile, write_scores_csv, write_summary
 from .scoring import ScoreRequest
 
@@ -78,6 +79,7 @@ class _Collected:
     masks: list[np.ndarray] = field(default_factory=list)
     mask_notes: list[str] = field(default_factory=list)
     map_pixels: int = 0
+    regions: bool = True  # the maps are whole maps (PRO can be measured), not photos' pixel samples
     pictures: _Pictures = field(default_factory=_Pictures)  # what the grid shows
 
     def __post_init__(self) -> None:
@@ -106,6 +108,20 @@ class _Collected:
                 self.maps.append(scores.residual_maps[known])
                 self.masks.append(chunk.masks[known])
                 self.map_pixels += self.maps[-1].size
+
+    def add_photo(self, chunk: ImageSet, scores: Scores, side: int) -> None:
+        """A photo scored at its own resolution: its pixel metrics from a sample of its own map and
+        mask, the rest as a thumbnail of ``side`` px (the grid's pictures are small)."""
+        known = chunk.mask_known
+        if known is not None and known[0] and scores.residual_maps is not None and self.map_pixels < PIXEL_METRIC_LIMIT:
+            values, labels = pixel_sample(scores.residual_maps[0], chunk.masks[0])
+            self.maps.append(values)
+            self.masks.append(labels)
+            self.map_pixels += values.size
+        self.regions = False
+        small, small_scores = thumbnail(chunk, scores, side)
+        small.mask_notes = list(chunk.mask_notes)
+        self.add(small, small_scores)
 
     def scores(self) -> Scores:
         """Every image's numbers as one Scores, without pictures."""
@@ -178,7 +194,7 @@ def _planned(source: DataSource, request: ScoreRequest, world: World,
         return _Plan(_slices(share), len(share), whole.normal_labels, whole.source, whole.ids, whole.skipped, None)
     every_id = [relative_path(path, listing.root) for _, path in listing.files]
     mine = Listing(listing.files[world.rank :: world.size], listing.root, listing.folders, listing.normal_labels, [])
-    chunks = image_chunks(mine, model.load_size, model.channels, CHUNK, stop)
+    chunks = image_chunks(mine, model.load_size, model.channels, CHUNK, stop, model.photo_scale)
     return _Plan(chunks, len(mine.files), listing.normal_labels, str(listing.root), every_id, listing.skipped, listing)
 
 
@@ -189,20 +205,26 @@ def _scored(request: ScoreRequest, plan: _Plan, out_dir: Path, maps_dir: Path | 
     yield ProgressEvent("scoring", 0, plan.total)
     collected = _Collected(plan.total, skipped=list(plan.skipped) if world.main else [])
     rows = ScoresFile(out_dir / ("scores.csv" if world.alone else f"scores.part{world.rank}.csv"))
+    model = request.checkpoint.networks.config
     done = 0
     try:
         for chunk in plan.chunks:
             collected.skipped += chunk.skipped
             if len(chunk):
                 # A chunk's pictures are kept while it is written: maps, masks and worst places need them.
-                scores = yield from _relayed(request.task(chunk.pixels, True, stop), done, plan.total)
+                task = (photo_scores_task(request, chunk.pixels, stop) if model.full_resolution
+                        else request.task(chunk.pixels, True, stop))
+                scores = yield from _relayed(task, done, plan.total)
                 if scores is None:
                     return None
                 part = request.detection(chunk, scores)
                 rows.append(part)
                 if maps_dir is not None:
                     write_maps(maps_dir, part)
-                collected.add(chunk, scores)
+                if model.full_resolution:
+                    collected.add_photo(chunk, scores, model.load_size)
+                else:
+                    collected.add(chunk, scores)
             done += len(chunk) + len(chunk.skipped)
             yield ProgressEvent("scoring", done, plan.total)
         if stop is not None and stop.is_set():
@@ -230,8 +252,12 @@ def _written(request: ScoreRequest, collected: "_Collected", plan: _Plan, out_di
     write_grid(out_dir / "grid.png", grid, only_flagged)
     summary = detection.summary()
     maps, masks = (np.concatenate(collected.maps), np.concatenate(collected.masks)) if collected.maps else (None, None)
-    summary.update(pixel_summary(maps, masks, collected.mask_notes))
+    summary.update(pixel_summary(maps, masks, collected.mask_notes, collected.regions))
     summary["folder_changes"] = plan.listing.changes() if plan.listing is not None else None
+    model = request.checkpoint.networks.config
+    summary["photo_scale"] = model.photo_scale or None  # set: each photo scored at that share of its own pixels
+    if model.full_resolution:
+        summary["megapixels_per_s"] = sum(h * w for h, w in collected.sizes) * model.photo_scale**2 / 1e6 / max(collected.seconds, 1e-9)
     write_summary(out_dir / "summary.json", summary)
     return summary
 

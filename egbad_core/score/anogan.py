@@ -56,7 +56,7 @@ def anogan_task(
     networks = folded(networks)  # frozen: gradients reach z only
     for done, batch in batches(images, config.batch_size):
         x = networks.layout(normalisation.apply(batch.to(device)))
-        z = torch.randn(x.shape[0], networks.config.latent_size, generator=generator).to(device)
+        z = torch.randn(x.shape[0], networks.config.code_size, generator=generator).to(device)
         with torch.no_grad():
             real_features = networks.discriminator.features(x)
         z.requires_grad_(True)

@@ -88,4 +88,9 @@ def choose_preset(name: str, image_size: int | None = None, overrides: list[str]
         side = {"working_size": image_size} if preset.model.patch_model else {"image_size": image_size}
         preset = replace(preset, model=replace(preset.model, **side))
         preset.model.validate()
-    return (with_overrides(preset, list(overrides)) if overrides else preset), reason
+    preset = with_overrides(preset, list(overrides)) if overrides else preset
+    if preset.model.full_resolution and preset.score.same_place:  # not in windows yet (run/photos.py)
+        preset = replace(preset, score=replace(preset.score, same_place=False, memory_size=get_preset(name).score.memory_size))
+        reason = (reason or "") + (" At their own resolution the photos are scored in windows, each place against every "
+                                   "training place: the same-place comparison is left out.")
+    return preset, reason

@@ -2,8 +2,24 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torchvision.transforms import v2
+
+from ..config import Preset
+
+PHOTO_EPOCH_CROPS = 2400  # photos at their own resolution: crops an epoch takes of them, at least
+
+
+def crops_each(settings: Preset, images: int) -> int:
+    """Crops an epoch takes of each of ``images`` training images. A photo at its own resolution
+    holds many windows' worth of patches: a few photos still give an epoch PHOTO_EPOCH_CROPS
+    crops, as many as 300 images of the working size do."""
+    per = settings.train.crops_per_image
+    if settings.model.full_resolution:
+        per = max(per, math.ceil(PHOTO_EPOCH_CROPS / images))
+    return per
 
 
 class CropSampler:

@@ -12,17 +12,23 @@ from collections.abc import Callable
 
 import torch
 
+from ..config import Preset
 from ..model.networks import Networks
 from ..score.explained import explained, variation_sums
 
 FIT_INPUTS = 256  # training inputs (a patch model's: one crop of each image) the figure is taken over
+REFERENCE_WINDOWS = 64  # photos at their own resolution: windows the reference is built from, at least
 
 
-def fit_inputs(images: torch.Tensor, side: int, crops: bool, seed: int) -> torch.Tensor:
-    """Up to FIT_INPUTS training images as loaded, a seeded sample; for a patch model one seeded
-    ``side``-px crop of each."""
+def fit_inputs(images: torch.Tensor, side: int, crops: bool, seed: int, count: int = FIT_INPUTS) -> torch.Tensor:
+    """Up to ``count`` training images as loaded, a seeded sample; for a patch model one seeded
+    ``side``-px crop of each (of some twice or more, where there are fewer images than ``count``
+    and crops are asked for)."""
     generator = torch.Generator().manual_seed(seed + 2)
-    rows = torch.randperm(len(images), generator=generator)[:FIT_INPUTS].sort().values
+    rows = torch.randperm(len(images), generator=generator)[:count]
+    if crops and len(rows) < count:
+        rows = torch.cat([rows, torch.randint(0, len(images), (count - len(rows),), generator=generator)])
+    rows = rows.sort().values
     pixels = images[rows.to(images.device)]
     if not crops:
         return pixels
@@ -47,3 +53,12 @@ def reconstruction_fit(networks: Networks, pixels: torch.Tensor, prepare: Callab
     finally:
         networks.train()
     return explained(*sums)
+
+
+def reference_inputs(images: torch.Tensor, settings: Preset) -> torch.Tensor:
+    """What the score's reference is built from: the training images as loaded, or for photos at
+    their own resolution seeded windows of the working size cut from them, as scoring cuts them."""
+    if not settings.model.full_resolution:
+        return images
+    count = max(REFERENCE_WINDOWS, min(len(images), settings.score.reference_images))
+    return fit_inputs(images, settings.model.working_size, True, settings.train.seed + 1, count)

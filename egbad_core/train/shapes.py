@@ -26,6 +26,13 @@ def check_patch_fits(train_set: ImageSet, patch: int) -> None:
 def model_for_data(preset: Preset, train_set: ImageSet) -> ModelConfig:
     """The preset's model shape, with the channel count and image size the data has (for a patch
     model, the working size; its patches keep their size)."""
+    if preset.model.full_resolution:  # photos at their own size: the working size is the windows'
+        height, width = train_set.pixels.shape[-2:]
+        if min(height, width) < preset.model.working_size:
+            raise EgbadError(f"{train_set.source}'s photos are {width}×{height} px at a photo scale of "
+                             f"{preset.model.photo_scale:g}, smaller than the {preset.model.working_size}-px windows "
+                             "they are scored in; use a larger scale or leave the scale at 0.")
+        return replace(preset.model, channels=train_set.channels)
     if preset.model.patch_model:
         return replace(preset.model, channels=train_set.channels, working_size=train_set.image_size)
     return replace(preset.model, channels=train_set.channels, image_size=train_set.image_size)

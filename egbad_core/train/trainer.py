@@ -41,8 +41,8 @@ from ..score.whole_reference import build_reference
 from ..system.device import resolve_device
 from ..system.files import ensure_writable_folder
 from .collapse import CollapseWatch
-from .crops import CropSampler
-from .fit import fit_inputs, reconstruction_fit
+from .crops import CropSampler, crops_each
+from .fit import fit_inputs, reconstruction_fit, reference_inputs
 from .history import Clock, History
 from .shapes import check_patch_fits, model_for_data
 from .updates import adam, frozen
@@ -103,7 +103,7 @@ class Trainer:
         self._batch_count = 0  # images in the current batch, all processes' shares together
         preview = min(self.settings.train.preview_images, len(train_set))
         self.fixed_z = torch.randn(
-            preview, model_config.latent_size, generator=torch.Generator().manual_seed(self.settings.train.seed + 1)
+            preview, model_config.code_size, generator=torch.Generator().manual_seed(self.settings.train.seed + 1)
         ).to(self.device)
         patch = model_config.image_size
         self.preview_images = self.inputs(self.images[:preview, :, :patch, :patch])  # the whole image, or a patch
@@ -175,13 +175,17 @@ class Trainer:
 
     def samples_per_epoch(self) -> int:
         """Images an epoch trains on: the training images, or for a patch model their crops."""
-        return len(self.train_set) * (self.settings.train.crops_per_image if self.crops is not None else 1)
+        return len(self.train_set) * (self.crops_each() if self.crops is not None else 1)
+
+    def crops_each(self) -> int:
+        """Crops an epoch takes of each training image (``crops.crops_each``)."""
+        return crops_each(self.settings, len(self.train_set))
 
     def epoch_samples(self) -> torch.Tensor:
         """What this epoch trains on: the images themselves, or fresh random crops of them."""
         if self.crops is None:
             return self.images
-        return self.crops.epoch(self.images, self.settings.train.crops_per_image, self.rng)
+        return self.crops.epoch(self.images, self.crops_each(), self.rng)
 
     def batches(self) -> list[torch.Tensor]:
         """This epoch's shuffled index batches; a last batch too small to give each process two
@@ -198,7 +202,7 @@ class Trainer:
         """One iteration of the three updates on a batch; returns the D, G and E losses."""
         n = self.networks
         size = x.shape[0]
-        latent = n.config.latent_size
+        latent = n.config.code_size
         cycle = self.settings.train.cycle_weight
 
         # (1) D: real pairs (x, E(x)) → 1, fake pairs (G(z), z) → 0. G and E only supply
@@ -240,10 +244,10 @@ class Trainer:
         with frozen(n.discriminator), (nullcontext() if learning_g else frozen(n.generator)):
             z = self.trained["encoder"](x)
             reconstruction = (self.trained["generator"] if learning_g else n.generator)(z)
-            _, real_features = n.discriminator(x, z)
-            _, fake_features = n.discriminator(reconstruction, z)
-            loss = losses.refinement_loss(reconstruction, x, fake_features, real_features,
-                                          self.settings.train.refine_feature_weight)
+            weight = self.settings.train.refine_feature_weight
+            real_features = n.discriminator(x, z)[1] if weight else None
+            fake_features = n.discriminator(reconstruction, z)[1] if weight else None
+            loss = losses.refinement_loss(reconstruction, x, fake_features, real_features, weight)
             self._update("refine", loss)
         return loss.item()
 
@@ -403,7 +407,7 @@ class Trainer:
         """What the score measures against, and the training images' own scores: the yardstick
         for thresholds and readable scores. A patch model's checkpoints along the way take a
         quicker memory bank than its ``final`` one."""
-        args = (self.networks, self.images, self.settings.normalisation, self.settings.score, self.settings.train.seed)
+        args = (self.networks, reference_inputs(self.images, self.settings), self.settings.normalisation, self.settings.score, self.settings.train.seed)
         if self.crops is not None:
             return build_patch_reference(*args, thorough=final)
         return build_reference(*args)

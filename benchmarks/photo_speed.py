@@ -1,0 +1,87 @@
+"""Scoring photos at their own resolution (issue 20: at least 1.5 megapixels/s on a 2-core CPU, peak
+memory bounded by the window, not the photo): megapixels/s and the process's peak RSS over a run of
+large photos, on the CPU and on CUDA where there is one.
+
+The networks' weights do not change the work, so untrained networks of the patch preset score
+photos of noise against a reference built from windows of others. Each photo is made, scored and
+dropped in turn, as ``egbad detect`` holds one photo at a time.
+
+    python benchmarks/photo_speed.py [--photos 5] [--height 3000] [--width 4096] [--device cpu|cuda]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import time
+from dataclasses import replace
+
+import torch
+
+from egbad_core.config import PATCH_PRESET
+from egbad_core.events import run_to_end
+from egbad_core.model.checkpoints import Checkpoint
+from egbad_core.model.networks import Networks
+from egbad_core.run.photos import photo_scoring_task, photo_windows
+from egbad_core.run.scoring import ScoreRequest
+from egbad_core.score.local_reference import build_patch_reference
+
+
+def _photo(height: int, width: int, seed: int) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(seed)
+    grain = torch.randn(1, 3, height // 4, width // 4, generator=generator)
+    texture = torch.nn.functional.interpolate(grain, size=(height, width), mode="bilinear")[0]
+    return (128 + 40 * texture).clamp_(0, 255).to(torch.uint8)
+
+
+def _request(device: str, working: int) -> ScoreRequest:
+    settings = replace(PATCH_PRESET, model=replace(PATCH_PRESET.model, channels=3, working_size=working),
+                       train=replace(PATCH_PRESET.train, device=device))
+    torch.manual_seed(0)
+    networks = Networks(settings.model).place(device)
+    networks.eval()
+    windows = torch.stack([_photo(working, working, 100 + i) for i in range(24)])
+    reference, _ = build_patch_reference(networks, windows, settings.normalisation, settings.score)
+    return ScoreRequest(Checkpoint(networks=networks, settings=settings, reference=reference)).frozen()
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--photos", type=int, default=5)
+    parser.add_argument("--height", type=int, default=3000)
+    parser.add_argument("--width", type=int, default=4096)
+    parser.add_argument("--working", type=int, default=256)
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args()
+    request = _request(args.device, args.working)
+    windows, _ = photo_windows(request, args.height, args.width)
+    run_to_end(photo_scoring_task(request, _photo(512, 512, 0)))  # warm up
+    before = _peak_rss_mb()
+    rates, started = [], time.perf_counter()
+    for index in range(args.photos):
+        result = run_to_end(photo_scoring_task(request, _photo(args.height, args.width, index)))
+        rates.append(result.megapixels_per_s)
+        del result
+    total = args.photos * args.height * args.width / 1e6
+    figures = {"photo": f"{args.width}×{args.height}", "photos": args.photos, "window": windows.window,
+               "overlap": windows.overlap, "windows a photo": len(windows),
+               "megapixels/s": round(total / (time.perf_counter() - started), 2),
+               "best photo megapixels/s": round(max(rates), 2),
+               "peak RSS MB": round(_peak_rss_mb()), "peak RSS before the photos MB": round(before),
+               "device": args.device, "threads": torch.get_num_threads(),
+               "machine": platform.processor() or platform.machine()}
+    if args.device == "cuda":
+        figures["peak CUDA MB"] = round(torch.cuda.max_memory_allocated() / 2**20)
+        figures["gpu"] = torch.cuda.get_device_name()
+    print(json.dumps(figures, ensure_ascii=False))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
