@@ -114,12 +114,23 @@ def test_detect_scores_each_photo_at_its_own_size_and_writes_full_size_maps(phot
     assert summary["n_images"] == 4 and summary["auroc"] == 1.0  # the spots, 8 px on 420-px photos
     assert summary["pixel_auroc"] > 0.9 and summary["pro"] is None  # from each photo's own pixels
     assert summary["photo_scale"] == 1.0 and summary["megapixels_per_s"] > 0
+    assert summary["pixel_images"] == 4  # every test photo's mask is known (a good one's is empty)
     odd = np.load(tmp_path / "maps" / "test_good_001.npy")
     assert odd.shape == (280, 500)  # the other camera's photo, scored at its own size
     spot = np.load(tmp_path / "maps" / "test_spot_000.npy")
     row, column = np.unravel_index(spot.argmax(), spot.shape)
     assert 140 <= row <= 168 and 190 <= column <= 218
     assert (tmp_path / "out" / "grid.png").is_file()
+
+
+def test_training_photos_of_another_size_are_resized_to_the_median_and_named(tmp_path):
+    from egbad_core.data.loading import load_training_set
+
+    root = photo_folder(tmp_path / "mixed", shape=(120, 160), train=3, test=1, odd_shape=(120, 160))
+    Image.fromarray(np.zeros((90, 200), np.uint8)).save(root / "train/good" / "zz.png")
+    photos = load_training_set(session.parse_source(str(root)), 32, scale=1.0)
+    assert tuple(photos.pixels.shape) == (4, 1, 120, 160)
+    assert "1 of another size resized to the median 160×120" in photos.held and "zz.png (200×90)" in photos.held
 
 
 def test_photos_beyond_the_memory_share_are_held_in_a_mapped_file_that_leaves_nothing(tmp_path, monkeypatch):

@@ -115,7 +115,7 @@ def read_folder(listing: Listing, image_size: int, channels: int | None,
     skipped = list(listing.skipped)
     colour = False
     total = len(listing.files)
-    shape = common_shape([path for _, path in listing.files], scale) if scale else (image_size, image_size)
+    shape, resized = common_shape([path for _, path in listing.files], scale) if scale else ((image_size, image_size), "")
     if not scale:
         check_fits(total, image_size, ", ".join(str(f) for f in listing.folders.values()))
     held = ""
@@ -145,7 +145,7 @@ def read_folder(listing: Listing, image_size: int, channels: int | None,
         pixels, held = _gray(pixels, held) if scale else (to_gray(pixels), held)
     labels = [listing.files[i][0] for i in kept]
     ids = [relative_path(listing.files[i][1], root) for i in kept]
-    images = ImageSet(pixels, labels, ids, normal_labels, str(root), skipped, sizes, held=held, scale=scale)
+    images = ImageSet(pixels, labels, ids, normal_labels, str(root), skipped, sizes, held=held + resized, scale=scale)
     add_masks(images, root, shape)
     return images
 

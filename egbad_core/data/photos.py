@@ -35,15 +35,19 @@ def _own_size(path: Path) -> tuple[int, int] | None:
         return None
 
 
-def common_shape(paths: list[Path], scale: float) -> tuple[int, int]:
-    """The (height, width) a folder's training photos are held at: their median own size at
-    ``scale`` (each photo is resized to it, so that one block holds them all)."""
-    sizes = [size for path in paths if (size := _own_size(path)) is not None]
+def common_shape(paths: list[Path], scale: float) -> tuple[tuple[int, int], str]:
+    """The (height, width) a folder's training photos are held at, their median own size at
+    ``scale`` (each photo is resized to it, so that one block holds them all), and a sentence
+    naming the photos of another size, or "" where they are all one size."""
+    sizes = {path: size for path in paths if (size := _own_size(path)) is not None}
     if not sizes:
-        return 1, 1  # nothing readable: the decoding names each file
-    height = int(statistics.median(h for h, _ in sizes))
-    width = int(statistics.median(w for _, w in sizes))
-    return scaled_size(height, width, scale)
+        return (1, 1), ""  # nothing readable: the decoding names each file
+    height = int(statistics.median(h for h, _ in sizes.values()))
+    width = int(statistics.median(w for _, w in sizes.values()))
+    others = [f"{path.name} ({w}×{h})" for path, (h, w) in sizes.items() if (h, w) != (height, width)]
+    note = (f"; {len(others)} of another size resized to the median {width}×{height} first, their detail changed: "
+            + ", ".join(others[:3]) + (" …" if len(others) > 3 else "")) if others else ""
+    return scaled_size(height, width, scale), note
 
 
 def gigabytes(count: int) -> str:

@@ -80,6 +80,7 @@ class _Collected:
     mask_notes: list[str] = field(default_factory=list)
     map_pixels: int = 0
     regions: bool = True  # the maps are whole maps (PRO can be measured), not photos' pixel samples
+    pixel_photos: int = 0  # photos whose pixel samples are in ``maps``
     pictures: _Pictures = field(default_factory=_Pictures)  # what the grid shows
 
     def __post_init__(self) -> None:
@@ -118,6 +119,7 @@ class _Collected:
             self.maps.append(values)
             self.masks.append(labels)
             self.map_pixels += values.size
+            self.pixel_photos += 1
         self.regions = False
         small, small_scores = thumbnail(chunk, scores, side)
         small.mask_notes = list(chunk.mask_notes)
@@ -253,6 +255,8 @@ def _written(request: ScoreRequest, collected: "_Collected", plan: _Plan, out_di
     summary = detection.summary()
     maps, masks = (np.concatenate(collected.maps), np.concatenate(collected.masks)) if collected.maps else (None, None)
     summary.update(pixel_summary(maps, masks, collected.mask_notes, collected.regions))
+    if not collected.regions:
+        summary["pixel_images"] = collected.pixel_photos
     summary["folder_changes"] = plan.listing.changes() if plan.listing is not None else None
     model = request.checkpoint.networks.config
     summary["photo_scale"] = model.photo_scale or None  # set: each photo scored at that share of its own pixels
