@@ -181,7 +181,9 @@ def test_auto_with_a_photo_scale_leaves_the_same_place_out_and_says_so(tmp_path)
     for i in range(12):  # one part, a pixel of jitter: the images line up
         shifted = np.roll(part, int(rng.integers(-1, 2)), axis=1)
         Image.fromarray(shifted.astype(np.uint8)).save(root / "train/good" / f"{i:03d}.png")
-    plain, _ = session.choose_preset("auto", source=session.parse_source(str(root)))
+    plain, plain_reason = session.choose_preset("auto", source=session.parse_source(str(root)))
     assert plain.score.same_place
     photos, reason = session.choose_preset("auto", overrides=["model.photo_scale=1"], source=session.parse_source(str(root)))
     assert photos.model.photo_scale == 1.0 and not photos.score.same_place and "left out" in reason
+    assert "photos kept at 1 of their own pixels, scored in overlapping windows" in reason
+    assert "images kept at 128×128" in plain_reason and "images kept at" not in reason

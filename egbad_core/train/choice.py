@@ -89,8 +89,13 @@ def choose_preset(name: str, image_size: int | None = None, overrides: list[str]
         preset = replace(preset, model=replace(preset.model, **side))
         preset.model.validate()
     preset = with_overrides(preset, list(overrides)) if overrides else preset
-    if preset.model.full_resolution and preset.score.same_place:  # not in windows yet (run/photos.py)
+    model = preset.model
+    if model.full_resolution and reason:
+        kept = f"images kept at {model.working_size}×{model.working_size}"
+        reason = reason.replace(kept, f"photos kept at {model.photo_scale:g} of their own pixels, scored in "
+                                      "overlapping windows")
+    if model.full_resolution and preset.score.same_place:  # not in windows yet (run/photos.py)
         preset = replace(preset, score=replace(preset.score, same_place=False, memory_size=get_preset(name).score.memory_size))
-        reason = (reason or "") + (" At their own resolution the photos are scored in windows, each place against every "
-                                   "training place: the same-place comparison is left out.")
+        reason = (reason or "") + (" At their own resolution each place is compared with every training place: the "
+                                   "same-place comparison is left out.")
     return preset, reason
