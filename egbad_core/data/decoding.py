@@ -96,6 +96,15 @@ def to_gray(rgb: torch.Tensor, chunk: int = 4096) -> torch.Tensor:
     return torch.cat(parts) if parts else rgb[:, :1]
 
 
+def header_size(path: Path) -> tuple[int, int] | None:
+    """An image file's own (height, width) from its header alone; None where it cannot be read."""
+    try:
+        with Image.open(path) as picture:
+            return picture.size[1], picture.size[0]
+    except (OSError, UnidentifiedImageError, ValueError):
+        return None
+
+
 def scaled_size(height: int, width: int, scale: float) -> tuple[int, int]:
     """A photo's (height, width) at ``scale`` of its own pixels, at least 1 each way."""
     return max(1, round(height * scale)), max(1, round(width * scale))

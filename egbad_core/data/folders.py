@@ -120,7 +120,7 @@ def read_folder(listing: Listing, image_size: int, channels: int | None,
         check_fits(total, image_size, ", ".join(str(f) for f in listing.folders.values()))
     held = ""
     done = 0
-    for index, array, original, problem in decoded(listing.files, image_size, shape=shape if scale else None):
+    for index, array, original, problem in decoded(listing.files, image_size, shape=shape):
         if stopped(stop):
             return None
         done += 1

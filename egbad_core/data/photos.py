@@ -17,29 +17,20 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
 
 from ..errors import EgbadError
 from ..system.memory import available_bytes
-from .decoding import scaled_size
+from .decoding import header_size, scaled_size
 
 PHOTO_MEMORY_SHARE = 0.5  # of the free memory the decoded training photos may take; beyond it, a cache file
 CACHE_FOLDER_VARIABLE = "EGBAD_CACHE"  # where that file goes (the system's temporary folder if unset)
-
-
-def _own_size(path: Path) -> tuple[int, int] | None:
-    try:
-        with Image.open(path) as picture:  # the header alone
-            return picture.size[1], picture.size[0]
-    except (OSError, UnidentifiedImageError, ValueError):
-        return None
 
 
 def common_shape(paths: list[Path], scale: float) -> tuple[tuple[int, int], str]:
     """The (height, width) a folder's training photos are held at, their median own size at
     ``scale`` (each photo is resized to it, so that one block holds them all), and a sentence
     naming the photos of another size, or "" where they are all one size."""
-    sizes = {path: size for path in paths if (size := _own_size(path)) is not None}
+    sizes = {path: size for path in paths if (size := header_size(path)) is not None}
     if not sizes:
         return (1, 1), ""  # nothing readable: the decoding names each file
     height = int(statistics.median(h for h, _ in sizes.values()))

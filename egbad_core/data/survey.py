@@ -7,10 +7,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
 
 from ..errors import EgbadError
-from .decoding import IMAGE_SUFFIXES, decode_image
+from .decoding import IMAGE_SUFFIXES, decode_image, header_size
 from .folders import training_folder
 
 SURVEY_SIZE = 64  # the side images are looked at when the preset is chosen
@@ -61,18 +60,10 @@ def alignment(images: np.ndarray) -> float:
     return float(detail.mean(axis=0).var()) / spread if spread > 0 else 1.0
 
 
-def _side(path: Path) -> int | None:
-    try:
-        with Image.open(path) as picture:  # the header alone
-            return min(picture.size)
-    except (OSError, UnidentifiedImageError, ValueError):
-        return None
-
-
 def survey_folder(root: str | Path, count: int = 64) -> Survey:
     """The sides of every training image (their headers) and the alignment of up to ``count`` of them."""
     files = sorted(p for p in training_folder(Path(root)).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-    sides = {p.name: side for p in files if (side := _side(p)) is not None}
+    sides = {p.name: min(size) for p in files if (size := header_size(p)) is not None}
     arrays = []
     for path in files[:count]:
         try:

@@ -148,14 +148,14 @@ class Detection:
 
 
 def pixel_summary(maps: np.ndarray | None, masks: np.ndarray | None, notes: list[str],
-                  regions: bool = True) -> dict[str, Any]:
+                  photos: int | None = None) -> dict[str, Any]:
     """Pixel AUROC and PRO of anomaly maps against their images' masks, the count, and what was
     done to the masks; None values where there are no maps with masks of their size. Without
-    ``regions`` the two are photos' pixel samples, side by side: pixel AUROC only, no PRO."""
+    ``photos`` the two are that many photos' pixel samples, side by side: pixel AUROC only, no PRO."""
     if maps is None or masks is None or not len(maps) or maps.shape[-2:] != masks.shape[-2:]:
         return {"pixel_auroc": None, "pro": None, "pixel_images": 0, "mask_notes": list(notes)}
-    if not regions:
-        return {"pixel_auroc": metrics.pixel_auroc(maps, masks), "pro": None, "pixel_images": None,
+    if photos:
+        return {"pixel_auroc": metrics.pixel_auroc(maps, masks), "pro": None, "pixel_images": photos,
                 "mask_notes": list(notes)}
     return {"pixel_auroc": metrics.pixel_auroc(maps, masks), "pro": metrics.pro(maps, masks),
             "pixel_images": int(maps.shape[0]), "mask_notes": list(notes)}

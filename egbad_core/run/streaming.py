@@ -79,8 +79,7 @@ class _Collected:
     masks: list[np.ndarray] = field(default_factory=list)
     mask_notes: list[str] = field(default_factory=list)
     map_pixels: int = 0
-    regions: bool = True  # the maps are whole maps (PRO can be measured), not photos' pixel samples
-    pixel_photos: int = 0  # photos whose pixel samples are in ``maps``
+    pixel_photos: int = 0  # photos at their own resolution whose pixel samples are in ``maps`` (not whole maps)
     pictures: _Pictures = field(default_factory=_Pictures)  # what the grid shows
 
     def __post_init__(self) -> None:
@@ -120,7 +119,6 @@ class _Collected:
             self.masks.append(labels)
             self.map_pixels += values.size
             self.pixel_photos += 1
-        self.regions = False
         small, small_scores = thumbnail(chunk, scores, side)
         small.mask_notes = list(chunk.mask_notes)
         self.add(small, small_scores)
@@ -254,9 +252,7 @@ def _written(request: ScoreRequest, collected: "_Collected", plan: _Plan, out_di
     write_grid(out_dir / "grid.png", grid, only_flagged)
     summary = detection.summary()
     maps, masks = (np.concatenate(collected.maps), np.concatenate(collected.masks)) if collected.maps else (None, None)
-    summary.update(pixel_summary(maps, masks, collected.mask_notes, collected.regions))
-    if not collected.regions:
-        summary["pixel_images"] = collected.pixel_photos
+    summary.update(pixel_summary(maps, masks, collected.mask_notes, collected.pixel_photos or None))
     summary["folder_changes"] = plan.listing.changes() if plan.listing is not None else None
     model = request.checkpoint.networks.config
     summary["photo_scale"] = model.photo_scale or None  # set: each photo scored at that share of its own pixels
