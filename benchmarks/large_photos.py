@@ -27,7 +27,7 @@ from egbad_core.events import run_to_end  # noqa: E402
 from make_large_photos import LARGE_SUBJECTS  # noqa: E402
 from subject_suite import per_kind  # noqa: E402
 
-WAYS = (("resized to the working size", []), ("at their own resolution", ["model.photo_scale=1"]))
+WAYS = (("resized to the working size", ["model.photo_scale=0"]), ("at their own resolution (auto)", []))
 
 
 def _row(folder: Path, way: str, overrides: list[str], device: str) -> dict:

@@ -22,7 +22,7 @@ from egbad_core import session
 from egbad_core.events import run_to_end
 from egbad_core.model.inference import folded
 from egbad_core.model.networks import Networks
-from egbad_core.score import local
+from egbad_core.score import local, nearest
 from egbad_core.score.local_reference import build_patch_reference
 from egbad_core.score.moments import moments_of
 from egbad_core.score.same_place import lay_out, place_distance
@@ -73,10 +73,10 @@ def main() -> int:
         figures["reconstruct ms"] = per_image(lambda: local.reconstruct(n, x))
         figures["residual ms"] = per_image(lambda: smooth((x.float() - rebuilt).abs(), local.RESIDUAL_SMOOTHING))
         figures["D features ms"] = per_image(lambda: local.local_features(n, x, config.stages, config.feature_grid))
-        figures["nearest feature ms"] = per_image(lambda: local.nearest_map(features, reference.features))
+        figures["nearest feature ms"] = per_image(lambda: nearest.nearest_map(features, reference.features))
         figures["moments ms"] = per_image(lambda: moments_of(x, config))
         if reference.moments is not None:
-            figures["nearest moments ms"] = per_image(lambda: local.nearest_map(moments, reference.moments))
+            figures["nearest moments ms"] = per_image(lambda: nearest.nearest_map(moments, reference.moments))
         bank = lay_out(reference.places) if reference.places is not None else None
         if bank is not None:
             figures["same place ms"] = per_image(lambda: place_distance(moments, bank))

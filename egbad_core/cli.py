@@ -76,6 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
     detect.add_argument("--grid", choices=("all", "flagged"), default="all", help="which images grid.png shows")
     detect.add_argument("--out-dir", required=True, metavar="DIR")
     detect.add_argument("--maps", metavar="DIR", help="write each image's anomaly map: a PNG overlay and the raw .npy")
+    detect.add_argument("--roi", metavar="PNG", help="a region of interest: white where the part is inspected "
+                        "(default: roi.png in the data folder, where there is one)")
     detect.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 
@@ -315,7 +317,8 @@ def _detect(args: argparse.Namespace, world, device_name: str | None) -> int:
     stop = threading.Event()
     with _signals_stop(stop, lambda: bar.write("Stopping after this batch (Ctrl-C again to quit at once)…", file=sys.stderr)):
         try:
-            request = session.ScoreRequest(checkpoint, args.method, score_config, threshold, args.checkpoint)
+            region = session.region_of_interest(source, checkpoint, args.roi)
+            request = session.ScoreRequest(checkpoint, args.method, score_config, threshold, args.checkpoint, region)
             summary = session.run_to_end(session.detect_into(
                 request, source, out_dir, args.maps, only_flagged=args.grid == "flagged", stop=stop, world=world), draw)
         finally:
@@ -326,7 +329,8 @@ def _detect(args: argparse.Namespace, world, device_name: str | None) -> int:
         _info(f"Scoring stopped at your request; the rows scored so far are in {out_dir / 'scores.csv'}.")
         return EXIT_NOT_COMPLETED
     _report_skipped(summary["skipped"])
-    for note in summary["mask_notes"] + ([summary["folder_changes"]] if summary.get("folder_changes") else []):
+    said = [summary["folder_changes"], summary["region_of_interest"] and f"Region of interest: {summary['region_of_interest']}."]
+    for note in summary["mask_notes"] + [line for line in said if line]:
         _info(note)
     pixel = ""
     if summary["pixel_auroc"] is not None:

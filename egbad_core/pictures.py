@@ -64,6 +64,22 @@ def overlay(image: np.ndarray, anomaly_map: np.ndarray, low: float, high: float,
     return (image.astype(np.float32) * (1 - alpha) + colours * alpha).round().astype(np.uint8)
 
 
+def overlay_rgba(anomaly_map: np.ndarray, low: float, high: float, opacity: float = 0.6) -> np.ndarray:
+    """The heat map alone as uint8 RGBA (h, w, 4), to lay over a photo of another resolution: clear
+    at or below ``low``, as ``overlay`` draws it."""
+    weight = np.clip((anomaly_map.astype(np.float32) - low) / max(high - low, 1e-9), 0.0, 1.0)
+    alpha = (255 * opacity * np.sqrt(weight)).round().astype(np.uint8)
+    return np.concatenate([heatmap(weight, 1.0), alpha[..., None]], axis=-1)
+
+
+def outside_shade(inside: np.ndarray, opacity: float = 0.55) -> np.ndarray:
+    """uint8 RGBA (H, W, 4): grey over what a region of interest leaves out, clear over the part."""
+    shade = np.zeros((*inside.shape, 4), np.uint8)
+    shade[..., :3] = 30
+    shade[..., 3] = np.where(inside, 0, round(255 * opacity))
+    return shade
+
+
 def colour_bar(height: int = 200, width: int = 14) -> np.ndarray:
     """A vertical bar of the heat map's colours, the brightest at the top, uint8 (height, width, 3);
     the values at its ends are the caller's to write beside it."""

@@ -19,6 +19,7 @@ from . import __version__
 from .config import PRESETS, Preset, ScoreConfig
 from .data.images import ImageSet, SkippedFile, skipped_lines
 from .data.loading import load_training_set, scoring_images_task, training_images_task
+from .data.region import Region, folder_region, read_region
 from .data.sources import DataSource
 from .errors import EgbadError
 from .events import DeviceEvent, FinishedEvent, Task, run_to_end
@@ -26,6 +27,7 @@ from .model.checkpoints import Checkpoint, load_checkpoint, save_checkpoint
 from .run.detection import Detection
 from .run.grid import write_grid
 from .run.maps import write_maps
+from .run.photo_detection import PhotoView, photo_detection_task, photo_view
 from .run.results import write_scores_csv, write_summary
 from .run.scoring import ScoreRequest, detection_task
 from .run.streaming import RESULT_FILES, streaming_detection_task
@@ -73,9 +75,12 @@ def parse_source(data: str, test_data: str | None = None, normal_labels: str | N
 
 
 def load_data(request: dict[str, Any], image_size: int | None, channels: int | None = None,
-              stop: threading.Event | None = None) -> Task[LoadedData | None]:
+              stop: threading.Event | None = None, photo_scale: float = 0.0) -> Task[LoadedData | None]:
     """Training and test images of ``request`` (DataSource.parse's arguments) at ``image_size``,
     or with ``image_size`` None at the size of the preset ``auto`` picks for them (``choice``).
+    Photos kept at ``photo_scale`` of their own pixels (or at the automatic choice's) are held so
+    for training; their test photos are loaded as thumbnails at the working size (they are
+    scored one at a time, ``detect``).
 
     First yields the device the work will run on. A source without test images still loads:
     ``test_problem`` says why there are none. Raises EgbadError where the training data is unusable."""
@@ -84,8 +89,8 @@ def load_data(request: dict[str, Any], image_size: int | None, channels: int | N
     choice, reason = None, ""
     if image_size is None:
         choice, reason = choose_preset("auto", source=source)
-        image_size = choice.model.load_size
-    train = yield from training_images_task(source, image_size, channels, stop)
+        image_size, photo_scale = choice.model.load_size, choice.model.photo_scale
+    train = yield from training_images_task(source, image_size, channels, stop, photo_scale)
     if train is None:
         return None
     try:
@@ -191,14 +196,38 @@ def score_settings(checkpoint: Checkpoint, **changes: Any) -> ScoreConfig:
     return config
 
 
+def region_of_interest(source: DataSource, checkpoint: Checkpoint, path: str | Path | None = None) -> Region | None:
+    """The region of interest scoring keeps to: the mask at ``path``, or the folder's own roi.png;
+    None where there is neither, or where the folder's own meets a model that draws no map (it
+    scores whole images). Raises EgbadError for a mask that cannot be used, or one asked for by
+    name with such a model."""
+    region = read_region(path) if path else folder_region(source)
+    if region is not None and not checkpoint.networks.config.patch_model:
+        if path:
+            raise EgbadError(f"A region of interest needs a model that draws an anomaly map (the patch preset); "
+                             f"{Path(path).name} cannot be used with this one, which scores whole images.")
+        return None
+    return region
+
+
 def detect(request: ScoreRequest, source: DataSource, images: ImageSet | None = None,
            stop: threading.Event | None = None) -> Task[Detection | None]:
     """Load the source's test images at the model's size (unless ``images`` fit already), score
     them and set the threshold; None if stopped. Raises EgbadError for unusable data or settings."""
+    config = request.checkpoint.networks.config
+    if config.full_resolution:  # one photo at a time, kept as thumbnails
+        detection = yield from photo_detection_task(request, source, config.load_size, stop)
+        if detection is not None:
+            detection.choose_threshold(request.threshold)
+        return detection
     images = yield from test_images(source, request.checkpoint, images, stop)
     if images is None:
         return None
     return (yield from detection_task(request, images, stop))
+
+
+# A photo of a Detection of photos, decoded once for the detail view's zoom, its map over it.
+photo_up_close = photo_view
 
 
 # Score a source of any size into a folder a chunk at a time, rows written as they are scored: what
@@ -221,7 +250,7 @@ __all__ = [
     "__version__", "POOR_FIT", "PRESETS", "RESULT_FILES", "Checkpoint", "PresetChoice", "choose_automatically", "Detection",
     "DataSource", "ImageSet", "LoadedData", "ScoreRequest", "Trainer", "choose_preset", "data_name",
     "default_checkpoint_path", "describe_device", "describe_fit", "detect", "detect_into", "ensure_writable_folder", "export",
-    "library_versions", "limit_heap_growth", "release_free_memory", "load_checkpoint", "load_data", "make_trainer", "parse_source",
+    "library_versions", "limit_heap_growth", "photo_up_close", "region_of_interest", "release_free_memory", "load_checkpoint", "load_data", "make_trainer", "parse_source",
     "resolve_device", "run_to_end", "save_checkpoint", "score_settings", "skipped_lines", "test_images", "training",
     "training_set_task",
     "write_maps",

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView, QCheckBox, QComboBox, QDoubleSpinBox, QHBoxLayout, QHeaderView, QLabel,
     QProgressBar, QPushButton, QSplitter, QTableView, QVBoxLayout, QWidget,
@@ -31,6 +32,7 @@ class DetectionView(QWidget):
     """The Detection tab: scores, threshold, table and the selected image up close."""
     detect_requested = Signal(str)  # method
     threshold_changed = Signal(float)  # raw threshold
+    photo_requested = Signal(int)  # image row: open the photo at its own resolution
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
@@ -136,6 +138,11 @@ class DetectionView(QWidget):
         picture_row.addWidget(self.colour_bar)
         detail_layout.addLayout(picture_row, 1)
         detail_layout.addWidget(self.detail_text)
+        self.photo_button = QPushButton("Open the photo at full size (Enter)")
+        self.photo_button.setToolTip("Pan and zoom into the photo as it was scored, its anomaly map over it")
+        self.photo_button.setVisible(False)
+        self.photo_button.clicked.connect(self._open_photo)
+        detail_layout.addWidget(self.photo_button)
         upper = QSplitter(Qt.Orientation.Horizontal)
         upper.addWidget(self.histogram)
         upper.addWidget(detail)
@@ -160,7 +167,14 @@ class DetectionView(QWidget):
         self.table.horizontalHeader().setStretchLastSection(True)
         self.table.setIconSize(QSize(110, 34))
         self.table.selectionModel().currentRowChanged.connect(self._row_selected)
+        self.table.doubleClicked.connect(lambda _index: self._open_photo())
+        QShortcut(QKeySequence(Qt.Key.Key_Return), self.table, activated=self._open_photo)
         return self.table
+
+    def _open_photo(self) -> None:
+        row = self._current_row()
+        if self.detection is not None and self.detection.photos is not None and row is not None:
+            self.photo_requested.emit(row)
 
     def _export_row(self) -> QHBoxLayout:
         self.export_grid_button = QPushButton("Export grid…")
@@ -209,8 +223,9 @@ class DetectionView(QWidget):
         self.colour_bar.show_range(low / self.scale if local else low, top / self.scale if local else top,
                                    "score" if local else "residual")
         pixel = detection.pixel_metrics()
-        self._pixel_line = (f"pixel AUROC {pixel['pixel_auroc']:.3f}   PRO {pixel['pro']:.3f} "
-                            f"({pixel['pixel_images']} images with masks)" if pixel["pixel_auroc"] is not None else "")
+        pro = f"   PRO {pixel['pro']:.3f}" if pixel["pro"] is not None else ""  # photos: sampled pixels, no regions
+        self._pixel_line = (f"pixel AUROC {pixel['pixel_auroc']:.3f}{pro} ({pixel['pixel_images']} images with masks)"
+                            if pixel["pixel_auroc"] is not None else "")
         beyond = int((shown > self.top).sum())
         label = "score (1.0 = 99th percentile of the training images)" if stats else "score"
         if beyond:
@@ -230,6 +245,7 @@ class DetectionView(QWidget):
             scores.score, detection.relative(), detection.flagged, self._thumbnail,
         )
         self._set_enabled(True)
+        self.photo_button.setVisible(detection.photos is not None)
         self.auto_f1.setEnabled(labelled)
         self.auto_p99.setEnabled(stats is not None)
         self.auto_sigma.setEnabled(stats is not None)
@@ -314,7 +330,14 @@ class DetectionView(QWidget):
         if pictures is None:
             return to_rgb8(pixels)
         top, low = self._map_range
-        return triptych(pixels, pictures[0][0], pictures[1][0], top, low)
+        tile = triptych(pixels, pictures[0][0], pictures[1][0], top, low)
+        if detection.region is not None:  # what the region of interest leaves out, greyed in each picture
+            side = pixels.shape[-1]
+            outside = ~detection.region.at((side, side))
+            for start in (0, side + 2, 2 * side + 4):
+                part = tile[:, start : start + side]
+                part[outside] = (part[outside] * 0.4 + 20).astype(np.uint8)
+        return tile
 
     def _current_row(self) -> int | None:
         index = self.table.selectionModel().currentIndex()

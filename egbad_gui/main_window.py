@@ -19,10 +19,11 @@ from PySide6.QtWidgets import QFileDialog, QLabel, QMainWindow, QMessageBox
 
 from egbad_core import session
 from egbad_core.config import PRESETS
+from egbad_core.errors import EgbadError
 from egbad_core.events import DeviceEvent, EpochEvent, FinishedEvent, ProgressEvent
 from egbad_core.pictures import to_rgb8
 
-from . import tasks, window_layout, window_settings
+from . import photo_view, tasks, window_layout, window_settings
 from .detection_view import DetectionView
 from .images import pixmap_from_rgb, strip
 from .panels import DataPanel, TrainingPanel
@@ -49,6 +50,7 @@ class MainWindow(QMainWindow):
         self.model: session.Checkpoint | None = None
         self.model_path: str | None = None
         self.detection: session.Detection | None = None
+        self.region: session.Region | None = None  # the region of interest scoring keeps to
         self.last_error: str | None = None
         self._pending_path: str | None = None  # the checkpoint the running training writes
         self._first_epoch = 0  # epochs the running training started from
@@ -68,6 +70,7 @@ class MainWindow(QMainWindow):
         self.loss_plot = self.training_view.loss_plot
         self.detection_view = DetectionView()
         self.detection_view.detect_requested.connect(self.detect)
+        self.detection_view.photo_requested.connect(self._open_photo)
         self.detection_view.export_grid_button.clicked.connect(self._export_grid_dialog)
         self.detection_view.export_csv_button.clicked.connect(self._export_csv_dialog)
         self.detection_view.export_summary_button.clicked.connect(self._export_summary_dialog)
@@ -94,21 +97,23 @@ class MainWindow(QMainWindow):
         """Load ``request`` in a worker, at the model's size, the preset's, or what auto picks."""
         if self.runner.is_running("train"):
             return
-        image_size, channels = self._model_shape()
+        image_size, channels, scale = self._model_shape()
         self.state_status.setText("loading data…")
         self.data_panel.load_button.setEnabled(False)
-        started = self.runner.start("data", partial(tasks.load_data, request, image_size, channels),
+        started = self.runner.start("data", partial(tasks.load_data, request, image_size, channels, scale),
                                     self._data_loaded, self._data_failed, self._on_data_event)
         if started is None:
             self.data_panel.load_button.setEnabled(True)
 
-    def _model_shape(self) -> tuple[int | None, int | None]:
-        """The size and channels data is loaded at: the model's, else the preset's (None: auto decides)."""
+    def _model_shape(self) -> tuple[int | None, int | None, float]:
+        """The size, channels and photo scale data is loaded at: the model's, else the preset's
+        (None: auto decides)."""
         if self.model is not None:
-            return self.model.networks.config.load_size, self.model.networks.config.channels
+            config = self.model.networks.config
+            return config.load_size, config.channels, config.photo_scale
         if self.training_panel.preset.currentData() == "auto":
-            return None, None
-        return self.training_panel.selected_preset().model.load_size, None
+            return None, None, 0.0
+        return self.training_panel.selected_preset().model.load_size, None, 0.0
 
     def _on_data_event(self, event: Any) -> None:
         match event:
@@ -313,7 +318,11 @@ class MainWindow(QMainWindow):
             self.show_error("No test images", reason)
             return
         config = replace(self.model.settings.score, **self.training_panel.score_choices())
-        request = session.ScoreRequest(self.model, method, config, None, self.model_path)
+        try:
+            self.region = session.region_of_interest(self.data.source, self.model) if method == "egbad" else None
+        except EgbadError as error:
+            return self.show_error("Region of interest", str(error))
+        request = session.ScoreRequest(self.model, method, config, None, self.model_path, self.region)
         make = partial(tasks.detect, request, self.data)
         worker = self.runner.start("score", make, self._detection_done, self._detection_failed, self._on_score_event)
         if worker is not None:
@@ -323,8 +332,16 @@ class MainWindow(QMainWindow):
             self._update_buttons()
 
     def _on_score_event(self, event: Any) -> None:
-        if isinstance(event, ProgressEvent):
+        if isinstance(event, ProgressEvent) and event.what == "scoring windows":  # within one large photo
+            self.state_status.setText(f"scoring a photo: window {event.done} of {event.total}")
+        elif isinstance(event, ProgressEvent):
             self.detection_view.show_progress(event.done, event.total)
+
+    def _open_photo(self, row: int) -> None:
+        """Decode the photo of ``row`` in a worker, then show it up close (``photo_view``)."""
+        make = partial(tasks.photo_up_close, self.detection, row, self.region)
+        shown = partial(photo_view.show_photo, self, self.detection, row)
+        self.runner.start("photo", make, shown, partial(self.show_error, "Cannot open the photo"))
 
     def _detection_done(self, detection: session.Detection | None) -> None:
         self.detection_view.set_busy(False)
@@ -418,19 +435,6 @@ class MainWindow(QMainWindow):
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         box.open()
         self.statusBar().showMessage(message.splitlines()[0], 15_000)
-
-    def _about(self) -> None:
-        import PySide6
-        import pyqtgraph
-
-        QMessageBox.about(
-            self,
-            "About EGBAD Inspector",
-            f"<h3>EGBAD Inspector {session.__version__}</h3>"
-            "<p>Visual defect inspection with EGBAD: a GAN with an encoder, trained on good parts only.</p>"
-            f"<p>{session.library_versions()} · Qt {PySide6.QtCore.qVersion()} · PySide6 {PySide6.__version__} · "
-            f"pyqtgraph {pyqtgraph.__version__}</p>",
-        )
 
     def save_settings(self) -> None:
         window_settings.save(self)

@@ -16,7 +16,7 @@ import numpy as np
 
 from egbad_core import session
 from egbad_core.config import Preset
-from egbad_core.events import FinishedEvent, IterationEvent, Task
+from egbad_core.events import FinishedEvent, IterationEvent, ProgressEvent, Task
 
 LOSS_INTERVAL_S = 0.1  # loss points reach the window at most ten times a second
 
@@ -56,9 +56,9 @@ def batched_losses(events: Task[Any], interval_s: float = LOSS_INTERVAL_S) -> Ta
         yield event
 
 
-def load_data(request: dict, image_size: int, channels: int | None, stop: threading.Event) -> Task[Any]:
-    """Load a data source (``session.load_data``)."""
-    return session.load_data(request, image_size, channels, stop)
+def load_data(request: dict, image_size: int, channels: int | None, scale: float, stop: threading.Event) -> Task[Any]:
+    """Load a data source (``session.load_data``), photos at ``scale`` of their own pixels where above 0."""
+    return session.load_data(request, image_size, channels, stop, scale)
 
 
 def train(
@@ -83,6 +83,13 @@ def train(
 def detect(request: session.ScoreRequest, data: session.LoadedData, stop: threading.Event) -> Task[Any]:
     """Score the loaded test images (``session.detect``), reloading them at the model's size if needed."""
     return session.detect(request, data.source, data.test, stop)
+
+
+def photo_up_close(detection: session.Detection, row: int, region: session.Region | None,
+                   stop: threading.Event) -> Task[Any]:
+    """Decode one scored photo once at the scale it was scored at, its map beside it."""
+    yield ProgressEvent("decoding the photo", 0, 1)
+    return session.photo_up_close(detection, row, region)
 
 
 def load_checkpoint(path: str, device: str, stop: threading.Event) -> Task[Any]:

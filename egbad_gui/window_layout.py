@@ -6,7 +6,9 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QScrollArea, QSplitter, QTabWidget, QVBoxLayout, QWidget
+
+from egbad_core import session
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QMessageBox, QPushButton, QScrollArea, QSplitter, QTabWidget, QVBoxLayout, QWidget
 
 if TYPE_CHECKING:
     from .main_window import MainWindow
@@ -68,7 +70,7 @@ def make_actions(window: "MainWindow") -> None:
     run_menu = menus.addMenu("&Run")
     for item in (window.train_action, window.resume_action, window.stop_action, window.detect_action):
         run_menu.addAction(item)
-    menus.addMenu("&Help").addAction(action("&About EGBAD Inspector", window._about))
+    menus.addMenu("&Help").addAction(action("&About EGBAD Inspector", lambda: about(window)))
     window.load_model_button = _button("Load checkpoint…", window._load_checkpoint_dialog, "loadCheckpointButton")
     window.save_model_button = _button("Save checkpoint as…", window._save_checkpoint_dialog, "saveCheckpointButton")
     row = QHBoxLayout()
@@ -82,3 +84,18 @@ def _button(text: str, slot, name: str) -> QPushButton:
     button.setObjectName(name)
     button.clicked.connect(slot)
     return button
+
+
+def about(window) -> None:
+    """The About box: the version and the libraries in use."""
+    import PySide6
+    import pyqtgraph
+
+    QMessageBox.about(
+        window,
+        "About EGBAD Inspector",
+        f"<h3>EGBAD Inspector {session.__version__}</h3>"
+        "<p>Visual defect inspection with EGBAD: a GAN with an encoder, trained on good parts only.</p>"
+        f"<p>{session.library_versions()} · Qt {PySide6.QtCore.qVersion()} · PySide6 {PySide6.__version__} · "
+        f"pyqtgraph {pyqtgraph.__version__}</p>",
+    )

@@ -165,11 +165,17 @@ def test_a_photo_scale_needs_a_patch_model_and_photos_no_smaller_than_the_window
         session.make_trainer(session.parse_source(str(root)), None, preset)
 
 
-def test_the_in_memory_scoring_says_plainly_that_a_photo_model_scores_into_a_folder(photo_model):
+def test_a_photo_model_scores_from_the_folder_not_from_images_loaded_at_one_size(photo_model):
+    from egbad_core.run.scoring import run_detection
+
     root, path, trainer = photo_model
     checkpoint = session.load_checkpoint(path)
-    with pytest.raises(EgbadError, match="egbad detect"):
-        run_to_end(session.detect(ScoreRequest(checkpoint), session.parse_source(str(root))))
+    with pytest.raises(EgbadError, match="a photo at a time from their folder"):
+        run_detection(checkpoint, trainer.train_set)
+    detection = run_to_end(session.detect(ScoreRequest(checkpoint, threshold="f1"), session.parse_source(str(root))))
+    assert len(detection.images) == 4 and detection.images.image_size == 32  # thumbnails of the photos
+    assert [m.shape for m in detection.photos.maps[:2]] == [(300, 420), (280, 500)]  # maps as large as the photos
+    assert detection.summary()["auroc"] == 1.0 and detection.pixel_metrics()["pixel_images"] == 4
     assert "photos at 1 of their own pixels, 420×300×1" in trainer.train_set.describe()
 
 
@@ -187,3 +193,136 @@ def test_auto_with_a_photo_scale_leaves_the_same_place_out_and_says_so(tmp_path)
     assert photos.model.photo_scale == 1.0 and not photos.score.same_place and "left out" in reason
     assert "photos kept at 1 of their own pixels, scored in overlapping windows" in reason
     assert "images kept at 128×128" in plain_reason and "images kept at" not in reason
+
+
+def _with_region(root, tmp_path, region):
+    """A copy of ``root`` with ``region`` ((H, W) bool) as its roi.png."""
+    import shutil
+
+    copy = tmp_path / "with_roi"
+    shutil.copytree(root, copy)
+    Image.fromarray(region.astype(np.uint8) * 255).save(copy / "roi.png")
+    return copy
+
+
+def test_a_region_of_interest_keeps_the_map_and_the_score_to_the_part(photo_model, tmp_path):
+    root, path, _ = photo_model
+    checkpoint = session.load_checkpoint(path)
+    region = np.ones((150, 210), bool)  # half the photos' size: resized over them, and said
+    region[55:100, 80:125] = False  # the spots (rows 150–158, columns 200–208 of the photos) lie well outside
+    folder = _with_region(root, tmp_path, region)
+    source = session.parse_source(str(folder))
+    roi = session.region_of_interest(source, checkpoint)
+    assert roi is not None and roi.at((300, 420)).shape == (300, 420)
+    summary = run_to_end(session.detect_into(ScoreRequest(checkpoint, threshold="f1", region=roi), source,
+                                             tmp_path / "out", maps=tmp_path / "maps"))
+    assert "roi.png (210×150) marks 94% of each image" in summary["region_of_interest"]
+    assert "resized to the images' own size (420×300)" in summary["region_of_interest"]
+    assert summary["auroc"] < 0.9  # the spots no longer flag: they lie outside the part
+    spot = np.load(tmp_path / "maps" / "test_spot_000.npy")
+    inside = roi.at(spot.shape)
+    assert spot[~inside].max() <= spot[inside].min() + 1e-6  # outside: the lowest value inside, never the worst
+    assert summary["n_images"] == 4  # roi.png is no image to score
+
+
+def test_an_empty_or_unreadable_region_of_interest_is_refused_in_a_sentence(photo_model, tmp_path):
+    from egbad_core.data.region import read_region
+
+    root, path, _ = photo_model
+    folder = _with_region(root, tmp_path, np.zeros((30, 40), bool))
+    with pytest.raises(EgbadError, match="roi.png marks no pixel as the part"):
+        session.region_of_interest(session.parse_source(str(folder)), session.load_checkpoint(path))
+    (tmp_path / "bad.png").write_bytes(b"not a png")
+    with pytest.raises(EgbadError, match="bad.png cannot be read as a region of interest"):
+        read_region(tmp_path / "bad.png")
+
+
+def test_a_whole_image_model_leaves_a_folders_region_out_and_refuses_one_asked_for(tiny_checkpoint, tmp_path):
+    folder = tmp_path / "plain"
+    (folder / "train/good").mkdir(parents=True)
+    Image.fromarray(np.full((20, 20), 255, np.uint8)).save(folder / "roi.png")
+    checkpoint = session.load_checkpoint(tiny_checkpoint)
+    assert session.region_of_interest(session.parse_source(str(folder)), checkpoint) is None
+    with pytest.raises(EgbadError, match="needs a model that draws an anomaly map"):
+        session.region_of_interest(session.parse_source(str(folder)), checkpoint, folder / "roi.png")
+
+
+def test_a_photo_too_large_to_decode_names_the_limit_and_how_to_raise_it(tmp_path, monkeypatch):
+    from egbad_core.data.decoding import PIXEL_LIMIT_VARIABLE, decode_image
+
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", Image.MAX_IMAGE_PIXELS)  # restored afterwards
+    Image.fromarray(np.zeros((1000, 1500), np.uint8)).save(tmp_path / "big.png")
+    monkeypatch.setenv(PIXEL_LIMIT_VARIABLE, "1")
+    with pytest.raises(EgbadError, match=r"too large to decode safely \(2 megapixels, above the limit of 1\); "
+                                         r"to allow it set EGBAD_MAX_MEGAPIXELS"):
+        decode_image(tmp_path / "big.png", 32)
+    monkeypatch.setenv(PIXEL_LIMIT_VARIABLE, "3")
+    assert decode_image(tmp_path / "big.png", 32)[1] == (1000, 1500)
+
+
+def test_auto_keeps_large_photos_at_their_own_pixels_and_says_what_resizing_would_do(tmp_path):
+    root = tmp_path / "large"
+    (root / "train/good").mkdir(parents=True)
+    rng = np.random.default_rng(1)
+    for i in range(6):
+        Image.fromarray(rng.normal(110, 30, (600, 640)).clip(0, 255).astype(np.uint8)).save(root / "train/good" / f"{i}.png")
+    source = session.parse_source(str(root))
+    photos, reason = session.choose_preset("auto", source=source)
+    assert photos.model.photo_scale == 1.0 and photos.model.working_size == 256
+    assert "about 600 px a side" in reason and "keep their own pixels (a 5-px defect stays 5 px)" in reason
+    resized, said = session.choose_preset("auto", overrides=["model.photo_scale=0"], source=source)
+    assert resized.model.photo_scale == 0 and "resized as asked (a 5-px defect shrinks to 2.1 px)" in said
+
+
+def test_the_window_scores_photos_one_at_a_time_and_opens_one_at_full_size(qtbot, photo_model, tmp_path):
+    pytest.importorskip("pytestqt")
+    from PySide6.QtCore import QSettings
+
+    from egbad_gui import window_settings
+    from egbad_gui.app import build_window
+
+    root, path, _ = photo_model
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    settings.setValue(window_settings.CHECKPOINT_FOLDER_KEY, str(tmp_path / "checkpoints"))
+    window = build_window(settings)
+    qtbot.addWidget(window)
+    window.show()
+    with qtbot.waitSignal(window.data_loaded, timeout=60_000):
+        pass  # the demo, after the first paint
+    with qtbot.waitSignal(window.model_changed, timeout=30_000):
+        window.load_checkpoint(str(path))
+    window.data_panel.folder.setChecked(True)
+    window.data_panel.folder_path.setText(str(root))
+    with qtbot.waitSignal(window.data_loaded, timeout=60_000):
+        window.data_panel.load_button.click()
+    described = window.data_panel.summary.text()
+    assert "photos at 1 of their own pixels, 420×300×1" in described and "held in memory" in described
+    with qtbot.waitSignal(window.detection_ready, timeout=120_000):
+        window.detect()
+    view, detection = window.detection_view, window.detection
+    assert view.table.model().rowCount() == 4 and detection.photos is not None
+    assert detection.images.image_size == 32  # thumbnails are kept, never the photos
+    assert view.photo_button.isVisibleTo(view) and "pixel AUROC" in view.metrics_label.text()
+    spot = detection.images.ids.index("test/spot/000.png")
+    view.photo_requested.emit(spot)
+    qtbot.waitUntil(lambda: getattr(window, "photo_dialog", None) is not None, timeout=30_000)
+    dialog = window.photo_dialog
+    assert dialog.view.rgb.shape == (300, 420, 3)  # decoded at the size it was scored at
+    row, column = dialog.view.worst
+    assert 140 <= row <= 168 and 190 <= column <= 218  # the spot, in the photo's own pixels
+    dialog.worst_up_close()
+    assert dialog.visible_span() == pytest.approx(256, rel=0.05)
+    dialog.fit()
+    assert dialog.visible_span() >= 300
+    window.close()
+    assert not window.runner.any_running()
+
+
+def test_egbad_detect_refuses_a_missing_region_of_interest_in_one_line(photo_model, tmp_path, capsys):
+    from egbad_core.cli import main
+
+    root, path, _ = photo_model
+    code = main(["detect", "--checkpoint", str(path), "--data", str(root), "--roi", str(tmp_path / "none.png"),
+                 "--out-dir", str(tmp_path / "out"), "--quiet"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "none.png does not exist" in err[0]

@@ -38,7 +38,7 @@ def test_the_train_task_runs_without_a_window_and_returns_the_written_checkpoint
 
     monkeypatch.setitem(config.PRESETS, "default", TINY)
     csv = write_mnist_csv(tmp_path / "d.csv", [7, 8] * 8)
-    data = run_to_end(tasks.load_data({"data": str(csv)}, TINY.model.image_size, None, threading.Event()))
+    data = run_to_end(tasks.load_data({"data": str(csv)}, TINY.model.image_size, None, 0.0, threading.Event()))
     path = str(tmp_path / "m.pt")
     seen, (finished, written) = events_and_result(
         tasks.train(data, path, TINY, None, threading.Event()))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +20,9 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 WORKERS_FROM = 64  # files; fewer decode sooner on this thread than worker processes start
 MAX_WORKERS = 8
 DECODE_BATCH = 8  # files per worker batch: a dead worker's files are retried one by one
+# Pillow refuses to decode more pixels than this (its decompression-bomb guard, about 89 MP); a
+# user with larger photos raises it in megapixels.
+PIXEL_LIMIT_VARIABLE = "EGBAD_MAX_MEGAPIXELS"
 Shape = tuple[int, int] | float | None  # how large a file is decoded: (height, width), a share of its own, or square
 
 
@@ -99,10 +103,11 @@ def to_gray(rgb: torch.Tensor, chunk: int = 4096) -> torch.Tensor:
 def header_size(path: Path) -> tuple[int, int] | None:
     """An image file's own (height, width) from its header alone; None where it cannot be read."""
     try:
-        with Image.open(path) as picture:
+        with warnings.catch_warnings(), Image.open(path) as picture:
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # only the header is read
             return picture.size[1], picture.size[0]
-    except (OSError, UnidentifiedImageError, ValueError):
-        return None
+    except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError):
+        return None  # decoding it names the problem
 
 
 def scaled_size(height: int, width: int, scale: float) -> tuple[int, int]:
@@ -119,6 +124,7 @@ def decode_image(path: Path, size: int, own: tuple[int, int] | None = None,
     (Pillow's decompression-bomb limit, about 89 megapixels) is refused rather than risking
     the machine's memory. Raises EgbadError with the reason, which the caller reports.
     """
+    limit = pixel_limit()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -133,12 +139,31 @@ def decode_image(path: Path, size: int, own: tuple[int, int] | None = None,
                     rgb = rgb.resize(target, Image.Resampling.BICUBIC)
                 return np.ascontiguousarray(np.asarray(rgb, dtype=np.uint8).transpose(2, 0, 1)), (height, width)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
-        raise EgbadError(f"is too large to decode safely ({first_line(error)})") from None
+        raise EgbadError(f"is too large to decode safely ({_megapixels(error)} megapixels, above the limit of "
+                         f"{limit / 1e6:.0f}); to allow it set {PIXEL_LIMIT_VARIABLE} to a larger number of "
+                         "megapixels") from None
     except UnidentifiedImageError:
         size_note = "is empty (0 bytes)" if os.path.getsize(path) == 0 else "is not an image Pillow can read"
         raise EgbadError(size_note) from None
     except (OSError, SyntaxError, ValueError) as error:
         raise EgbadError(f"cannot be decoded ({first_line(error)})") from None
+
+
+def pixel_limit() -> int:
+    """The most pixels an image may have to be decoded: Pillow's own guard, or PIXEL_LIMIT_VARIABLE's."""
+    asked = os.environ.get(PIXEL_LIMIT_VARIABLE, "").strip()
+    try:
+        if asked and float(asked) > 0:
+            Image.MAX_IMAGE_PIXELS = int(float(asked) * 1e6)
+    except ValueError:
+        raise EgbadError(f"{PIXEL_LIMIT_VARIABLE} must be a number of megapixels, not {asked!r}.") from None
+    return int(Image.MAX_IMAGE_PIXELS or 0)
+
+
+def _megapixels(error: Exception) -> str:
+    """The image's size in Pillow's refusal ("Image size (N pixels) exceeds limit …")."""
+    found = re.search(r"\((\d+) pixels\)", str(error))
+    return f"{int(found.group(1)) / 1e6:.0f}" if found else "too many"
 
 
 def _as_rgb(image: Image.Image) -> Image.Image:

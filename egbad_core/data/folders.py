@@ -18,6 +18,7 @@ from .decoding import DECODE_BATCH, IMAGE_SUFFIXES, decoded, to_gray
 from .images import ImageSet, SkippedFile
 from .masks import GROUND_TRUTH, read_masks
 from .photos import common_shape, photo_block
+from .region import ROI_NAME
 from .sources import DataSource
 
 NORMAL_FOLDER = "good"  # MVTec AD's name for defect-free images
@@ -74,8 +75,8 @@ def list_folder(folders: dict[str, Path], root: Path, normal_labels: frozenset[s
     skipped: list[SkippedFile] = []
     for label, folder in folders.items():
         for path in sorted(folder.iterdir()):
-            if path.name.startswith(".") or path.is_dir():
-                continue  # hidden files (.DS_Store) and nested folders are not images
+            if path.name.startswith(".") or path.is_dir() or (folder == root and path.name.lower() == ROI_NAME):
+                continue  # hidden files (.DS_Store), nested folders and the region of interest are not images
             if _is_image_name(path):
                 files.append((label, path))
             else:

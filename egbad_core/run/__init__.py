@@ -3,7 +3,8 @@
 What a run is asked (``scoring.ScoreRequest``) and a set held in memory scored into a ``Detection``
 (``scoring``, the record itself in ``detection``), a source of any size scored a chunk at a time
 into a folder (``streaming``), a photo larger than the model's windows scored at its own resolution
-(``photos``), and the files it writes: ``scores.csv`` and ``summary.json``
+(``photos``), a folder of such photos scored into a Detection of thumbnails the window can hold
+(``photo_detection``), and the files it writes: ``scores.csv`` and ``summary.json``
 (``results``), the result grid (``grid``) and the anomaly maps (``maps``).
 
 May import: ``score``, ``model``, ``data``, ``system`` and the shared vocabularies. Never ``train``,

@@ -32,6 +32,9 @@ class Detection:
     threshold_method: str = "manual"
     remake: Callable[[np.ndarray], Scores] | None = None
     map_top: float | None = None  # a whole-image model's map colour range where the maps were not kept
+    photos: Any = None  # photos scored at their own resolution: photo_detection.PhotoRows (the images are thumbnails)
+    pixel_samples: tuple[np.ndarray, np.ndarray, int] | None = None  # their maps' sampled pixels, labels, photos
+    region: Any = None  # the region of interest the scores kept to (data.region.Region), to draw over the images
 
     def pictures(self, rows: np.ndarray | list[int]) -> tuple[np.ndarray, np.ndarray] | None:
         """(reconstructions, maps) of the images at ``rows``: kept ones, or made again; None where
@@ -84,6 +87,9 @@ class Detection:
         """Pixel AUROC and PRO of the anomaly maps against the defect masks, over the images whose
         mask is known; all None where the folder has no masks."""
         images, maps = self.images, self.scores.residual_maps
+        if self.pixel_samples is not None:  # photos: each one's own pixels, sampled
+            values, labels, photos = self.pixel_samples
+            return pixel_summary(values, labels, images.mask_notes, photos)
         if images.masks is None or maps is None or images.mask_known is None or not images.mask_known.any():
             return pixel_summary(None, None, images.mask_notes)
         known = images.mask_known

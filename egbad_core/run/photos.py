@@ -21,7 +21,7 @@ from ..config import ScoreConfig
 from ..data.images import ImageSet
 from ..errors import EgbadError
 from ..events import ProgressEvent, Task, stopped
-from ..score.local import RESIDUAL_SMOOTHING
+from ..score.local import RESIDUAL_SMOOTHING, within
 from ..score.scores import Scores
 from ..score.tiling import Windows
 from .scoring import ScoreRequest
@@ -83,6 +83,7 @@ def photo_scoring_task(request: ScoreRequest, photo: torch.Tensor,
     start = time.perf_counter()
     request = request.frozen()  # folded once for the photo's windows (no cost where it was)
     windows, request = photo_windows(request, *photo.shape[-2:])
+    inside = request.inside_of(tuple(photo.shape[-2:]))
     stitched = torch.empty(windows.height, windows.width)
     rebuilt = torch.empty(photo.shape[0], windows.height, windows.width, dtype=torch.uint8)
     terms: list[tuple[float, float, float]] = []  # per window: its score, R and Dis at its worst place
@@ -90,7 +91,8 @@ def photo_scoring_task(request: ScoreRequest, photo: torch.Tensor,
         if stopped(stop):
             return None
         chosen = range(first, min(first + WINDOWS_AT_ONCE, len(windows)))
-        scores = yield from _quiet(request.task(windows.cut(photo, chosen), True, stop))
+        part = None if inside is None else windows.cut(inside[None], chosen)[:, 0]
+        scores = yield from _quiet(request.task(windows.cut(photo, chosen), True, stop, part))
         if scores is None:
             return None
         for k, index in enumerate(chosen):
@@ -98,6 +100,8 @@ def photo_scoring_task(request: ScoreRequest, photo: torch.Tensor,
             windows.paste(rebuilt, index, torch.from_numpy(scores.reconstructions[k]).mul(255).round_().to(torch.uint8))
             terms.append((float(scores.score[k]), float(scores.residual[k]), float(scores.discrimination[k])))
         yield ProgressEvent("scoring windows", chosen.stop, len(windows))
+    if inside is not None:  # a window with no place inside kept its own lowest value: below the part's now
+        stitched = within(stitched[None], inside)[0]
     worst = int(stitched.argmax())
     row, column = divmod(worst, windows.width)
     holder = _holding(windows, row, column)

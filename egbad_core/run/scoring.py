@@ -12,6 +12,7 @@ import torch
 
 from ..config import ScoreConfig
 from ..data.images import ImageSet
+from ..data.region import Region
 from ..errors import EgbadError
 from ..events import Task, run_to_end
 from ..model.checkpoints import Checkpoint
@@ -35,6 +36,7 @@ class ScoreRequest:
     config: ScoreConfig | None = None  # None: the checkpoint's own score settings
     threshold: float | str | None = None  # a number, an automatic method (f1, p99, mean3sigma), None: the default
     checkpoint_path: str | None = None  # named in the results
+    region: Region | None = None  # a region of interest: only its places are scored (patch models)
 
     @property
     def settings(self) -> ScoreConfig:
@@ -45,10 +47,14 @@ class ScoreRequest:
         (folding them again for each chunk cost a second in six on the demo)."""
         return replace(self, checkpoint=replace(self.checkpoint, networks=folded(self.checkpoint.networks)))
 
-    def task(self, pixels: torch.Tensor, keep_images: bool = True,
-             stop: threading.Event | None = None) -> Task[Scores | None]:
-        """The scoring task over pixels as loaded."""
-        return scores_task(self.checkpoint, pixels, self.method, self.settings, keep_images, stop)
+    def task(self, pixels: torch.Tensor, keep_images: bool = True, stop: threading.Event | None = None,
+             inside: torch.Tensor | None = None) -> Task[Scores | None]:
+        """The scoring task over pixels as loaded, within ``inside`` where given (``inside_of``)."""
+        return scores_task(self.checkpoint, pixels, self.method, self.settings, keep_images, stop, inside)
+
+    def inside_of(self, shape: tuple[int, int]) -> torch.Tensor | None:
+        """The region of interest laid over images of ``shape`` (height, width); None where there is none."""
+        return None if self.region is None else torch.from_numpy(self.region.at(shape))
 
     def stats(self) -> ScoreStats | None:
         """The training statistics that describe these scores (None where none do)."""
@@ -56,7 +62,7 @@ class ScoreRequest:
 
     def detection(self, images: ImageSet, scores: Scores) -> Detection:
         """A Detection of ``images`` with no threshold yet."""
-        return Detection(images, scores, float("inf"), self.stats(), self.checkpoint_path)
+        return Detection(images, scores, float("inf"), self.stats(), self.checkpoint_path, region=self.region)
 
 
 def keeps_pictures(images: ImageSet) -> bool:
@@ -69,8 +75,8 @@ def check_fits(request: ScoreRequest, images: ImageSet) -> None:
     config = request.checkpoint.networks.config
     side = config.load_size
     if config.full_resolution:
-        raise EgbadError("This model scores photos at their own resolution, a photo at a time, into a folder: "
-                         "run egbad detect with it (the window does not score such models yet).")
+        raise EgbadError("This model scores photos at their own resolution, a photo at a time from their folder, "
+                         "not images already loaded at one size.")
     if images.channels != config.channels or images.image_size != side:
         raise EgbadError(
             f"{images.source} gives {images.image_size}×{images.image_size}×{images.channels} images; "
@@ -85,7 +91,7 @@ def detection_task(request: ScoreRequest, images: ImageSet,
     be set."""
     check_fits(request, images)
     keep = keeps_pictures(images)
-    scores = yield from request.task(images.pixels, keep, stop)
+    scores = yield from request.task(images.pixels, keep, stop, request.inside_of(images.pixels.shape[-2:]))
     if scores is None:
         return None
     detection = request.detection(images, scores)
@@ -99,7 +105,8 @@ def detection_task(request: ScoreRequest, images: ImageSet,
 
 def _remade(request: ScoreRequest, pixels: torch.Tensor, rows: np.ndarray) -> Scores:
     """Scores of the images at ``rows`` again, with their pictures."""
-    return run_to_end(request.task(pixels[torch.from_numpy(np.asarray(rows, dtype=np.int64))], True))
+    return run_to_end(request.task(pixels[torch.from_numpy(np.asarray(rows, dtype=np.int64))], True, None,
+                                   request.inside_of(pixels.shape[-2:])))
 
 
 def run_detection(checkpoint: Checkpoint, images: ImageSet, method: str = "egbad",

@@ -213,7 +213,7 @@ def _scored(request: ScoreRequest, plan: _Plan, out_dir: Path, maps_dir: Path | 
             if len(chunk):
                 # A chunk's pictures are kept while it is written: maps, masks and worst places need them.
                 task = (photo_scores_task(request, chunk.pixels, stop) if model.full_resolution
-                        else request.task(chunk.pixels, True, stop))
+                        else request.task(chunk.pixels, True, stop, request.inside_of(chunk.pixels.shape[-2:])))
                 scores = yield from _relayed(task, done, plan.total)
                 if scores is None:
                     return None
@@ -255,6 +255,8 @@ def _written(request: ScoreRequest, collected: "_Collected", plan: _Plan, out_di
     summary.update(pixel_summary(maps, masks, collected.mask_notes, collected.pixel_photos or None))
     summary["folder_changes"] = plan.listing.changes() if plan.listing is not None else None
     model = request.checkpoint.networks.config
+    region = request.region
+    summary["region_of_interest"] = region.describe(collected.sizes) if region is not None else None
     summary["photo_scale"] = model.photo_scale or None  # set: each photo scored at that share of its own pixels
     if model.full_resolution:
         summary["megapixels_per_s"] = sum(h * w for h, w in collected.sizes) * model.photo_scale**2 / 1e6 / max(collected.seconds, 1e-9)

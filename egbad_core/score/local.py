@@ -35,12 +35,12 @@ from ..model.inference import folded
 from ..model.networks import Networks, WholeConv
 from ..model.references import PatchReference
 from .moments import moments_of
+from .nearest import nearest_map
 from .same_place import lay_out, place_distance
 from .scores import Scores
 from .tensors import batches, pinned, smooth, upsample
 
 RESIDUAL_SMOOTHING = 2.0  # σ in pixels of the blur of |x − x'| before it is mixed
-NEAREST_CHUNK = 1024  # places whose nearest bank rows are found in one matrix product
 
 
 def local_features(networks: Networks, x: torch.Tensor, stages: tuple[int, ...], grid: int = 0) -> torch.Tensor:
@@ -76,6 +76,11 @@ def reconstruct(networks: Networks, x: torch.Tensor, stride: int | None = None) 
     patch = networks.config.image_size
     stride = stride or patch
     n, c, h, w = x.shape
+    if stride == patch and h % patch == 0 and w % patch == 0:  # side by side: a reshape, not fold's sums
+        rows, columns = h // patch, w // patch
+        tiles = x.view(n, c, rows, patch, columns, patch).permute(0, 2, 4, 1, 3, 5).reshape(-1, c, patch, patch)
+        rebuilt = networks.generator(networks.encoder(networks.layout(tiles.contiguous()))).float()
+        return rebuilt.view(n, rows, columns, c, patch, patch).permute(0, 3, 1, 4, 2, 5).reshape(n, c, h, w)
     columns = F.unfold(x, patch, stride=stride)  # (N, C·P·P, L)
     count = columns.shape[-1]
     tiles = columns.transpose(1, 2).reshape(n * count, c, patch, patch)
@@ -92,26 +97,6 @@ def _blend_weights(patch: int, device: torch.device) -> torch.Tensor:
     """A tent over the patch: tile edges, where G is least sure, count least where tiles overlap."""
     ramp = 1.0 - (torch.arange(patch, device=device, dtype=torch.float32) + 0.5 - patch / 2).abs() / (patch / 2)
     return (ramp.clamp_min(0.05)[:, None] * ramp.clamp_min(0.05)[None, :]).flatten()
-
-
-def nearest_map(features: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:
-    """(N, F, h, w) features → (N, h, w) Euclidean distance to the nearest memory row.
-
-    |q − m|² = |q|² − 2·(q·m − |m|²/2): the bracket is one matrix product of the queries with a
-    column of −1 beside them against the bank with |m|²/2 beside it, and its largest value is the
-    nearest row. No bias is copied into the product and no index is kept for the maximum: at 256 px
-    those two had taken 60% of a patch model's scoring time. In chunks of NEAREST_CHUNK places,
-    whose block of products with a 4,096-row bank (16 MB) stays in the cache while its maximum is
-    taken."""
-    n, f, h, w = features.shape
-    queries = features.permute(0, 2, 3, 1).reshape(-1, f)
-    bank = torch.cat([memory, memory.square().sum(dim=1, keepdim=True) / 2], dim=1).t().contiguous()
-    ones = torch.full((NEAREST_CHUNK, 1), -1.0, dtype=queries.dtype, device=queries.device)
-    out = []
-    for chunk in queries.split(NEAREST_CHUNK):
-        nearest = torch.cat([chunk, ones[: chunk.shape[0]]], dim=1).mm(bank).amax(dim=1)
-        out.append((chunk.square().sum(dim=1) - 2.0 * nearest).clamp_min_(0.0).sqrt_())
-    return torch.cat(out).view(n, h, w)
 
 
 @dataclass
@@ -165,6 +150,15 @@ def local_maps(raw: RawMaps, reference: PatchReference, config: ScoreConfig) -> 
     return r, d, (1.0 - config.lam) * r + config.lam * d
 
 
+def within(maps: torch.Tensor, inside: torch.Tensor) -> torch.Tensor:
+    """(N, H, W) maps with every place outside the region of interest at the map's lowest value
+    inside it, so that no place outside is the worst (a map with no place inside is left as it is)."""
+    inside = inside.expand_as(maps)
+    floor = maps.masked_fill(~inside, float("inf")).flatten(1).amin(dim=1)
+    floor = torch.where(torch.isfinite(floor), floor, maps.flatten(1).amin(dim=1))
+    return torch.where(inside, maps, floor[:, None, None])
+
+
 def image_scores(maps: torch.Tensor, config: ScoreConfig) -> torch.Tensor:
     """Each map's worst place (``max``), or the mean of its worst 1% (``top1``)."""
     flat = maps.flatten(1)
@@ -182,11 +176,13 @@ def patch_scoring_task(
     reference: PatchReference,
     keep_images: bool = True,
     stop: threading.Event | None = None,
+    inside: torch.Tensor | None = None,
 ) -> Task[Scores | None]:
     """Anomaly maps and image scores of images as loaded, at the working size, as a task.
 
     An image's R and Dis are the two terms at its worst place, so score = (1 − λ)·R + λ·Dis still
-    holds row by row; ``residual_maps`` holds the anomaly maps themselves."""
+    holds row by row; ``residual_maps`` holds the anomaly maps themselves. ``inside``, a region
+    of interest ((H, W) or (N, H, W) bool at the images' size), keeps the worst place within it."""
     start = time.perf_counter()
     device = networks.device
     reference = reference.to(device)
@@ -203,6 +199,8 @@ def patch_scoring_task(
             raw = raw_maps(networks, x, config, reference.features, reference.moments, place_bank)
             reconstruction = raw.reconstruction
             r, d, maps = local_maps(raw, reference, config)
+            if inside is not None:  # (H, W) for every image, or (N, H, W) one each
+                maps = within(maps, (inside if inside.dim() == 2 else inside[done - len(batch) : done]).to(device))
             worst = maps.flatten(1).argmax(dim=1)
             score = image_scores(maps, config)
             residuals.append(r.flatten(1).gather(1, worst[:, None])[:, 0].cpu())
@@ -213,9 +211,7 @@ def patch_scoring_task(
                 recon.append(reconstruction.float().cpu())
                 maps_kept.append(maps.float().cpu())
         yield ProgressEvent("scoring", done, images.shape[0])
-    residual = torch.cat(residuals).double()
-    discrimination = torch.cat(discriminations).double()
-    score = torch.cat(scores).double()
+    residual, discrimination, score = (torch.cat(parts).double() for parts in (residuals, discriminations, scores))
     if config.image_score == "max":  # the worst place's two terms make the score exactly
         score = (1.0 - config.lam) * residual + config.lam * discrimination
     width = images.shape[-1]

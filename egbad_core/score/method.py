@@ -17,12 +17,16 @@ from .whole import scoring_task
 
 
 def scores_task(checkpoint: Checkpoint, pixels: torch.Tensor, method: str, config: ScoreConfig,
-                keep_images: bool = True, stop: threading.Event | None = None) -> Task[Scores | None]:
+                keep_images: bool = True, stop: threading.Event | None = None,
+                inside: torch.Tensor | None = None) -> Task[Scores | None]:
     """The scoring task of ``method`` (egbad: the checkpoint's kind of model; anogan) over pixels
-    as loaded."""
+    as loaded; ``inside``, a region of interest, for a patch model's maps only."""
     networks, normalisation = checkpoint.networks, checkpoint.settings.normalisation
     if method == "egbad" and networks.config.patch_model:
-        return patch_scoring_task(networks, pixels, normalisation, config, checkpoint.reference, keep_images, stop)
+        return patch_scoring_task(networks, pixels, normalisation, config, checkpoint.reference, keep_images, stop,
+                                  inside)
+    if inside is not None:
+        raise ValueError("a region of interest needs a patch model's maps")
     if method == "egbad":
         return scoring_task(networks, pixels, normalisation, config, checkpoint.reference, keep_images, stop)
     return anogan_task(networks, pixels, normalisation, config, keep_images, stop=stop)

@@ -14,6 +14,9 @@ PATCH_MIN_SIDE = 96  # images at least this large (median side) get a map and ar
 ALIGNED = 0.2  # from here: aligned, each place also compared with the same place in the training images
 LOOSE = 0.06  # from here to ALIGNED: lined up only loosely, the same-place comparison left out
 MAX_WORKING_SIZE = 256  # the largest side images are kept at: a 3-px scratch on a 256-px photo stays 3 px
+PHOTO_FROM = 2 * MAX_WORKING_SIZE  # photos larger than this (median side) keep their own pixels, scored in windows
+KEPT = "⟨kept⟩"  # where the reason names how the images are kept, filled in once the settings are final
+SAME = "⟨same⟩"  # and whether each place is also compared with the same place in the training images
 ALIGNED_MEMORY = 2048  # D's bank for aligned sets, whose same-place comparison finds most: half the textures'
 
 
@@ -25,6 +28,24 @@ class PresetChoice:
     working_size: int | None  # for the patch preset: the side images are kept at
     reason: str
     same_place: bool = False  # aligned images: each place compared with the same place in training
+    photo_scale: float = 0.0  # large photos: kept at this share of their own pixels, scored in windows
+    side: int = 0  # the images' median side
+
+    def sentence(self, working: int, photo_scale: float, same_place: bool) -> str:
+        """The reason with how the images are kept under the final settings (an override may change it)."""
+        kept = (f"photos kept at {photo_scale:g} of their own pixels, scored in overlapping windows" if photo_scale
+                else f"images kept at {working}×{working}")
+        same = (" and with the same place in the training images" if same_place else
+                " (at their own resolution the same-place comparison is left out)" if photo_scale else "")
+        reason = self.reason.replace(KEPT, kept).replace(SAME, same)
+        if self.photo_scale:
+            large = (f"the photos are about {self.side} px a side, more than twice the largest working size "
+                     f"({MAX_WORKING_SIZE} px), ")
+            shrunk = 5 * (photo_scale or working / self.side)
+            large += (f"so they keep their own pixels (a 5-px defect stays {shrunk:.3g} px); " if photo_scale else
+                      f"and are resized as asked (a 5-px defect shrinks to {shrunk:.1f} px); ")
+            reason = large + reason
+        return reason
 
 
 def choose_automatically(source: DataSource) -> PresetChoice:
@@ -38,19 +59,19 @@ def choose_automatically(source: DataSource) -> PresetChoice:
     if side < PATCH_MIN_SIDE:
         return PresetChoice("default", None, f"the images are about {side} px a side: small enough to score whole")
     working = min(MAX_WORKING_SIZE, 1 << (side.bit_length() - 1))
+    photos = side > PHOTO_FROM
     kept = f"their mean image keeps {survey.alignment:.0%} of their detail"
     if survey.alignment >= ALIGNED:
-        how = (f"the images line up with one another ({kept}), as parts in a fixture do: a patch model, images kept "
-               f"at {working}×{working}, each place compared with every training place and with the same place "
-               f"in the training images")
+        how = (f"the images line up with one another ({kept}), as parts in a fixture do: a patch model, {KEPT}, "
+               f"each place compared with every training place{SAME}")
     elif survey.alignment >= LOOSE:
         how = (f"the images line up only loosely ({kept}; a fixture's keep {ALIGNED:.0%} or more), so the same-place "
-               f"comparison is left out: a patch model, images kept at {working}×{working}, each place compared "
-               f"with every training place")
+               f"comparison is left out: a patch model, {KEPT}, each place compared with every training place")
     else:
         how = (f"the images are about {side} px a side and do not line up with one another ({kept}), as textures "
-               f"and surfaces do: a patch model, images kept at {working}×{working}")
-    return PresetChoice("patch", working, how + _size_notes(survey, working), survey.alignment >= ALIGNED)
+               f"and surfaces do: a patch model, {KEPT}")
+    notes = _photo_notes(survey) if photos else _size_notes(survey, working)
+    return PresetChoice("patch", working, how + notes, survey.alignment >= ALIGNED, 1.0 if photos else 0.0, side)
 
 
 def _size_notes(survey: Survey, working: int) -> str:
@@ -68,20 +89,28 @@ def _size_notes(survey: Survey, working: int) -> str:
     return notes
 
 
+def _photo_notes(survey: Survey) -> str:
+    """Photos of several sizes: each test photo is scored at its own size."""
+    if survey.smallest == survey.largest:
+        return ""
+    return (f"; the photos range from {survey.smallest} to {survey.largest} px a side: each test photo is scored at its "
+            f"own size, training photos of another size are resized to the median first")
+
+
 def choose_preset(name: str, image_size: int | None = None, overrides: list[str] | tuple[str, ...] = (),
                   source: DataSource | None = None) -> tuple[Preset, str | None]:
     """A preset with ``--image-size`` and ``--set SECTION.NAME=VALUE`` applied, and for ``auto``
     the sentence that says which it picked and why (``source`` needed then); raises EgbadError."""
-    reason = None
-    same_place = False
+    choice = None
     if name == "auto":
         if source is None:
             raise ValueError("the automatic choice needs the data source")
         choice = choose_automatically(source)
-        name, reason = choice.name, f"Preset auto: {choice.name}, because {choice.reason}."
-        image_size = image_size or choice.working_size
-        same_place = choice.same_place
+        name, image_size = choice.name, image_size or choice.working_size
+    same_place = choice is not None and choice.same_place
     preset = get_preset(name)
+    if choice is not None and choice.photo_scale:
+        preset = replace(preset, model=replace(preset.model, photo_scale=choice.photo_scale))
     if same_place:  # the same place finds most there: half D's bank (fruits 0.993 either way), 8 ms an image less
         preset = replace(preset, score=replace(preset.score, same_place=True, memory_size=ALIGNED_MEMORY))
     if image_size:  # a patch model's working size; a whole-image model's one size
@@ -90,12 +119,9 @@ def choose_preset(name: str, image_size: int | None = None, overrides: list[str]
         preset.model.validate()
     preset = with_overrides(preset, list(overrides)) if overrides else preset
     model = preset.model
-    if model.full_resolution and reason:
-        kept = f"images kept at {model.working_size}×{model.working_size}"
-        reason = reason.replace(kept, f"photos kept at {model.photo_scale:g} of their own pixels, scored in "
-                                      "overlapping windows")
     if model.full_resolution and preset.score.same_place:  # not in windows yet (run/photos.py)
         preset = replace(preset, score=replace(preset.score, same_place=False, memory_size=get_preset(name).score.memory_size))
-        reason = (reason or "") + (" At their own resolution each place is compared with every training place: the "
-                                   "same-place comparison is left out.")
-    return preset, reason
+    if choice is None:
+        return preset, None
+    sentence = choice.sentence(model.working_size, model.photo_scale, preset.score.same_place)
+    return preset, f"Preset auto: {choice.name}, because {sentence}."
