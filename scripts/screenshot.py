@@ -2,6 +2,7 @@
 
 Runs offscreen by default (QT_QPA_PLATFORM=offscreen); under xvfb-run it shows a real window.
 Usage: python scripts/screenshot.py [--epochs 2] [--data FOLDER] [--tab detection|training] [--out docs/screenshot.png]
+       [--checkpoint CKPT (scored instead of training)] [--photo ID [--close-up]: that photo at full size, its window]
 """
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ def main() -> int:
     parser.add_argument("--out", default=str(ROOT / "docs" / "screenshot.png"))
     parser.add_argument("--data", help="an image folder to open instead of the demo")
     parser.add_argument("--tab", choices=("detection", "training"), default="detection", help="the tab shown")
+    parser.add_argument("--checkpoint", help="score with this model instead of training one")
+    parser.add_argument("--photo", help="open this test photo (its id) at full size and shoot that window")
+    parser.add_argument("--close-up", action="store_true", help="with --photo: its worst place pixel for pixel")
     args = parser.parse_args()
     app = QApplication(sys.argv)
     from egbad_gui.app import build_window
@@ -43,6 +47,10 @@ def main() -> int:
 
     def train() -> None:
         window.data_loaded.disconnect(train)
+        if args.checkpoint:
+            window.model_changed.connect(lambda: window.detect("egbad"))
+            window.load_checkpoint(args.checkpoint)
+            return
         window.training_panel.epochs.setValue(args.epochs)
         window.start_training()
 
@@ -51,11 +59,24 @@ def main() -> int:
 
     def shoot() -> None:
         window.tabs.setCurrentWidget(window.detection_view if args.tab == "detection" else window.training_view)
+        if args.photo:
+            window.detection_view.photo_requested.emit(window.detection.images.ids.index(args.photo))
+            QTimer.singleShot(500, photo_shown)
+            return
         QTimer.singleShot(800, save)
 
-    def save() -> None:
+    def photo_shown() -> None:
+        dialog = getattr(window, "photo_dialog", None)
+        if dialog is None:
+            QTimer.singleShot(500, photo_shown)
+            return
+        if args.close_up:
+            dialog.worst_up_close()
+        QTimer.singleShot(800, lambda: save(dialog))
+
+    def save(shown=None) -> None:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        window.grab().save(args.out)
+        (shown or window).grab().save(args.out)
         print(args.out)
         window.close()
         app.quit()

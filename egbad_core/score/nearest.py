@@ -19,7 +19,8 @@ import torch
 
 NEAREST_CHUNK = 1024  # places whose nearest bank rows are found in one matrix product
 GROUPED_FROM = 16  # a search of at least this many places per bank row is made in groups
-CLUSTERS = 64  # groups of the bank (k-means)
+ROWS_PER_CLUSTER = 64  # the bank is grouped by k-means into clusters of about this many rows,
+MIN_CLUSTERS = 64  # and into at least this many
 NEIGHBOURS = 8  # a place is compared with the rows of this many clusters nearest its own
 KMEANS_STEPS = 10
 REMEASURED = 1 / 64  # the share of each image's places, the furthest, measured against the whole bank
@@ -43,7 +44,7 @@ def nearest_map(features: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:
     a small search, in groups for a large one (the furthest places of each image exact)."""
     n, f, h, w = features.shape
     queries = features.permute(0, 2, 3, 1).reshape(-1, f)
-    if queries.shape[0] < GROUPED_FROM * memory.shape[0] or memory.shape[0] < 4 * CLUSTERS:
+    if queries.shape[0] < GROUPED_FROM * memory.shape[0] or memory.shape[0] < 4 * MIN_CLUSTERS:
         return exact_distances(queries, memory).view(n, h, w)
     distances = grouped_distances(queries, memory).view(n, h * w)
     again = distances.topk(max(1, math.ceil(h * w * REMEASURED)), dim=1).indices  # (N, k)
@@ -110,7 +111,7 @@ def _groups_of(memory: torch.Tensor) -> _Groups:
 def _clusters(memory: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """k-means of the bank, seeded from evenly spaced rows (the same clusters every time): the
     centres and each row's cluster."""
-    count = min(CLUSTERS, memory.shape[0])
+    count = min(memory.shape[0], max(MIN_CLUSTERS, memory.shape[0] // ROWS_PER_CLUSTER))
     centres = memory[torch.linspace(0, memory.shape[0] - 1, count, device=memory.device).long()].clone()
     for _ in range(KMEANS_STEPS):
         members = _nearest_centre(memory, centres)
