@@ -317,7 +317,7 @@ def _detect(args: argparse.Namespace, world, device_name: str | None) -> int:
     stop = threading.Event()
     with _signals_stop(stop, lambda: bar.write("Stopping after this batch (Ctrl-C again to quit at once)…", file=sys.stderr)):
         try:
-            region = session.region_of_interest(source, checkpoint, args.roi)
+            region = session.region_of_interest(source, checkpoint, args.roi) if args.method == "egbad" else None
             request = session.ScoreRequest(checkpoint, args.method, score_config, threshold, args.checkpoint, region)
             summary = session.run_to_end(session.detect_into(
                 request, source, out_dir, args.maps, only_flagged=args.grid == "flagged", stop=stop, world=world), draw)
