@@ -39,6 +39,9 @@ class ModelConfig:
     # above 0 photos are kept at this share of their own pixels (1: as taken), a patch model learns
     # from patches of them and scores them in windows (run/photos.py), its map at the photo's size.
     photo_scale: float = 0.0
+    # The camera's pixels per millimetre where the user gives one (0: not given): the photo scale is
+    # then also said in it (a photo scale of 0.5 at 20 px/mm keeps 10 px/mm).
+    pixels_per_mm: float = 0.0
 
     @property
     def patch_model(self) -> bool:
@@ -76,6 +79,8 @@ class ModelConfig:
             raise EgbadError(f"the working size must be a power of two of at least the patch size {size}, not {working}.")
         if self.photo_scale and not (working and 0 < self.photo_scale <= 1):
             raise EgbadError(f"the photo scale must lie in (0, 1] and needs a patch model, not {self.photo_scale}.")
+        if self.pixels_per_mm < 0:
+            raise EgbadError(f"pixels per millimetre must be positive (or 0: not given), not {self.pixels_per_mm}.")
 
 
 @dataclass(frozen=True)

@@ -113,7 +113,7 @@ def test_detect_scores_each_photo_at_its_own_size_and_writes_full_size_maps(phot
                                              maps=tmp_path / "maps"))
     assert summary["n_images"] == 4 and summary["auroc"] == 1.0  # the spots, 8 px on 420-px photos
     assert summary["pixel_auroc"] > 0.9 and summary["pro"] is None  # from each photo's own pixels
-    assert summary["photo_scale"] == 1.0 and summary["megapixels_per_s"] > 0
+    assert summary["photo_scale"] == 1.0 and summary["megapixels_per_s"] > 0 and summary["pixels_per_mm"] is None
     assert summary["pixel_images"] == 4  # every test photo's mask is known (a good one's is empty)
     odd = np.load(tmp_path / "maps" / "test_good_001.npy")
     assert odd.shape == (280, 500)  # the other camera's photo, scored at its own size
@@ -272,6 +272,10 @@ def test_auto_keeps_large_photos_at_their_own_pixels_and_says_what_resizing_woul
     assert "about 600 px a side" in reason and "keep their own pixels (a 5-px defect stays 5 px)" in reason
     resized, said = session.choose_preset("auto", overrides=["model.photo_scale=0"], source=source)
     assert resized.model.photo_scale == 0 and "resized as asked (a 5-px defect shrinks to 2.1 px)" in said
+    half, told = session.choose_preset("auto", overrides=["model.photo_scale=0.5", "model.pixels_per_mm=20"], source=source)
+    assert "photos kept at 0.5 of their own pixels (10 px/mm)" in told and "a 5-px defect stays 2.5 px" in told
+    with pytest.raises(EgbadError, match="pixels per millimetre"):
+        session.choose_preset("auto", overrides=["model.pixels_per_mm=-1"], source=source)
 
 
 def test_the_window_scores_photos_one_at_a_time_and_opens_one_at_full_size(qtbot, photo_model, tmp_path):

@@ -258,6 +258,7 @@ def _written(request: ScoreRequest, collected: "_Collected", plan: _Plan, out_di
     region = request.region
     summary["region_of_interest"] = region.describe(collected.sizes) if region is not None else None
     summary["photo_scale"] = model.photo_scale or None  # set: each photo scored at that share of its own pixels
+    summary["pixels_per_mm"] = model.photo_scale * model.pixels_per_mm or None  # the scale scored at, where given
     if model.full_resolution:
         summary["megapixels_per_s"] = sum(h * w for h, w in collected.sizes) * model.photo_scale**2 / 1e6 / max(collected.seconds, 1e-9)
     write_summary(out_dir / "summary.json", summary)

@@ -31,10 +31,11 @@ class PresetChoice:
     photo_scale: float = 0.0  # large photos: kept at this share of their own pixels, scored in windows
     side: int = 0  # the images' median side
 
-    def sentence(self, working: int, photo_scale: float, same_place: bool) -> str:
+    def sentence(self, working: int, photo_scale: float, same_place: bool, pixels_per_mm: float = 0.0) -> str:
         """The reason with how the images are kept under the final settings (an override may change it)."""
-        kept = (f"photos kept at {photo_scale:g} of their own pixels, scored in overlapping windows" if photo_scale
-                else f"images kept at {working}×{working}")
+        per_mm = f" ({photo_scale * pixels_per_mm:.3g} px/mm)" if pixels_per_mm else ""
+        kept = (f"photos kept at {photo_scale:g} of their own pixels{per_mm}, scored in overlapping windows"
+                if photo_scale else f"images kept at {working}×{working}")
         same = (" and with the same place in the training images" if same_place else
                 " (at their own resolution the same-place comparison is left out)" if photo_scale else "")
         reason = self.reason.replace(KEPT, kept).replace(SAME, same)
@@ -123,5 +124,5 @@ def choose_preset(name: str, image_size: int | None = None, overrides: list[str]
         preset = replace(preset, score=replace(preset.score, same_place=False, memory_size=get_preset(name).score.memory_size))
     if choice is None:
         return preset, None
-    sentence = choice.sentence(model.working_size, model.photo_scale, preset.score.same_place)
+    sentence = choice.sentence(model.working_size, model.photo_scale, preset.score.same_place, model.pixels_per_mm)
     return preset, f"Preset auto: {choice.name}, because {sentence}."
