@@ -226,9 +226,6 @@ def detect(request: ScoreRequest, source: DataSource, images: ImageSet | None = 
     return (yield from detection_task(request, images, stop))
 
 
-# A photo of a Detection of photos, decoded once for the detail view's zoom, its map over it.
-photo_up_close = photo_view
-
 
 # Score a source of any size into a folder a chunk at a time, rows written as they are scored: what
 # ``egbad detect`` runs; the window, which shows every image, uses ``detect``.
@@ -250,7 +247,7 @@ __all__ = [
     "__version__", "POOR_FIT", "PRESETS", "RESULT_FILES", "Checkpoint", "PresetChoice", "choose_automatically", "Detection",
     "DataSource", "ImageSet", "LoadedData", "ScoreRequest", "Trainer", "choose_preset", "data_name",
     "default_checkpoint_path", "describe_device", "describe_fit", "detect", "detect_into", "ensure_writable_folder", "export",
-    "library_versions", "limit_heap_growth", "photo_up_close", "region_of_interest", "release_free_memory", "load_checkpoint", "load_data", "make_trainer", "parse_source",
+    "library_versions", "limit_heap_growth", "photo_view", "PhotoView", "Region", "region_of_interest", "release_free_memory", "load_checkpoint", "load_data", "make_trainer", "parse_source",
     "resolve_device", "run_to_end", "save_checkpoint", "score_settings", "skipped_lines", "test_images", "training",
     "training_set_task",
     "write_maps",

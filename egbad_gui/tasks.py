@@ -89,7 +89,7 @@ def photo_up_close(detection: session.Detection, row: int, region: session.Regio
                    stop: threading.Event) -> Task[Any]:
     """Decode one scored photo once at the scale it was scored at, its map beside it."""
     yield ProgressEvent("decoding the photo", 0, 1)
-    return session.photo_up_close(detection, row, region)
+    return session.photo_view(detection, row, region)
 
 
 def load_checkpoint(path: str, device: str, stop: threading.Event) -> Task[Any]:

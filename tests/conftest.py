@@ -102,3 +102,21 @@ def read_until(stream, prefix: str) -> list[str]:
         if line.startswith(prefix):
             break
     return lines
+
+
+def open_window(qtbot, tmp_path: Path):
+    """The window with its settings and checkpoints in ``tmp_path``, shown, once the demo (which
+    loads after the first paint) is in."""
+    from PySide6.QtCore import QSettings
+
+    from egbad_gui import window_settings
+    from egbad_gui.app import build_window
+
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    settings.setValue(window_settings.CHECKPOINT_FOLDER_KEY, str(tmp_path / "checkpoints"))
+    window = build_window(settings)
+    qtbot.addWidget(window)
+    window.show()
+    with qtbot.waitSignal(window.data_loaded, timeout=60_000):
+        pass
+    return window

@@ -14,7 +14,7 @@ pytest.importorskip("pytestqt")
 from PySide6.QtCore import QSettings, Qt, QTimer  # noqa: E402
 from PySide6.QtWidgets import QPushButton  # noqa: E402
 
-from conftest import TINY, write_folder, write_mnist_csv  # noqa: E402
+from conftest import TINY, open_window, write_folder, write_mnist_csv  # noqa: E402
 from egbad_core import config  # noqa: E402
 from egbad_core.model.checkpoints import load_checkpoint  # noqa: E402
 
@@ -22,16 +22,7 @@ from egbad_core.model.checkpoints import load_checkpoint  # noqa: E402
 @pytest.fixture
 def window(qtbot, tmp_path, monkeypatch):
     monkeypatch.setitem(config.PRESETS, "default", TINY)
-    from egbad_gui import window_settings
-    from egbad_gui.app import build_window
-
-    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
-    settings.setValue(window_settings.CHECKPOINT_FOLDER_KEY, str(tmp_path / "checkpoints"))
-    win = build_window(settings)
-    qtbot.addWidget(win)
-    win.show()
-    with qtbot.waitSignal(win.data_loaded, timeout=60_000):
-        pass  # the demo loads after the first paint
+    win = open_window(qtbot, tmp_path)
     csv = write_mnist_csv(tmp_path / "digits.csv", [7, 8, 2] * 16)
     panel = win.data_panel
     panel.csv.setChecked(True)

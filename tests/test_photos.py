@@ -280,19 +280,10 @@ def test_auto_keeps_large_photos_at_their_own_pixels_and_says_what_resizing_woul
 
 def test_the_window_scores_photos_one_at_a_time_and_opens_one_at_full_size(qtbot, photo_model, tmp_path):
     pytest.importorskip("pytestqt")
-    from PySide6.QtCore import QSettings
-
-    from egbad_gui import window_settings
-    from egbad_gui.app import build_window
+    from conftest import open_window
 
     root, path, _ = photo_model
-    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
-    settings.setValue(window_settings.CHECKPOINT_FOLDER_KEY, str(tmp_path / "checkpoints"))
-    window = build_window(settings)
-    qtbot.addWidget(window)
-    window.show()
-    with qtbot.waitSignal(window.data_loaded, timeout=60_000):
-        pass  # the demo, after the first paint
+    window = open_window(qtbot, tmp_path)
     with qtbot.waitSignal(window.model_changed, timeout=30_000):
         window.load_checkpoint(str(path))
     window.data_panel.folder.setChecked(True)

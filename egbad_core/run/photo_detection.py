@@ -26,7 +26,7 @@ from ..errors import EgbadError
 from ..events import ProgressEvent, Task
 from ..score.scores import joined_scores
 from .detection import Detection
-from .photos import photo_scores_task, pixel_sample, thumbnail
+from .photos import photo_sample, photo_scores_task, thumbnail
 from .scoring import ScoreRequest
 
 DETAIL_SIDE = 1024  # the longer side a photo's map is kept at for the detail view (each cell its pixels' worst)
@@ -71,14 +71,13 @@ def photo_detection_task(request: ScoreRequest, source: DataSource, side: int,
             scored = yield from photo_scores_task(request, chunk.pixels, stop)  # its windows' progress passes on
             if scored is None:
                 return None
-            if chunk.mask_known is not None and chunk.mask_known[0]:
-                values, truth = pixel_sample(scored.residual_maps[0], chunk.masks[0])
-                samples.append(values)
-                labels.append(truth)
+            sample = photo_sample(chunk, scored)
+            if sample is not None:
+                samples.append(sample[0])
+                labels.append(sample[1])
             maps.append(_reduced(scored.residual_maps[0]))
             paths.append(listing.root / chunk.ids[0])
             small, small_scores = thumbnail(chunk, scored, side)
-            small.mask_notes = list(chunk.mask_notes)
             images.append(small)
             scores.append(small_scores)
         yield ProgressEvent("scoring", done, total)

@@ -124,16 +124,25 @@ def photo_scores_task(request: ScoreRequest, pixels: torch.Tensor,
 
 def thumbnail(images: ImageSet, scores: Scores, side: int) -> tuple[ImageSet, Scores]:
     """A scored photo as the result grid keeps it: picture, reconstruction and map at ``side``
-    square, its worst place moved with them, no mask (the pixel metrics take the photo's own)."""
+    square, its worst place moved with them, no mask (the pixel metrics take the photo's own,
+    ``photo_sample``), its masks' notes kept."""
     height, width = images.pixels.shape[-2:]
     shrink = lambda x: F.interpolate(torch.as_tensor(x).float(), (side, side), mode="area")  # noqa: E731
     pixels = shrink(images.pixels).round_().to(images.pixels.dtype)
     small = ImageSet(pixels, list(images.labels), list(images.ids), images.normal_labels, images.source, [],
-                     images.sizes, scale=images.scale)
+                     images.sizes, mask_notes=list(images.mask_notes), scale=images.scale)
     worst = None if scores.worst_places is None else (scores.worst_places * [side / height, side / width]).astype(np.int64)
     maps = F.adaptive_max_pool2d(torch.from_numpy(scores.residual_maps)[:, None], (side, side))[:, 0]
     return small, replace(scores, reconstructions=shrink(scores.reconstructions).numpy(), residual_maps=maps.numpy(),
                           worst_places=worst)
+
+
+def photo_sample(photo: ImageSet, scores: Scores) -> tuple[np.ndarray, np.ndarray] | None:
+    """A one-photo chunk's pixel sample (``pixel_sample``) where its mask is known, else None."""
+    known = photo.mask_known
+    if known is None or not known[0] or scores.residual_maps is None:
+        return None
+    return pixel_sample(scores.residual_maps[0], photo.masks[0])
 
 
 def pixel_sample(anomaly_map: np.ndarray, mask: np.ndarray, step: int = PIXEL_STEP) -> tuple[np.ndarray, np.ndarray]:

@@ -31,7 +31,7 @@ from ..system.distributed import ALONE, World, gather
 from .detection import Detection, pixel_summary
 from .grid import GRID_IMAGES, write_grid
 from .maps import write_maps
-from .photos import photo_scores_task, pixel_sample, thumbnail
+from .photos import photo_sample, photo_scores_task, thumbnail
 from .results import ScoresFile, write_scores_csv, write_summary
 from .scoring import ScoreRequest
 
@@ -112,16 +112,13 @@ class _Collected:
     def add_photo(self, chunk: ImageSet, scores: Scores, side: int) -> None:
         """A photo scored at its own resolution: its pixel metrics from a sample of its own map and
         mask, the rest as a thumbnail of ``side`` px (the grid's pictures are small)."""
-        known = chunk.mask_known
-        if known is not None and known[0] and scores.residual_maps is not None and self.map_pixels < PIXEL_METRIC_LIMIT:
-            values, labels = pixel_sample(scores.residual_maps[0], chunk.masks[0])
-            self.maps.append(values)
-            self.masks.append(labels)
-            self.map_pixels += values.size
+        sample = photo_sample(chunk, scores) if self.map_pixels < PIXEL_METRIC_LIMIT else None
+        if sample is not None:
+            self.maps.append(sample[0])
+            self.masks.append(sample[1])
+            self.map_pixels += sample[0].size
             self.pixel_photos += 1
-        small, small_scores = thumbnail(chunk, scores, side)
-        small.mask_notes = list(chunk.mask_notes)
-        self.add(small, small_scores)
+        self.add(*thumbnail(chunk, scores, side))
 
     def scores(self) -> Scores:
         """Every image's numbers as one Scores, without pictures."""

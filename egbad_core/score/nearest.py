@@ -30,13 +30,14 @@ KEPT_GROUPINGS = 4  # banks whose groups are kept (a run scores against one or t
 @dataclass(frozen=True)
 class _Groups:
     """A bank clustered for the grouped search: the centres, and for each cluster the rows of it
-    and its NEIGHBOURS nearest clusters, laid out for the product."""
+    and its NEIGHBOURS nearest clusters, laid out for the product (``_augmented``)."""
 
     centres: torch.Tensor
     candidates: list[torch.Tensor]
+    whole: torch.Tensor  # the whole bank, laid out so, for the places measured again
 
 
-_grouped: dict[int, tuple[weakref.ref, _Groups]] = {}  # by the bank's id; the weak reference tells a reused id
+_groupings: dict[int, tuple[weakref.ref, _Groups]] = {}  # by the bank's id; the weak reference tells a reused id
 
 
 def nearest_map(features: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:
@@ -46,10 +47,11 @@ def nearest_map(features: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:
     queries = features.permute(0, 2, 3, 1).reshape(-1, f)
     if queries.shape[0] < GROUPED_FROM * memory.shape[0] or memory.shape[0] < 4 * MIN_CLUSTERS:
         return exact_distances(queries, memory).view(n, h, w)
-    distances = grouped_distances(queries, memory).view(n, h * w)
+    groups = _groups_of(memory)
+    distances = _grouped(queries, groups).view(n, h * w)
     again = distances.topk(max(1, math.ceil(h * w * REMEASURED)), dim=1).indices  # (N, k)
     rows = (again + torch.arange(n, device=again.device)[:, None] * (h * w)).reshape(-1)
-    distances.view(-1)[rows] = exact_distances(queries[rows], memory)
+    distances.view(-1)[rows] = _nearest_in(queries[rows], groups.whole)
     return distances.view(n, h, w)
 
 
@@ -78,7 +80,11 @@ def _nearest_in(queries: torch.Tensor, bank: torch.Tensor) -> torch.Tensor:
 def grouped_distances(queries: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:
     """(Q, F) → (Q,) distance to the nearest row among the clusters next to each query's own: at
     least the true distance, equal to it for most places (a fifth of the work of the whole bank)."""
-    groups = _groups_of(memory)
+    return _grouped(queries, _groups_of(memory))
+
+
+def _grouped(queries: torch.Tensor, groups: _Groups) -> torch.Tensor:
+    """grouped_distances against a bank's groups."""
     own = _nearest_centre(queries, groups.centres)
     order = torch.argsort(own)
     counts = torch.bincount(own, minlength=len(groups.centres)).tolist()
@@ -96,15 +102,15 @@ def grouped_distances(queries: torch.Tensor, memory: torch.Tensor) -> torch.Tens
 
 def _groups_of(memory: torch.Tensor) -> _Groups:
     """The bank's groups, made once for each bank (a run searches the same one for every window)."""
-    kept = _grouped.get(id(memory))
+    kept = _groupings.get(id(memory))
     if kept is not None and kept[0]() is memory:
         return kept[1]
     centres, members = _clusters(memory)
     near = _centre_distances(centres, centres).topk(min(NEIGHBOURS, len(centres)), dim=1, largest=False).indices
-    groups = _Groups(centres, [_augmented(memory[torch.isin(members, around)]) for around in near])
-    while len(_grouped) >= KEPT_GROUPINGS:
-        _grouped.pop(next(iter(_grouped)))
-    _grouped[id(memory)] = (weakref.ref(memory), groups)
+    groups = _Groups(centres, [_augmented(memory[torch.isin(members, around)]) for around in near], _augmented(memory))
+    while len(_groupings) >= KEPT_GROUPINGS:
+        _groupings.pop(next(iter(_groupings)))
+    _groupings[id(memory)] = (weakref.ref(memory), groups)
     return groups
 
 
