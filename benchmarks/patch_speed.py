@@ -26,7 +26,6 @@ from egbad_core.score import local, nearest
 from egbad_core.score.local_reference import build_patch_reference
 from egbad_core.score.moments import moments_of
 from egbad_core.score.same_place import lay_out, place_distance
-from egbad_core.score.tensors import smooth
 
 
 def _model(folder: str, checkpoint: str | None):
@@ -71,7 +70,7 @@ def main() -> int:
         features = local.local_features(n, x, config.stages, config.feature_grid)
         moments = moments_of(x, config)
         figures["reconstruct ms"] = per_image(lambda: local.reconstruct(n, x))
-        figures["residual ms"] = per_image(lambda: smooth((x.float() - rebuilt).abs(), local.RESIDUAL_SMOOTHING))
+        figures["residual ms"] = per_image(lambda: local.residual_map(x, rebuilt))
         figures["D features ms"] = per_image(lambda: local.local_features(n, x, config.stages, config.feature_grid))
         figures["nearest feature ms"] = per_image(lambda: nearest.nearest_map(features, reference.features))
         figures["moments ms"] = per_image(lambda: moments_of(x, config))

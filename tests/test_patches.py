@@ -190,6 +190,12 @@ def test_local_moments_are_each_windows_mean_and_spread_on_a_half_window_grid():
     assert moments[1, 2, 1, 1] == pytest.approx(float(window.mean()), abs=1e-5)
     assert moments[1, 5, 1, 1] == pytest.approx(float(window.std(unbiased=False)), abs=1e-4)
     assert local_moments(torch.full((1, 1, 16, 16), 0.3), 4)[0, 1].abs().max() < 1e-3  # flat: no spread
+    odd = torch.rand(1, 2, 30, 37)
+    found = local_moments(odd.contiguous(memory_format=torch.channels_last), 8)
+    assert found.shape == (1, 4, 7, 9) and torch.allclose(found, local_moments(odd, 8))
+    corner = odd[0, 1, 22:30, 30:37]  # the last place's window (from 6·4 − 2, 8·4 − 2), inside the frame
+    assert found[0, 1, -1, -1] == pytest.approx(float(corner.mean()), abs=1e-5)
+    assert found[0, 3, -1, -1] == pytest.approx(float(corner.std(unbiased=False)), abs=1e-4)
 
 
 def test_dis_is_the_further_out_of_the_two_descriptions_each_in_its_own_units():

@@ -31,13 +31,26 @@ def _photo(height, width, seed=0):
 
 def test_a_photo_is_scored_in_windows_into_one_map_of_its_own_size(request_):
     photo = _photo(300, 460)
-    windows, scaled = photo_windows(request_, 300, 460)
+    windows, scaled = photo_windows(request_, 300, 460, largest=256)
     assert windows.overlap == 64 and windows.window == 256 and len(windows) == 6  # 2 × 3
     assert scaled.settings.feature_grid == 8 * request_.settings.feature_grid  # D's step as at the 32-px working size
-    result = run_to_end(photo_scoring_task(request_, photo))
+    result = run_to_end(photo_scoring_task(request_, photo, largest=256))
     assert result.anomaly_map.shape == (300, 460) and np.isfinite(result.anomaly_map).all()
     assert result.score == pytest.approx(float(result.anomaly_map.max()))
     assert result.anomaly_map[result.worst] == pytest.approx(result.score)
+
+
+def test_the_window_side_covers_the_photo_with_the_fewest_pixels_scored(request_):
+    smallest, _ = photo_windows(request_, 3000, 4096, largest=256)
+    windows, scaled = photo_windows(request_, 3000, 4096)
+    tile = request_.checkpoint.networks.config.image_size
+    assert 256 < windows.window <= 1216 and windows.window % tile == 0  # whole tiles, reconstructed side by side
+    cost = lambda w: len(w) * w.window**2  # noqa: E731
+    assert cost(windows) < 0.9 * cost(smallest) and cost(windows) < 1.2 * 3000 * 4096
+    # D's features a place every step as at the working size: the grid grows with the window.
+    assert scaled.settings.feature_grid * 32 == request_.settings.feature_grid * windows.window
+    one, _ = photo_windows(request_, 300, 280)  # smaller than the largest window: one, just covering it
+    assert len(one) == 1 and 300 <= one.window < 300 + tile
 
 
 def test_a_small_bright_defect_is_the_worst_place_of_a_large_photo(request_):
@@ -53,8 +66,8 @@ def test_the_photos_map_has_no_seams_where_windows_meet(request_):
     is the map of the photo scored whole."""
     request = replace(request_, config=replace(request_.settings, lam=1.0))
     photo = _photo(256, 600, seed=2)
-    tiled = run_to_end(photo_scoring_task(request, photo)).anomaly_map
-    _, scaled = photo_windows(request, 256, 600)  # D's features at the working size's step, as the windows take them
+    tiled = run_to_end(photo_scoring_task(request, photo, largest=256)).anomaly_map  # three windows meet
+    _, scaled = photo_windows(request, 256, 600, largest=256)  # D's features at the working size's step, as the windows take them
     whole = run_to_end(scaled.task(photo[None], True)).residual_maps[0]
     assert np.abs(tiled - whole).max() < 1e-3 * np.abs(whole).max()
 

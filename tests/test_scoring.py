@@ -87,6 +87,22 @@ def test_smoothing_keeps_a_flat_image_and_spreads_a_spot():
     assert abs(float(blurred.sum()) - 1.0) < 1e-5 and float(blurred.max()) < 0.2
 
 
+
+@pytest.mark.parametrize("shape", [(2, 3, 17, 5), (1, 1, 600, 530), (1, 2, 40, 1100)])
+def test_the_blur_is_a_gaussian_convolution_with_zero_padding_on_short_and_long_sides(shape):
+    """Matrix products (one for a short side, blocks along a long one) give the convolution's sums,
+    zero padding included, so the stored references' border pixels do not move."""
+    from egbad_core.score.tensors import smooth
+
+    images = torch.randn(shape, generator=torch.Generator().manual_seed(0))
+    for sigma in (0.7, 4.0):
+        radius = max(1, int(round(2.5 * sigma)))
+        steps = torch.arange(-radius, radius + 1, dtype=torch.float32)
+        taps = torch.exp(-(steps**2) / (2 * sigma * sigma))
+        kernel = (taps[:, None] * taps[None, :] / taps.sum() ** 2).expand(shape[1], 1, -1, -1)
+        expected = torch.nn.functional.conv2d(images, kernel, padding=radius, groups=shape[1])
+        assert torch.allclose(smooth(images, sigma), expected, atol=1e-5)
+
 def test_a_pixel_that_varies_in_the_training_images_weighs_less():
     from egbad_core.model.references import Reference
     from egbad_core.score.whole import residual_terms

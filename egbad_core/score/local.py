@@ -99,6 +99,12 @@ def _blend_weights(patch: int, device: torch.device) -> torch.Tensor:
     return (ramp.clamp_min(0.05)[:, None] * ramp.clamp_min(0.05)[None, :]).flatten()
 
 
+def residual_map(x: torch.Tensor, reconstruction: torch.Tensor) -> torch.Tensor:
+    """(N, H, W) |x − G(E(x))| summed over channels, blurred a little (summed first: the same, the
+    blur being linear, at a third of the work)."""
+    return smooth((x.float() - reconstruction).abs().sum(dim=1, keepdim=True), RESIDUAL_SMOOTHING)[:, 0]
+
+
 @dataclass
 class RawMaps:
     """A batch's local terms before they are smoothed and standardised."""
@@ -119,7 +125,7 @@ def raw_maps(networks: Networks, x: torch.Tensor, config: ScoreConfig, memory: t
     bank's search had cost a fifth of the scoring time. ``place_bank``: those places as
     ``same_place.lay_out`` sets them out."""
     reconstruction = reconstruct(networks, x)
-    residual = smooth((x.float() - reconstruction).abs(), RESIDUAL_SMOOTHING).sum(dim=1)
+    residual = residual_map(x, reconstruction)
     size = residual.shape[-2:]
     far = upsample(nearest_map(local_features(networks, x, config.stages, config.feature_grid), memory).float(), size)
     moment_far = same = None

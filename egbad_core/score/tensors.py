@@ -19,13 +19,47 @@ def smooth(images: torch.Tensor, sigma: float) -> torch.Tensor:
     steps = torch.arange(-radius, radius + 1, dtype=images.dtype, device=images.device)
     kernel = torch.exp(-(steps**2) / (2 * sigma * sigma))
     kernel = kernel / kernel.sum()
-    channels = images.shape[1]
-    # Two passes of the 1-D kernel, the same blur as the 2-D one (with zero padding too) at a tenth
-    # of the work for σ = 4: the dense 21×21 kernel had been a fifth of scoring time at 256 px.
-    rows = kernel.view(1, 1, 1, -1).expand(channels, 1, 1, -1)
-    columns = kernel.view(1, 1, -1, 1).expand(channels, 1, -1, 1)
-    across = F.conv2d(images, rows, padding=(0, radius), groups=channels)
-    return F.conv2d(across, columns, padding=(radius, 0), groups=channels)
+    return _blur_rows(_blur_columns(images, kernel), kernel)
+
+
+BLUR_BLOCK = 32  # output pixels a band of the blur's matrix product makes at once, along a long side
+WHOLE_SIDE = 512  # a side up to this long is blurred by one matrix product
+
+
+def _band(kernel: torch.Tensor, block: int) -> torch.Tensor:
+    """(block + taps − 1, block): column j holds the kernel over inputs j … j + taps − 1."""
+    taps = kernel.numel()
+    offset = torch.arange(block + taps - 1, device=kernel.device)[:, None] - torch.arange(block, device=kernel.device)[None, :]
+    inside = (offset >= 0) & (offset < taps)
+    return torch.where(inside, kernel[offset.clamp(0, taps - 1)], kernel.new_zeros(()))
+
+
+# The 1-D passes are matrix products: the same sums as a convolution with zero padding, at a third
+# to a fifth of the time of PyTorch's depthwise convolution on the CPU (which had been a fifth of
+# a photo's scoring time, and is slowest on the large windows photos are scored in: 150 against
+# 28 ms at 1,088 px, 60 against 11 for 16 maps of 256). A short side is one product with the whole
+# band matrix; a long one, blocks of 32 outputs, each with the kernel's reach either side.
+def _blur_columns(images: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
+    """The blur along the last axis."""
+    length, reach = images.shape[-1], (kernel.numel() - 1) // 2
+    block = length if length <= WHOLE_SIDE else BLUR_BLOCK
+    count = -(-length // block)
+    padded = F.pad(images, (reach, count * block - length + reach))
+    if count == 1:
+        return padded @ _band(kernel, block)
+    return (padded.unfold(-1, block + 2 * reach, block) @ _band(kernel, block)).flatten(-2)[..., :length]
+
+
+def _blur_rows(images: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
+    """The blur along the axis before the last."""
+    length, reach = images.shape[-2], (kernel.numel() - 1) // 2
+    block = length if length <= WHOLE_SIDE else BLUR_BLOCK
+    count = -(-length // block)
+    padded = F.pad(images, (0, 0, reach, count * block - length + reach))
+    if count == 1:
+        return _band(kernel, block).T @ padded
+    blurred = padded.unfold(-2, block + 2 * reach, block) @ _band(kernel, block)  # (…, count, W, block)
+    return blurred.transpose(-1, -2).flatten(-3, -2)[..., :length, :]
 
 
 def pinned(images: torch.Tensor, device: torch.device) -> torch.Tensor:
