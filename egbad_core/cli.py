@@ -1,4 +1,4 @@
-"""``egbad``: the engine without a window. ``egbad train`` and ``egbad detect``.
+"""``egbad``: the engine without a window: ``egbad train``, ``detect``, ``watch`` and ``export-model``.
 
 Everything it does goes through ``session``, the surface the window uses too. Problems a user
 can cause end with one plain sentence on stderr and exit code 2, never a traceback. A run's
@@ -62,12 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     _data_arguments(detect)
     detect.add_argument("--test-labels", help="CSV: labels to score, e.g. 2,7,8 (default: all)")
     detect.add_argument("--method", choices=SCORING_METHODS, default="egbad")
-    group = detect.add_mutually_exclusive_group()
-    group.add_argument("--threshold", type=float, help="flag images whose score is at least this")
-    group.add_argument(
-        "--auto-threshold", choices=AUTO_THRESHOLDS,
-        help="best F1 (needs labels), or the training images' 99th percentile or mean + 3σ",
-    )
+    _threshold_arguments(detect)
     detect.add_argument("--lam", type=float, help="λ, the weight of the discrimination term")
     detect.add_argument("--anogan-steps", type=int, help="latent-search steps per image for --method anogan")
     detect.add_argument("--batch-size", type=int, help="images per forward pass")
@@ -79,7 +74,40 @@ def build_parser() -> argparse.ArgumentParser:
     detect.add_argument("--roi", metavar="PNG", help="a region of interest: white where the part is inspected "
                         "(default: roi.png in the data folder, where there is one)")
     detect.add_argument("--quiet", action="store_true", help="no progress bar")
+    _line_commands(commands)
     return parser
+
+
+def _line_commands(commands) -> None:
+    """``watch`` and ``export-model``: a model on the line."""
+    watch = commands.add_parser("watch", help="score each image as it lands in a folder, until Ctrl-C")
+    watch.add_argument("folder", help="the folder images are written into (its own files, not its subfolders)")
+    watch.add_argument("--checkpoint", required=True, metavar="CKPT")
+    watch.add_argument("--out-dir", metavar="DIR", help="where scores.csv grows (default: FOLDER/inspected)")
+    watch.add_argument("--flagged-to", metavar="DIR", help="copy each flagged image here")
+    watch.add_argument("--maps", metavar="DIR", help="write each image's anomaly map: a PNG overlay and the raw .npy")
+    watch.add_argument("--roi", metavar="PNG", help="a region of interest (default: roi.png in the folder)")
+    watch.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    watch.add_argument("--settle", type=float, default=0.5, metavar="S",
+                       help="seconds a file must stay unchanged before it is read (default: %(default)s)")
+    _threshold_arguments(watch, labelled=False)
+
+    export = commands.add_parser("export-model", help="write a model as ONNX that scores without this app")
+    export.add_argument("--checkpoint", required=True, metavar="CKPT")
+    export.add_argument("--format", choices=("onnx",), default="onnx")
+    export.add_argument("--out", required=True, metavar="DIR", help="folder for model.onnx and model.json")
+    _threshold_arguments(export, labelled=False)
+
+
+def _threshold_arguments(parser: argparse.ArgumentParser, labelled: bool = True) -> None:
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--threshold", type=float, help="flag images whose score is at least this")
+    group.add_argument(
+        "--auto-threshold", choices=AUTO_THRESHOLDS if labelled else [m for m in AUTO_THRESHOLDS if m != "f1"],
+        help=("best F1 (needs labels), or " if labelled else "") + "the training images' 99th percentile or mean + 3σ",
+    )
+    group.add_argument("--false-alarm-rate", metavar="RATE",
+                       help="the threshold that flags about this share of good parts: 1/400, 0.25%% or 0.0025")
 
 
 def _data_arguments(parser: argparse.ArgumentParser) -> None:
@@ -93,7 +121,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     limit_heap_growth()
     try:
-        return {"train": train_command, "detect": detect_command}[args.command](args)
+        return {"train": train_command, "detect": detect_command, "watch": watch_command,
+                "export-model": export_command}[args.command](args)
     except EgbadError as error:
         if os.environ.get("RANK", "0") == "0":  # under torchrun every process meets it; one says it
             print(f"egbad: {error}", file=sys.stderr)
@@ -313,7 +342,7 @@ def _detect(args: argparse.Namespace, world, device_name: str | None) -> int:
                 bar.total = event.total
             bar.update(event.done - bar.n)
 
-    threshold: float | str | None = args.threshold if args.threshold is not None else args.auto_threshold
+    threshold = _threshold(args)
     stop = threading.Event()
     with _signals_stop(stop, lambda: bar.write("Stopping after this batch (Ctrl-C again to quit at once)…", file=sys.stderr)):
         try:
@@ -342,6 +371,8 @@ def _detect(args: argparse.Namespace, world, device_name: str | None) -> int:
         + pixel + f". Results in {out_dir}/ ({', '.join(session.RESULT_FILES)})"
         + (f"; anomaly maps in {args.maps}/." if args.maps else ".")
     )
+    if summary.get("false_alarms"):
+        _info(summary["false_alarms"]["said"])
     print(json.dumps(summary, default=float))
     return 0
 
@@ -366,6 +397,52 @@ def _progress_bar(quiet: bool, total: int, what: str):
     from tqdm import tqdm
 
     return tqdm(total=total, desc=what, unit="it", disable=quiet, file=sys.stderr, dynamic_ncols=True, mininterval=0.5)
+
+
+def _threshold(args: argparse.Namespace):
+    """The threshold the command line asks for: a number, an automatic method, a rate, or None."""
+    from . import session
+    if args.false_alarm_rate is not None:
+        return session.parse_rate(args.false_alarm_rate)
+    return args.threshold if args.threshold is not None else args.auto_threshold
+
+
+def watch_command(args: argparse.Namespace) -> int:
+    """``egbad watch``: score each image as it lands, a line each, until Ctrl-C (exit 0)."""
+    from . import session
+    from .events import InspectedEvent, NoteEvent
+
+    folder = Path(args.folder)
+    if not folder.is_dir():
+        raise EgbadError(f"{folder} is not a folder to watch.")
+    checkpoint = session.load_checkpoint(args.checkpoint, session.resolve_device(args.device))
+    region = session.region_of_interest(session.parse_source(str(folder)), checkpoint, args.roi)
+    request = session.ScoreRequest(checkpoint, threshold=_threshold(args), checkpoint_path=args.checkpoint, region=region)
+    plan = session.WatchPlan(folder, Path(args.out_dir or folder / "inspected"), args.maps and Path(args.maps),
+                             args.flagged_to and Path(args.flagged_to), settle=args.settle)
+    said = lambda event: _info(event.message) if isinstance(event, NoteEvent) else (  # noqa: E731
+        print(event.line(), flush=True) if isinstance(event, InspectedEvent) else None)
+    stop = threading.Event()
+    _info(f"Watching {folder} with {args.checkpoint} on {session.describe_device(checkpoint.networks.device)}; "
+          f"rows go to {plan.out_dir / 'scores.csv'}. Ctrl-C to stop.")
+    with _signals_stop(stop, lambda: _info("Stopping after this image…")):
+        scored, flagged = session.run_to_end(session.watch_task(request, plan, stop), said)
+    _info(f"{scored} image{'' if scored == 1 else 's'} scored, {flagged} flagged this run.")
+    return 0
+
+
+def export_command(args: argparse.Namespace) -> int:
+    """``egbad export-model``: the checkpoint as ONNX, checked against the app's scores."""
+    from . import session
+    checkpoint = session.load_checkpoint(args.checkpoint, session.resolve_device("cpu"))
+    _info(f"Exporting {args.checkpoint} as ONNX (about a minute)…")
+    done = session.export_onnx(checkpoint, args.out, _threshold(args), args.checkpoint)
+    checked = ("not checked: onnxruntime is not installed (pip install \".[deploy]\")" if done.difference is None
+               else f"scores as the app does (largest relative difference {done.difference:.1g})")
+    _info(f"Wrote {done.model} and {done.spec}; {checked}.")
+    print(json.dumps({"model": str(done.model), "spec": str(done.spec), "difference": done.difference,
+                      "seconds": round(done.seconds, 1)}))
+    return 0
 
 
 if __name__ == "__main__":

@@ -97,7 +97,32 @@ class FinishedEvent:
     fit: float | None = None  # R² of the last checkpoint's reconstructions of training inputs
 
 
-Event = Union[ProgressEvent, DeviceEvent, IterationEvent, EpochEvent, PreviewEvent, WarningEvent, FinishedEvent]
+@dataclass(frozen=True)
+class InspectedEvent:
+    """One image scored as it landed in a watched folder (live inspection)."""
+
+    image_id: str
+    score: float
+    relative: float | None  # 1.0: the training images' 99th percentile
+    flagged: bool
+    worst: tuple[int, int] | None  # (row, column) of the worst place, in the file's own pixels
+    latency: float  # seconds from the file's last write to its row in scores.csv
+
+    def line(self) -> str:
+        """The image's line as ``egbad watch`` prints it: name, verdict, score, latency."""
+        relative = "" if self.relative is None else f" ({self.relative:.2f} × the training 99th pct)"
+        return f"{self.image_id}\t{'FLAGGED' if self.flagged else 'ok'}\tscore {self.score:.3f}{relative}\t{self.latency:.2f} s"
+
+
+@dataclass(frozen=True)
+class NoteEvent:
+    """A sentence about work that goes on: a file skipped, a folder gone or back."""
+
+    message: str
+
+
+Event = Union[ProgressEvent, DeviceEvent, IterationEvent, EpochEvent, PreviewEvent, WarningEvent, FinishedEvent,
+              InspectedEvent, NoteEvent]
 Task = Generator[Any, None, T]  # yields events, returns the task's result
 
 

@@ -21,6 +21,7 @@ from .data.images import ImageSet, SkippedFile, skipped_lines
 from .data.loading import load_training_set, scoring_images_task, training_images_task
 from .data.region import Region, folder_region, read_region
 from .data.sources import DataSource
+from .deploy.onnx_export import Exported, export_onnx
 from .errors import EgbadError
 from .events import DeviceEvent, FinishedEvent, Task, run_to_end
 from .model.checkpoints import Checkpoint, load_checkpoint, save_checkpoint
@@ -31,7 +32,9 @@ from .run.photo_detection import PhotoView, photo_detection_task, photo_view
 from .run.results import write_scores_csv, write_summary
 from .run.scoring import ScoreRequest, detection_task
 from .run.streaming import RESULT_FILES, streaming_detection_task
+from .run.watching import WatchPlan, watch_task
 from .score.explained import POOR_FIT, describe_fit
+from .score.false_alarms import FalseAlarmRate, one_in, parse_rate
 from .system.device import describe_device, resolve_device
 from .system.distributed import ALONE, World
 from .system.files import ensure_writable_folder
@@ -250,5 +253,5 @@ __all__ = [
     "library_versions", "limit_heap_growth", "photo_view", "PhotoView", "Region", "region_of_interest", "release_free_memory", "load_checkpoint", "load_data", "make_trainer", "parse_source",
     "resolve_device", "run_to_end", "save_checkpoint", "score_settings", "skipped_lines", "test_images", "training",
     "training_set_task",
-    "write_maps",
+    "write_maps", "FalseAlarmRate", "one_in", "parse_rate", "WatchPlan", "watch_task", "Exported", "export_onnx",
 ]

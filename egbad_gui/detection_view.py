@@ -13,11 +13,12 @@ from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView, QCheckBox, QComboBox, QDoubleSpinBox, QHBoxLayout, QHeaderView, QLabel,
-    QProgressBar, QPushButton, QSplitter, QTableView, QVBoxLayout, QWidget,
+    QProgressBar, QPushButton, QSpinBox, QSplitter, QTableView, QVBoxLayout, QWidget,
 )
 from superqt import QDoubleSlider
 
 from egbad_core.pictures import colour_bar, to_rgb8, triptych
+from egbad_core.session import FalseAlarmRate, one_in
 
 from .images import outlined, pixmap_from_rgb
 from .plots import ScoreHistogram, view_span
@@ -99,20 +100,33 @@ class DetectionView(QWidget):
         self.auto_f1.clicked.connect(lambda: self.apply_auto("f1"))
         self.auto_p99.clicked.connect(lambda: self.apply_auto("p99"))
         self.auto_sigma.clicked.connect(lambda: self.apply_auto("mean3sigma"))
+        self.one_in = QSpinBox()  # the threshold by the share of good parts it flags
+        self.one_in.setObjectName("oneInSpin")
+        self.one_in.setRange(2, 10_000_000)
+        self.one_in.setValue(400)
+        self.one_in.setPrefix("1 in ")
+        self.one_in.setGroupSeparatorShown(True)
+        self.by_rate = QPushButton("Flag good parts")
+        self.by_rate.setToolTip("The threshold that flags about this share of good parts, fitted to the good "
+                                "images the model was measured on")
+        self.by_rate.clicked.connect(lambda: self.apply_rate(1.0 / self.one_in.value()))
         threshold_row = QHBoxLayout()
         threshold_row.addWidget(QLabel("Threshold"))
         threshold_row.addWidget(self.slider, 1)
         threshold_row.addWidget(self.spin)
-        for button in (self.auto_f1, self.auto_p99, self.auto_sigma):
-            threshold_row.addWidget(button)
+        for widget in (self.auto_f1, self.auto_p99, self.auto_sigma, self.one_in, self.by_rate):
+            threshold_row.addWidget(widget)
 
         self.flagged_label = QLabel("No scores yet: train or load a model, then Detect.")
         self.flagged_label.setObjectName("flaggedLabel")
         self.flagged_label.setStyleSheet("font-weight: bold")
         self.metrics_label = QLabel("")
         self.metrics_label.setObjectName("metricsLabel")
+        self.alarms_label = QLabel("")  # what the threshold means for good parts
+        self.alarms_label.setObjectName("alarmsLabel")
         info_row = QHBoxLayout()
         info_row.addWidget(self.flagged_label)
+        info_row.addWidget(self.alarms_label)
         info_row.addStretch(1)
         info_row.addWidget(self.metrics_label)
         return threshold_row, info_row
@@ -249,6 +263,8 @@ class DetectionView(QWidget):
         self.auto_f1.setEnabled(labelled)
         self.auto_p99.setEnabled(stats is not None)
         self.auto_sigma.setEnabled(stats is not None)
+        for widget in (self.one_in, self.by_rate):
+            widget.setEnabled(stats is not None and len(stats.scores) > 1)
         self.table.resizeColumnsToContents()
         self.table.sortByColumn(5, Qt.SortOrder.DescendingOrder)
         self.set_threshold(detection.threshold)
@@ -293,11 +309,23 @@ class DetectionView(QWidget):
         self.set_threshold(threshold)
         self.detection.threshold_method = method
 
+    def apply_rate(self, rate: float) -> None:
+        """Set the threshold that flags about ``rate`` of good parts; nothing where it cannot be had."""
+        if self.detection is None or self.detection.train_stats is None or len(self.detection.train_stats.scores) < 2:
+            return
+        wanted = FalseAlarmRate(rate)
+        threshold = self.detection.choose_threshold(wanted)
+        self.set_threshold(threshold)
+        self.detection.threshold_method = str(wanted)
+
     def _refresh_flags(self) -> None:
         detection = self.detection
         at = detection.at_threshold()
         self.model.set_flagged(detection.flagged)
         self.flagged_label.setText(f"{at.n_flagged} of {at.n_images} flagged")
+        alarms = detection.false_alarms()
+        self.alarms_label.setText("" if alarms is None else f"· about {one_in(alarms.rate)} good parts flagged")
+        self.alarms_label.setToolTip("" if alarms is None else alarms.sentence())
         summary = []
         if at.precision is not None:
             summary.append(f"precision {at.precision:.3f}   recall {at.recall:.3f}   F1 {at.f1:.3f}")

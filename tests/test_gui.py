@@ -95,6 +95,15 @@ def test_detect_fills_the_table_and_the_slider_ends_change_the_flagged_count(qtb
     assert view.spin.value() == pytest.approx(view.top, rel=1e-3)
     assert view.histogram.line.value() == pytest.approx(view.top, rel=1e-3)
     assert "AUROC" in view.metrics_label.text()
+    # The threshold by the share of good parts it flags, and what any threshold means for them.
+    assert view.by_rate.isEnabled()
+    view.one_in.setValue(20)
+    qtbot.mouseClick(view.by_rate, Qt.MouseButton.LeftButton)
+    assert view.alarms_label.text() == "· about 1 in 20 good parts flagged"
+    assert view.detection.threshold_method == "about 1 in 20 good parts flagged"
+    assert "training images" in view.alarms_label.toolTip()
+    slider.setValue(slider.minimum())
+    assert view.alarms_label.text() != "· about 1 in 20 good parts flagged"
 
     with qtbot.waitSignal(window.exported, timeout=30_000):
         window.export_grid(str(tmp_path / "grid.png"))

@@ -22,10 +22,19 @@ class ScoreStats:
     std: float
     p99: float
     count: int
+    # The scores themselves, sorted (checkpoints before issue 21 have none): the false-alarm rate a
+    # threshold implies. A patch model's are of held-out images its banks never saw; a whole-image
+    # model's of its training images, each left out of its own nearest-neighbour search.
+    scores: tuple[float, ...] = ()
+    held_out: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "scores", tuple(float(s) for s in self.scores))  # a checkpoint's list
 
     @classmethod
-    def of(cls, scores: np.ndarray) -> "ScoreStats":
-        return cls(float(scores.mean()), float(scores.std()), float(np.percentile(scores, 99)), int(scores.size))
+    def of(cls, scores: np.ndarray, held_out: bool = False) -> "ScoreStats":
+        return cls(float(scores.mean()), float(scores.std()), float(np.percentile(scores, 99)), int(scores.size),
+                   tuple(np.sort(np.asarray(scores, dtype=np.float64)).tolist()), held_out)
 
     @property
     def mean_plus_3_sigma(self) -> float:

@@ -15,6 +15,7 @@ from ..data.images import ImageSet
 from ..errors import EgbadError
 from ..model.references import ScoreStats
 from ..score import metrics
+from ..score.false_alarms import FalseAlarmRate, FalseAlarms, false_alarms, threshold_for
 from ..score.scores import Scores
 
 
@@ -57,20 +58,22 @@ class Detection:
         return self.train_stats.relative(self.scores.score) if self.train_stats else None
 
     def set_auto_threshold(self, method: str) -> float:
+        """Set the threshold by ``method`` (f1, p99, mean3sigma); raises ValueError where it cannot be had."""
         self.threshold = metrics.auto_threshold(method, self.images.is_defect, self.scores.score, self.train_stats)
         self.threshold_method = method
         return self.threshold
 
-    def choose_threshold(self, threshold: float | str | None) -> None:
-        """A number, the name of an automatic method (f1, p99, mean3sigma), or None for the
-        sensible default; raises EgbadError where none can be set."""
-        if isinstance(threshold, (int, float)):
-            self.threshold = float(threshold)
-            return
-        try:
-            self.set_auto_threshold(threshold or default_threshold_method(self.images, self.train_stats))
-        except ValueError as error:
-            raise EgbadError(f"cannot set the threshold automatically: {error}.") from None
+    def choose_threshold(self, threshold: float | str | FalseAlarmRate | None) -> float:
+        """A number, the name of an automatic method (f1, p99, mean3sigma), a false-alarm rate, or
+        None for the sensible default; raises EgbadError where none can be set."""
+        self.threshold, self.threshold_method = chosen_threshold(threshold, self.images.is_defect, self.scores.score,
+                                                                 self.train_stats)
+        return self.threshold
+
+    def false_alarms(self) -> FalseAlarms | None:
+        """What the threshold implies for good parts, where the checkpoint keeps good images' scores."""
+        stats = self.train_stats
+        return None if stats is None else false_alarms(stats.scores, self.threshold, stats.held_out)
 
     def at_threshold(self) -> metrics.ThresholdMetrics:
         return metrics.at_threshold(self.images.is_defect, self.scores.score, self.threshold)
@@ -127,7 +130,7 @@ class Detection:
 
     def summary(self) -> dict[str, Any]:
         truth = self.images.is_defect
-        at = self.at_threshold()
+        at, alarms = self.at_threshold(), self.false_alarms()
         return {
             "method": self.scores.method,
             "checkpoint": self.checkpoint,
@@ -146,7 +149,9 @@ class Detection:
             "lambda": self.scores.lam,
             "seconds": self.scores.seconds,
             "images_per_s": self.scores.images_per_s,
-            "train_score_stats": None if self.train_stats is None else self.train_stats.__dict__,
+            "false_alarms": None if alarms is None else alarms.to_dict(),
+            "train_score_stats": None if self.train_stats is None else
+            {k: v for k, v in self.train_stats.__dict__.items() if k != "scores"},
             "label_counts": self.images.label_counts(),
             **self.pixel_metrics(),
             "skipped": [str(s) for s in self.images.skipped],
@@ -167,10 +172,22 @@ def pixel_summary(maps: np.ndarray | None, masks: np.ndarray | None, notes: list
             "pixel_images": int(maps.shape[0]), "mask_notes": list(notes)}
 
 
-def default_threshold_method(images: ImageSet, stats: ScoreStats | None) -> str:
-    """Best F1 where labels of both kinds exist, else the normal images' 99th percentile."""
-    if metrics.both_classes(images.is_defect):
-        return "f1"
-    if stats is not None:
-        return "p99"
-    raise EgbadError("there are no labels and the checkpoint has no training-score statistics; give --threshold.")
+def chosen_threshold(wanted: float | str | FalseAlarmRate | None, is_defect: np.ndarray | None, scores: np.ndarray,
+                     stats: ScoreStats | None) -> tuple[float, str]:
+    """The threshold ``wanted`` names (a number, an automatic method, a false-alarm rate, or None:
+    best F1 where labels of both kinds exist, else the normal images' 99th percentile) and how it
+    was set, in words; raises EgbadError where it cannot be had."""
+    if isinstance(wanted, (int, float)):
+        return float(wanted), "manual"
+    if isinstance(wanted, FalseAlarmRate):
+        if stats is None:
+            raise EgbadError("cannot set the threshold by a false-alarm rate: the checkpoint's good-image scores "
+                             "are not of this score (another method or other score settings).")
+        return threshold_for(stats.scores, wanted.rate), str(wanted)
+    method = wanted or ("f1" if metrics.both_classes(is_defect) else "p99")
+    if method == "p99" and stats is None and wanted is None:
+        raise EgbadError("there are no labels and the checkpoint has no training-score statistics; give --threshold.")
+    try:
+        return metrics.auto_threshold(method, is_defect, scores, stats), method
+    except ValueError as error:
+        raise EgbadError(f"cannot set the threshold automatically: {error}.") from None

@@ -51,12 +51,16 @@ def _csv_bytes(rows: Iterable[tuple]) -> bytes:
 
 class ScoresFile:
     """``scores.csv`` growing a chunk at a time. A chunk's rows go to the file in one unbuffered
-    write, so a process killed at any moment (kill -9 included) leaves whole rows only."""
+    write, so a process killed at any moment (kill -9 included) leaves whole rows only. With
+    ``resume`` the rows of a file already there are kept and their ids read back (``ids``)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, resume: bool = False) -> None:
         self.path = path
-        self.stream = open(path, "wb", buffering=0)
-        self._write(_csv_bytes([COLUMNS]))
+        self.ids: set[str] = scored_ids(path) if resume else set()
+        carry_on = resume and path.is_file() and path.stat().st_size > 0
+        self.stream = open(path, "ab" if carry_on else "wb", buffering=0)
+        if not carry_on:
+            self._write(_csv_bytes([COLUMNS]))
 
     def append(self, detection: Detection) -> None:
         self._write(_csv_bytes(score_rows(detection)))
@@ -72,6 +76,19 @@ class ScoresFile:
 
     def close(self) -> None:
         self.stream.close()
+
+
+def scored_ids(path: Path) -> set[str]:
+    """The ids of the rows of a ``scores.csv`` (none where there is no such file); raises
+    EgbadError for a file that is not one."""
+    if not path.is_file():
+        return set()
+    with open(path, newline="", encoding="utf-8", errors="replace") as stream:
+        rows = list(csv.reader(stream))
+    if rows and tuple(rows[0]) != COLUMNS:
+        raise EgbadError(f"{path} is not a scores.csv this app wrote (its first line is not the header); "
+                         "move it away or choose another results folder.")
+    return {row[0] for row in rows[1:] if len(row) == len(COLUMNS)}
 
 
 def write_scores_csv(path: str | Path, detection: Detection) -> Path:

@@ -18,6 +18,7 @@ from ..events import Task, run_to_end
 from ..model.checkpoints import Checkpoint
 from ..model.inference import folded
 from ..model.references import ScoreStats
+from ..score.false_alarms import FalseAlarmRate
 from ..score.method import scores_task, training_stats
 from ..score.scores import Scores
 from .detection import Detection
@@ -34,7 +35,7 @@ class ScoreRequest:
     checkpoint: Checkpoint
     method: str = "egbad"  # egbad (the checkpoint's kind of model) or anogan
     config: ScoreConfig | None = None  # None: the checkpoint's own score settings
-    threshold: float | str | None = None  # a number, an automatic method (f1, p99, mean3sigma), None: the default
+    threshold: float | str | FalseAlarmRate | None = None  # a number, an automatic method (f1, p99, mean3sigma), a rate; None: the default
     checkpoint_path: str | None = None  # named in the results
     region: Region | None = None  # a region of interest: only its places are scored (patch models)
 

@@ -6,7 +6,8 @@ an anomaly map per image (``local``, its memory banks ``local_reference``, the s
 ``same_place``), AnoGAN's latent search (``anogan``), photos larger than a window cut into windows
 and their maps stitched (``tiling``), which of them a checkpoint's images go through (``method``),
 what a scoring run returns (``scores``), their tensor helpers (``tensors``), how much of the images' variation the
-reconstructions explain (``explained``) and the metrics and thresholds (``metrics``).
+reconstructions explain (``explained``), the metrics and thresholds (``metrics``) and the false-alarm
+rate a threshold implies for good parts (``false_alarms``).
 
 May import: ``model``, ``system`` and the shared vocabularies. Never ``data``, ``train`` or ``run``:
 a scorer takes tensors and returns numbers.

@@ -11,9 +11,12 @@ never below the true one, so no place can hide among the ones not measured again
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import math
 import weakref
 from dataclasses import dataclass
+from typing import Iterator
 
 import torch
 
@@ -38,6 +41,18 @@ class _Groups:
 
 
 _groupings: dict[int, tuple[weakref.ref, _Groups]] = {}  # by the bank's id; the weak reference tells a reused id
+_exact_only = contextvars.ContextVar("exact_only", default=False)
+
+
+@contextlib.contextmanager
+def exact_search() -> Iterator[None]:
+    """Within it every search is exact, however large: what an exported model computes (its graph
+    holds no clusters), and the app's maps to compare with it place by place."""
+    token = _exact_only.set(True)
+    try:
+        yield
+    finally:
+        _exact_only.reset(token)
 
 
 def nearest_map(features: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:
@@ -45,7 +60,7 @@ def nearest_map(features: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:
     a small search, in groups for a large one (the furthest places of each image exact)."""
     n, f, h, w = features.shape
     queries = features.permute(0, 2, 3, 1).reshape(-1, f)
-    if queries.shape[0] < GROUPED_FROM * memory.shape[0] or memory.shape[0] < 4 * MIN_CLUSTERS:
+    if _exact_only.get() or queries.shape[0] < GROUPED_FROM * memory.shape[0] or memory.shape[0] < 4 * MIN_CLUSTERS:
         return exact_distances(queries, memory).view(n, h, w)
     groups = _groups_of(memory)
     distances = _grouped(queries, groups).view(n, h * w)

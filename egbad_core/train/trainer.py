@@ -422,7 +422,7 @@ class Trainer:
             epoch=self.epoch,
             iteration_losses=np.asarray(self.history.iteration_losses, dtype=np.float32).reshape(-1, 3),
             epoch_summaries=list(self.history.epoch_summaries),
-            train_stats=ScoreStats.of(training_scores),
+            train_stats=ScoreStats.of(training_scores, held_out=self.crops is not None),
             reference=reference,
             data=self.data_info,
             optimiser_states={k: o.state_dict() for k, o in self.optimisers.items()},

@@ -1,0 +1,228 @@
+"""Live inspection: a folder scored image by image as images land in it (``egbad watch``).
+
+A camera or a line PC writes each part's photo into a folder. A file is scored once its writing
+has finished (its size and modification time unchanged for ``settle`` seconds, and it decodes),
+its row appended to ``scores.csv`` in one write (a killed watch leaves whole rows), its map written
+where asked and the file copied where flagged images go. Restarted, the watch reads ``scores.csv``
+back and scores only what it has not. A file that is not an image, or one that never decodes, is
+named once and skipped; a folder that goes away is waited for. Only the folder's own files are
+watched, not its subfolders (the results may lie in one).
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..data.decoding import IMAGE_SUFFIXES, decode_image, to_gray
+from ..data.images import ImageSet
+from ..data.region import ROI_NAME
+from ..errors import EgbadError
+from ..events import InspectedEvent, NoteEvent, Task, stopped
+from ..score.false_alarms import false_alarms
+from ..system.files import ensure_writable_folder
+from .detection import Detection, chosen_threshold
+from .maps import write_maps
+from .photos import photo_scores_task
+from .results import ScoresFile
+from .scoring import ScoreRequest
+
+SETTLE_S = 0.5  # a file unchanged this long has been written
+POLL_S = 0.1  # how often the folder is listed while nothing is waiting
+TRIES = 3  # a settled file that does not decode is tried again this many times (a writer that paused)
+
+
+@dataclass
+class _Waiting:
+    size: int
+    modified: int  # ns
+    since: float  # monotonic time it was first seen as it is now
+    tries: int = 0
+
+
+@dataclass
+class Arrivals:
+    """Which of a folder's files are new and finished being written."""
+
+    folder: Path
+    done: set[str]  # names scored (or skipped) already
+    settle: float = SETTLE_S
+    waiting: dict[str, _Waiting] = field(default_factory=dict)
+    broken: dict[str, tuple[int, int]] = field(default_factory=dict)  # skipped undecodable: as they were then
+    gone: bool = False
+
+    def ready(self) -> tuple[list[Path], list[str]]:
+        """The files that have settled, oldest first, and sentences about what was left out."""
+        notes: list[str] = []
+        try:
+            entries = sorted(self.folder.iterdir())
+        except OSError:
+            if not self.gone:
+                notes.append(f"{self.folder} is gone; waiting for it to come back.")
+            self.gone = True
+            return [], notes
+        if self.gone:
+            notes.append(f"{self.folder} is back; watching it again.")
+            self.gone = False
+        now, settled = time.monotonic(), []
+        for path in entries:
+            name = path.name
+            if name in self.broken and self._rewritten(path):
+                self.done.discard(name)  # written again since it was skipped: read it anew
+            if name in self.done or name.startswith(".") or name.lower() == ROI_NAME or not path.is_file():
+                continue
+            if path.suffix.lower() not in IMAGE_SUFFIXES:
+                self.done.add(name)
+                notes.append(f"{name} is not an image file: skipped.")
+                continue
+            try:
+                info = path.stat()
+            except OSError:  # removed between the listing and now
+                self.waiting.pop(name, None)
+                continue
+            seen = self.waiting.get(name)
+            if seen is None or (seen.size, seen.modified) != (info.st_size, info.st_mtime_ns):
+                self.waiting[name] = _Waiting(info.st_size, info.st_mtime_ns, now, seen.tries if seen else 0)
+            elif info.st_size > 0 and now - seen.since >= self.settle:
+                settled.append((info.st_mtime_ns, path))
+        return [path for _, path in sorted(settled)], notes
+
+    def _rewritten(self, path: Path) -> bool:
+        try:
+            info = path.stat()
+        except OSError:
+            return False
+        if (info.st_size, info.st_mtime_ns) == self.broken[path.name]:
+            return False
+        del self.broken[path.name]
+        return True
+
+    def finished(self, path: Path) -> None:
+        self.done.add(path.name)
+        self.waiting.pop(path.name, None)
+
+    def failed(self, path: Path, problem: str) -> str | None:
+        """A settled file that did not decode: tried again later, or skipped with a sentence."""
+        seen = self.waiting[path.name]
+        seen.tries += 1
+        seen.since = time.monotonic()
+        if seen.tries < TRIES:
+            return None
+        self.finished(path)
+        self.broken[path.name] = (seen.size, seen.modified)
+        return f"{path.name} {problem}: skipped (read again if it is written again)."
+
+
+def read_one(path: Path, request: ScoreRequest) -> ImageSet:
+    """One file as the model takes it (its size or its photo scale, its channels); raises EgbadError."""
+    config = request.checkpoint.networks.config
+    array, original = decode_image(path, config.load_size, scale=config.photo_scale)
+    pixels = torch.from_numpy(array)[None]
+    if config.channels == 1:
+        pixels = to_gray(pixels)
+    return ImageSet(pixels, [""], [path.name], None, str(path.parent), [], [original], scale=config.photo_scale)
+
+
+def score_one(request: ScoreRequest, images: ImageSet, stop: threading.Event | None = None) -> Task[Detection | None]:
+    """One image's Detection, no threshold yet; a photo model's at the photo's own resolution."""
+    if request.checkpoint.networks.config.full_resolution:
+        scores = yield from photo_scores_task(request, images.pixels, stop)
+    else:
+        inside = request.inside_of(tuple(images.pixels.shape[-2:]))
+        scores = yield from request.task(images.pixels, True, stop, inside)
+    return None if scores is None else request.detection(images, scores)
+
+
+@dataclass(frozen=True)
+class WatchPlan:
+    """Where a watch reads and what it writes."""
+
+    folder: Path
+    out_dir: Path  # scores.csv
+    maps_dir: Path | None = None  # each image's map (PNG overlay and .npy)
+    flagged_to: Path | None = None  # flagged images copied here
+    settle: float = SETTLE_S
+    poll: float = POLL_S
+
+
+def watch_threshold(request: ScoreRequest) -> tuple[float, str]:
+    """The threshold a watch flags by, and how it was set: the training images' 99th percentile
+    unless the request names another (no labels come with a watched folder: no best F1)."""
+    return chosen_threshold("p99" if request.threshold is None else request.threshold, None, np.empty(0), request.stats())
+
+
+def watch_task(request: ScoreRequest, plan: WatchPlan, stop: threading.Event | None = None) -> Task[tuple[int, int]]:
+    """Score the folder's images as they land until ``stop`` is set: an InspectedEvent per image,
+    a NoteEvent per file left out; returns how many this run scored and flagged. Raises EgbadError
+    where the results cannot be written or no threshold can be set."""
+    for folder in (plan.out_dir, plan.maps_dir, plan.flagged_to):
+        if folder is not None:
+            ensure_writable_folder(folder)
+    request = request.frozen()
+    log = ScoresFile(plan.out_dir / "scores.csv", resume=True)
+    arrivals = Arrivals(plan.folder, set(log.ids), plan.settle)
+    threshold = watch_threshold(request)
+    stats = request.stats()
+    alarms = None if stats is None else false_alarms(stats.scores, threshold[0], stats.held_out)
+    yield NoteEvent(f"Flagging at a score of {threshold[0]:.4g} ({threshold[1]})." + (f" {alarms.sentence()}" if alarms else ""))
+    count = flagged = 0
+    try:
+        while not stopped(stop):
+            paths, notes = arrivals.ready()
+            for note in notes:
+                yield NoteEvent(note)
+            for path in paths:
+                if stopped(stop):
+                    break
+                try:
+                    images = read_one(path, request)
+                except (EgbadError, OSError) as error:
+                    said = arrivals.failed(path, str(error))
+                    if said:
+                        yield NoteEvent(said)
+                    continue
+                detection = yield from score_one(request, images, stop)
+                if detection is None:
+                    break
+                detection.threshold, detection.threshold_method = threshold
+                event = _recorded(detection, path, plan, log)
+                yield event
+                arrivals.finished(path)
+                count, flagged = count + 1, flagged + event.flagged
+            if not paths and not _rest(stop, plan.poll):
+                break
+    finally:
+        log.close()
+    return count, flagged
+
+
+def _recorded(detection: Detection, path: Path, plan: WatchPlan, log: ScoresFile) -> InspectedEvent:
+    """The image's row, map and copy written; its event."""
+    log.append(detection)
+    flagged = bool(detection.flagged[0])
+    if plan.maps_dir is not None:
+        write_maps(plan.maps_dir, detection)
+    if flagged and plan.flagged_to is not None:
+        shutil.copy2(path, plan.flagged_to / path.name)
+    try:
+        latency = time.time() - path.stat().st_mtime
+    except OSError:
+        latency = float("nan")
+    places = detection.worst_places()
+    relative = detection.relative()
+    return InspectedEvent(path.name, float(detection.scores.score[0]), None if relative is None else float(relative[0]),
+                          flagged, None if places is None else (int(places[0, 0]), int(places[0, 1])), latency)
+
+
+def _rest(stop: threading.Event | None, seconds: float) -> bool:
+    """Wait a poll's time (woken by a stop); False where the stop came."""
+    if stop is None:
+        time.sleep(seconds)
+        return True
+    return not stop.wait(seconds)
