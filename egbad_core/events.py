@@ -107,6 +107,7 @@ class InspectedEvent:
     flagged: bool
     worst: tuple[int, int] | None  # (row, column) of the worst place, in the file's own pixels
     latency: float  # seconds from the file's last write to its row in scores.csv
+    view: np.ndarray | None = None  # (h, w, 3) uint8: the image with its map over it, where asked for
 
     def line(self) -> str:
         """The image's line as ``egbad watch`` prints it: name, verdict, score, latency."""

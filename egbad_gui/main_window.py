@@ -23,9 +23,10 @@ from egbad_core.errors import EgbadError
 from egbad_core.events import DeviceEvent, EpochEvent, FinishedEvent, ProgressEvent
 from egbad_core.pictures import to_rgb8
 
-from . import photo_view, tasks, window_layout, window_settings
+from . import exports, photo_view, tasks, window_layout, window_settings
 from .detection_view import DetectionView
 from .images import pixmap_from_rgb, strip
+from .live_view import LiveView
 from .panels import DataPanel, TrainingPanel
 from .tasks import LossBatch
 from .training_view import TrainingView
@@ -71,9 +72,10 @@ class MainWindow(QMainWindow):
         self.detection_view = DetectionView()
         self.detection_view.detect_requested.connect(self.detect)
         self.detection_view.photo_requested.connect(self._open_photo)
-        self.detection_view.export_grid_button.clicked.connect(self._export_grid_dialog)
-        self.detection_view.export_csv_button.clicked.connect(self._export_csv_dialog)
-        self.detection_view.export_summary_button.clicked.connect(self._export_summary_dialog)
+        for what, button in (("grid", self.detection_view.export_grid_button), ("csv", self.detection_view.export_csv_button),
+                             ("summary", self.detection_view.export_summary_button)):
+            button.clicked.connect(partial(exports.result_dialog, self, what))
+        self.live_view = LiveView(self.runner, self.model_in_use, self.settings)
         window_layout.lay_out(self)
         window_layout.make_actions(self)
         window_settings.restore(self)
@@ -86,6 +88,12 @@ class MainWindow(QMainWindow):
         self.state_status.setText("ready")
         if self.data is None:
             self.load_data(self.data_panel.request())
+
+    def model_in_use(self) -> tuple[session.Checkpoint | None, str | None, float | None]:
+        """The model, its file, and the detection's threshold where that detection is this model's."""
+        detection = self.detection
+        threshold = detection.threshold if detection is not None and detection.checkpoint == self.model_path else None
+        return self.model, self.model_path, threshold
 
     def checkpoint_folder(self) -> str:
         """Where a new training run writes its checkpoint."""
@@ -368,43 +376,13 @@ class MainWindow(QMainWindow):
     def export_grid(self, path: str, only_flagged: bool | None = None) -> None:
         """Write the result grid PNG in a worker; ``exported`` is emitted when it is on disk."""
         flagged = self.detection_view.only_flagged.isChecked() if only_flagged is None else only_flagged
-        self._export(path, "grid", flagged)
+        exports.export_result(self, path, "grid", flagged)
 
     def export_scores_csv(self, path: str) -> None:
-        self._export(path, "csv")
+        exports.export_result(self, path, "csv")
 
     def export_summary(self, path: str) -> None:
-        self._export(path, "summary")
-
-    def _export(self, path: str, what: str, only_flagged: bool = False) -> None:
-        if self.detection is None:
-            self.show_error("Nothing to export", "Run Detect first.")
-            return
-        detection = replace(self.detection)  # the threshold as it is now, whatever the slider does next
-        self.runner.start(f"export:{path}", partial(tasks.export, detection, what, path, only_flagged), self._exported,
-                          lambda m: self.show_error("Export failed", m))
-
-    def _exported(self, path: str) -> None:
-        self.statusBar().showMessage(f"Wrote {path}", 8000)
-        self.exported.emit(path)
-
-    def _export_dialog(self, title: str, default_name: str, pattern: str, write) -> None:
-        if self.detection is None:
-            return
-        folder = self.settings.value("export_dir", str(Path.home()))
-        path, _ = QFileDialog.getSaveFileName(self, title, str(Path(folder) / default_name), pattern)
-        if path:
-            self.settings.setValue("export_dir", str(Path(path).parent))
-            write(path)
-
-    def _export_grid_dialog(self) -> None:
-        self._export_dialog("Export result grid", "grid.png", "PNG images (*.png)", self.export_grid)
-
-    def _export_csv_dialog(self) -> None:
-        self._export_dialog("Export scores", "scores.csv", "CSV files (*.csv)", self.export_scores_csv)
-
-    def _export_summary_dialog(self) -> None:
-        self._export_dialog("Export summary", "summary.json", "JSON files (*.json)", self.export_summary)
+        exports.export_result(self, path, "summary")
 
     # ------------------------------------------------------------------------------------ comfort
 
@@ -426,6 +404,7 @@ class MainWindow(QMainWindow):
         self.data_panel.load_button.setEnabled(not training)
         for act in (self.export_action, self.export_csv_action, self.export_summary_action):
             act.setEnabled(self.detection is not None)
+        self.export_model_action.setEnabled(has_model and not training)
 
     def show_error(self, title: str, message: str) -> None:
         """A plain message that does not block: the window keeps working behind it."""

@@ -108,3 +108,16 @@ def export(detection: session.Detection, what: str, path: str, only_flagged: boo
     """Write one result file (grid, csv or summary); the path written."""
     return str(session.export(detection, what, path, only_flagged))
     yield
+
+
+def export_model(model: session.Checkpoint, folder: str, threshold: float | None, path: str | None,
+                 stop: threading.Event) -> Task[Any]:
+    """Write the model as ONNX with its description, checked against the app's scores."""
+    yield ProgressEvent("exporting the model", 0, 1)
+    return session.export_onnx(model, folder, threshold, path)
+
+
+def watch(request: session.ScoreRequest, plan: session.WatchPlan, stop: threading.Event) -> Task[Any]:
+    """Score a folder's images as they land until stopped (``session.watch_task``)."""
+    return session.watch_task(request, plan, stop)
+

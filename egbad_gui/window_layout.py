@@ -6,9 +6,11 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QMessageBox, QPushButton, QScrollArea, QSplitter, QTabWidget, QVBoxLayout, QWidget
 
 from egbad_core import session
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QMessageBox, QPushButton, QScrollArea, QSplitter, QTabWidget, QVBoxLayout, QWidget
+
+from . import exports
 
 if TYPE_CHECKING:
     from .main_window import MainWindow
@@ -28,6 +30,7 @@ def lay_out(window: "MainWindow") -> None:
     window.tabs = QTabWidget()
     window.tabs.addTab(window.training_view, "Training")
     window.tabs.addTab(window.detection_view, "Detection")
+    window.tabs.addTab(window.live_view, "Live")
     window.splitter = QSplitter(Qt.Orientation.Horizontal)
     window.splitter.addWidget(scroll)
     window.splitter.addWidget(window.tabs)
@@ -54,21 +57,25 @@ def make_actions(window: "MainWindow") -> None:
     window.open_folder_action = action("Open image &folder…", window._choose_folder)
     window.load_action = action("&Load checkpoint…", window._load_checkpoint_dialog, QKeySequence.StandardKey.Open)
     window.save_action = action("&Save checkpoint as…", window._save_checkpoint_dialog, QKeySequence.StandardKey.Save)
-    window.export_action = action("&Export result grid…", window._export_grid_dialog, "Ctrl+E")
-    window.export_csv_action = action("Export scores CS&V…", window._export_csv_dialog)
-    window.export_summary_action = action("Export summary &JSON…", window._export_summary_dialog)
+    window.export_action = action("&Export result grid…", lambda: exports.result_dialog(window, "grid"), "Ctrl+E")
+    window.export_csv_action = action("Export scores CS&V…", lambda: exports.result_dialog(window, "csv"))
+    window.export_summary_action = action("Export summary &JSON…", lambda: exports.result_dialog(window, "summary"))
+    window.export_model_action = action("Export &model as ONNX…", lambda: exports.model_dialog(window), "Ctrl+Shift+E")
     quit_action = action("&Quit", window.close, QKeySequence.StandardKey.Quit)
     window.train_action = action("&Train", window.start_training, "Ctrl+T")
     window.resume_action = action("&Resume training", window.resume_training)
     window.stop_action = action("&Stop", window.stop, "Esc")
     window.detect_action = action("&Detect", lambda: window.detect(window.detection_view.method.currentData()), "Ctrl+D")
+    window.live_action = action("&Watch a folder live / pause", lambda: (window.tabs.setCurrentWidget(window.live_view),
+                                                                       window.live_view.toggle()), "Ctrl+L")
     menus = window.menuBar()
     file_menu = menus.addMenu("&File")
     for item in (window.open_csv_action, window.open_folder_action, None, window.load_action, window.save_action, None,
-                 window.export_action, window.export_csv_action, window.export_summary_action, None, quit_action):
+                 window.export_action, window.export_csv_action, window.export_summary_action, window.export_model_action,
+                 None, quit_action):
         file_menu.addSeparator() if item is None else file_menu.addAction(item)
     run_menu = menus.addMenu("&Run")
-    for item in (window.train_action, window.resume_action, window.stop_action, window.detect_action):
+    for item in (window.train_action, window.resume_action, window.stop_action, window.detect_action, window.live_action):
         run_menu.addAction(item)
     menus.addMenu("&Help").addAction(action("&About EGBAD Inspector", lambda: about(window)))
     window.load_model_button = _button("Load checkpoint…", window._load_checkpoint_dialog, "loadCheckpointButton")

@@ -413,3 +413,49 @@ def test_what_an_earlier_load_froze_is_freed_once_it_is_garbage(qtbot, window):
     with qtbot.waitSignal(window.data_loaded, timeout=30_000):
         window.data_panel.load_button.click()  # the next load thaws and collects before freezing again
     assert gone() is None, "an object frozen by an earlier load was never freed"
+
+
+def test_the_live_tab_shows_each_part_as_it_lands_raises_the_alarm_and_pauses(qtbot, window, tmp_path, monkeypatch):
+    from PIL import Image
+
+    from conftest import digit_like
+
+    train(qtbot, window, 1)
+    model, path, _ = window.model_in_use()
+    monkeypatch.setattr(window.live_view, "model", lambda: (model, path, 0.0))  # every part flagged
+    folder = tmp_path / "camera"
+    folder.mkdir()
+    live = window.live_view
+    live.folder.setText(str(folder))
+    qtbot.keyClick(window, Qt.Key.Key_L, Qt.KeyboardModifier.ControlModifier)  # Run → Watch a folder live
+    assert window.tabs.currentWidget() is live and live.running
+    with qtbot.waitSignal(live.inspected, timeout=60_000):
+        Image.fromarray(digit_like(2, np.random.default_rng(0))).save(folder / "part1.png")
+    assert live.counts == [1, 1] and "part1.png: FLAGGED" in live.caption.text()
+    assert live.alarm.isVisible() and "part1.png" in live.alarm.text() and not live.picture.pixmap().isNull()
+    assert live.counts_label.text().startswith("1 parts   ·   1 flagged")
+    live.acknowledge()
+    assert not live.alarm.isVisible()
+    live.toggle()  # pause
+    qtbot.waitUntil(lambda: not live.running, timeout=30_000)
+    assert live.start_button.text() == "Resume watching"
+    Image.fromarray(digit_like(7, np.random.default_rng(1))).save(folder / "part2.png")  # lands while paused
+    with qtbot.waitSignal(live.inspected, timeout=60_000):
+        live.toggle()
+    assert live.counts[0] == 2 and "part2.png" in live.caption.text()  # part1 not scored again
+    rows = (folder / "inspected" / "scores.csv").read_text().splitlines()
+    assert [r.split(",")[0] for r in rows[1:]] == ["part1.png", "part2.png"]
+    live.toggle()
+    qtbot.waitUntil(lambda: not live.running, timeout=30_000)
+
+
+def test_file_export_model_writes_an_onnx_model_that_scores_as_the_app(qtbot, window, tmp_path):
+    pytest.importorskip("onnxruntime")
+    from egbad_gui import exports
+
+    train(qtbot, window, 1)
+    assert window.export_model_action.isEnabled()
+    with qtbot.waitSignal(window.exported, timeout=120_000) as written:
+        exports.export_model(window, str(tmp_path / "exported"))
+    assert written.args[0].endswith("model.onnx") and (tmp_path / "exported" / "model.json").is_file()
+    assert "scores as the app does" in window.statusBar().currentMessage()

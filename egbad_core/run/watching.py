@@ -19,12 +19,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from ..data.decoding import IMAGE_SUFFIXES, decode_image, to_gray
 from ..data.images import ImageSet
 from ..data.region import ROI_NAME
 from ..errors import EgbadError
 from ..events import InspectedEvent, NoteEvent, Task, stopped
+from ..pictures import overlay, to_rgb8
 from ..score.false_alarms import false_alarms
 from ..system.files import ensure_writable_folder
 from .detection import Detection, chosen_threshold
@@ -36,6 +38,7 @@ from .scoring import ScoreRequest
 SETTLE_S = 0.5  # a file unchanged this long has been written
 POLL_S = 0.1  # how often the folder is listed while nothing is waiting
 TRIES = 3  # a settled file that does not decode is tried again this many times (a writer that paused)
+VIEW_SIDE = 512  # px: the longer side of the picture an event carries for the window
 
 
 @dataclass
@@ -149,6 +152,7 @@ class WatchPlan:
     flagged_to: Path | None = None  # flagged images copied here
     settle: float = SETTLE_S
     poll: float = POLL_S
+    views: bool = False  # each event carries the image with its map over it (the window's Live tab)
 
 
 def watch_threshold(request: ScoreRequest) -> tuple[float, str]:
@@ -217,7 +221,23 @@ def _recorded(detection: Detection, path: Path, plan: WatchPlan, log: ScoresFile
     places = detection.worst_places()
     relative = detection.relative()
     return InspectedEvent(path.name, float(detection.scores.score[0]), None if relative is None else float(relative[0]),
-                          flagged, None if places is None else (int(places[0, 0]), int(places[0, 1])), latency)
+                          flagged, None if places is None else (int(places[0, 0]), int(places[0, 1])), latency,
+                          _view(detection) if plan.views else None)
+
+
+def _view(detection: Detection) -> np.ndarray:
+    """The image with its map laid over it, its longer side at most VIEW_SIDE (each cell of the
+    map its pixels' worst, so a small defect stays bright)."""
+    pixels = torch.from_numpy(detection.images.unit(slice(0, 1)))
+    anomaly_map = torch.from_numpy(np.ascontiguousarray(detection.scores.residual_maps[:1], dtype=np.float32))[:, None]
+    height, width = pixels.shape[-2:]
+    shrink = max(1.0, max(height, width) / VIEW_SIDE)
+    if shrink > 1:
+        size = (max(1, round(height / shrink)), max(1, round(width / shrink)))
+        pixels, anomaly_map = F.interpolate(pixels, size, mode="area"), F.adaptive_max_pool2d(anomaly_map, size)
+    elif anomaly_map.shape[-2:] != pixels.shape[-2:]:
+        anomaly_map = F.interpolate(anomaly_map, (height, width), mode="bilinear", align_corners=False)
+    return overlay(to_rgb8(pixels[0].numpy()), anomaly_map[0, 0].numpy(), *detection.map_range())
 
 
 def _rest(stop: threading.Event | None, seconds: float) -> bool:
