@@ -10,18 +10,17 @@ scoring it stops after the batch, keeping the rows written.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
-import signal
 import sys
 import threading
 from dataclasses import replace
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Sequence
 
 from . import __version__
-from .config import AUTO_THRESHOLDS, PRESETS, SCORING_METHODS
+from .config import PRESETS, SCORING_METHODS
+from .console import info, progress_bar, signals_stop, threshold_arguments, threshold_of
 from .errors import EgbadError
 from .system.memory import limit_heap_growth
 
@@ -62,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     _data_arguments(detect)
     detect.add_argument("--test-labels", help="CSV: labels to score, e.g. 2,7,8 (default: all)")
     detect.add_argument("--method", choices=SCORING_METHODS, default="egbad")
-    _threshold_arguments(detect)
+    threshold_arguments(detect)
     detect.add_argument("--lam", type=float, help="λ, the weight of the discrimination term")
     detect.add_argument("--anogan-steps", type=int, help="latent-search steps per image for --method anogan")
     detect.add_argument("--batch-size", type=int, help="images per forward pass")
@@ -81,7 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
 def _line_commands(commands) -> None:
     """``watch`` and ``export-model``: a model on the line."""
     watch = commands.add_parser("watch", help="score each image as it lands in a folder, until Ctrl-C")
-    watch.add_argument("folder", help="the folder images are written into (its own files, not its subfolders)")
+    watch.add_argument("folder", nargs="?", help="the folder images are written into (its own files, not its subfolders)")
+    watch.add_argument("--video", metavar="SRC", help="instead: a camera's index (0), a stream's URL or a video file")
+    watch.add_argument("--every", type=int, default=1, metavar="N", help="with --video: score every N-th frame")
     watch.add_argument("--checkpoint", required=True, metavar="CKPT")
     watch.add_argument("--out-dir", metavar="DIR", help="where scores.csv grows (default: FOLDER/inspected)")
     watch.add_argument("--flagged-to", metavar="DIR", help="copy each flagged image here")
@@ -90,24 +91,13 @@ def _line_commands(commands) -> None:
     watch.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     watch.add_argument("--settle", type=float, default=0.5, metavar="S",
                        help="seconds a file must stay unchanged before it is read (default: %(default)s)")
-    _threshold_arguments(watch, labelled=False)
+    threshold_arguments(watch, labelled=False)
 
     export = commands.add_parser("export-model", help="write a model as ONNX that scores without this app")
     export.add_argument("--checkpoint", required=True, metavar="CKPT")
     export.add_argument("--format", choices=("onnx",), default="onnx")
     export.add_argument("--out", required=True, metavar="DIR", help="folder for model.onnx and model.json")
-    _threshold_arguments(export, labelled=False)
-
-
-def _threshold_arguments(parser: argparse.ArgumentParser, labelled: bool = True) -> None:
-    group = parser.add_mutually_exclusive_group()
-    group.add_argument("--threshold", type=float, help="flag images whose score is at least this")
-    group.add_argument(
-        "--auto-threshold", choices=AUTO_THRESHOLDS if labelled else [m for m in AUTO_THRESHOLDS if m != "f1"],
-        help=("best F1 (needs labels), or " if labelled else "") + "the training images' 99th percentile or mean + 3σ",
-    )
-    group.add_argument("--false-alarm-rate", metavar="RATE",
-                       help="the threshold that flags about this share of good parts: 1/400, 0.25%% or 0.0025")
+    threshold_arguments(export, labelled=False)
 
 
 def _data_arguments(parser: argparse.ArgumentParser) -> None:
@@ -153,12 +143,12 @@ def _train(args: argparse.Namespace, world, device: str | None) -> int:
 
     from . import session
 
-    say = _info if world.main else (lambda text: None)  # one process speaks for all
+    say = info if world.main else (lambda text: None)  # one process speaks for all
     if not world.main:
         args.quiet = True
     source = session.parse_source(args.data, args.test_data, args.normal_labels)
     stop = threading.Event()
-    with _signals_stop(stop, lambda: tqdm.write("Stopping after this iteration (Ctrl-C again to quit at once)…",
+    with signals_stop(stop, lambda: tqdm.write("Stopping after this iteration (Ctrl-C again to quit at once)…",
                                                  file=sys.stderr)):  # reading the images or training them
         trainer, reason = _trainer(args, source, world, device, stop)
         if trainer is None:
@@ -167,7 +157,7 @@ def _train(args: argparse.Namespace, world, device: str | None) -> int:
                 print(json.dumps({"status": "stopped", "epochs": 0, "checkpoint": None}), flush=True)
             return EXIT_NOT_COMPLETED
         total = (trainer.settings.train.total_epochs - trainer.epoch) * trainer.batches_per_epoch()
-        bar = _progress_bar(args.quiet, total, "train")
+        bar = progress_bar(args.quiet, total, "train")
         try:
             return _train_to_end(source, world, trainer, reason, stop, bar)
         finally:
@@ -178,7 +168,7 @@ def _train_to_end(source, world, trainer, reason: str | None, stop: threading.Ev
     from . import session
     from .events import FinishedEvent
 
-    say = _info if world.main else (lambda text: None)
+    say = info if world.main else (lambda text: None)
     above_bar = (lambda text: bar.write(text, file=sys.stderr)) if world.main else (lambda text: None)
     train_set = trainer.train_set
     if reason:  # said once the data has loaded: a problem with it stays the one line on stderr
@@ -250,7 +240,7 @@ def _read(task, quiet: bool):
     def draw(event: object) -> None:
         if isinstance(event, ProgressEvent):
             if not bars:
-                bars.append(_progress_bar(quiet, event.total, "read"))
+                bars.append(progress_bar(quiet, event.total, "read"))
             bars[0].update(event.done - bars[0].n)
 
     try:
@@ -287,31 +277,6 @@ def _training_drawer(bar, world, total_epochs: int):
     return draw
 
 
-@contextlib.contextmanager
-def _signals_stop(stop: threading.Event, announce) -> Iterator[None]:
-    """While training or scoring, the first Ctrl-C or SIGTERM (what systemd, Docker and a logout
-    send) asks the run to stop after its current iteration or batch: training then writes its
-    stopped checkpoint and the JSON line, scoring keeps the rows it wrote, and the exit code is 1,
-    as for any run that did not complete (the JSON line says why; not 143, so that a service
-    manager's stop reads the same as Ctrl-C's). A second signal interrupts at once (exit 130)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield  # signal handlers can only be set from the main thread
-        return
-
-    def interrupted(_signal: int, _frame: object) -> None:
-        if stop.is_set():
-            raise KeyboardInterrupt
-        stop.set()
-        announce()
-
-    previous = {number: signal.signal(number, interrupted) for number in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for number, handler in previous.items():
-            signal.signal(number, handler)
-
-
 def detect_command(args: argparse.Namespace) -> int:
     """``egbad detect``: score a folder or CSV with a checkpoint and write the results (and maps)."""
     from .system import distributed
@@ -334,7 +299,7 @@ def _detect(args: argparse.Namespace, world, device_name: str | None) -> int:
         checkpoint, lam=args.lam, anogan_steps=args.anogan_steps, batch_size=args.batch_size,
         mixed_precision=True if args.mixed_precision else None,
     )
-    bar = _progress_bar(args.quiet, None, f"score ({args.method})")
+    bar = progress_bar(args.quiet, None, f"score ({args.method})")
 
     def draw(event: object) -> None:
         if isinstance(event, ProgressEvent) and event.what == "scoring":
@@ -342,9 +307,9 @@ def _detect(args: argparse.Namespace, world, device_name: str | None) -> int:
                 bar.total = event.total
             bar.update(event.done - bar.n)
 
-    threshold = _threshold(args)
+    threshold = threshold_of(args)
     stop = threading.Event()
-    with _signals_stop(stop, lambda: bar.write("Stopping after this batch (Ctrl-C again to quit at once)…", file=sys.stderr)):
+    with signals_stop(stop, lambda: bar.write("Stopping after this batch (Ctrl-C again to quit at once)…", file=sys.stderr)):
         try:
             region = session.region_of_interest(source, checkpoint, args.roi) if args.method == "egbad" else None
             request = session.ScoreRequest(checkpoint, args.method, score_config, threshold, args.checkpoint, region)
@@ -355,24 +320,24 @@ def _detect(args: argparse.Namespace, world, device_name: str | None) -> int:
     if not world.main:
         return 0 if summary is not None else EXIT_NOT_COMPLETED
     if summary is None:
-        _info(f"Scoring stopped at your request; the rows scored so far are in {out_dir / 'scores.csv'}.")
+        info(f"Scoring stopped at your request; the rows scored so far are in {out_dir / 'scores.csv'}.")
         return EXIT_NOT_COMPLETED
     _report_skipped(summary["skipped"])
     said = [summary["folder_changes"], summary["region_of_interest"] and f"Region of interest: {summary['region_of_interest']}."]
     for note in summary["mask_notes"] + [line for line in said if line]:
-        _info(note)
+        info(note)
     pixel = ""
     if summary["pixel_auroc"] is not None:
         pixel = (f"; pixel AUROC {summary['pixel_auroc']:.3f}, PRO {summary['pro']:.3f} "
                  f"over {summary['pixel_images']} images with masks")
-    _info(
+    info(
         f"{summary['n_flagged']} of {summary['n_images']} images flagged at threshold {summary['threshold']:.2f}"
         + (f"; AUROC {summary['auroc']:.3f}, AUPRC {summary['auprc']:.3f}" if summary["auroc"] is not None else "")
         + pixel + f". Results in {out_dir}/ ({', '.join(session.RESULT_FILES)})"
         + (f"; anomaly maps in {args.maps}/." if args.maps else ".")
     )
     if summary.get("false_alarms"):
-        _info(summary["false_alarms"]["said"])
+        info(summary["false_alarms"]["said"])
     print(json.dumps(summary, default=float))
     return 0
 
@@ -380,31 +345,13 @@ def _detect(args: argparse.Namespace, world, device_name: str | None) -> int:
 # ----------------------------------------------------------------------------------------
 
 
-def _info(text: str) -> None:
-    print(text, file=sys.stderr)
-
-
 def _report_skipped(skipped: list) -> None:
     from .data.images import skipped_lines
 
     if skipped:
-        _info(f"Skipped {len(skipped)} file(s) that could not be used:")
+        info(f"Skipped {len(skipped)} file(s) that could not be used:")
         for line in skipped_lines(skipped):
-            _info(f"  {line}")
-
-
-def _progress_bar(quiet: bool, total: int, what: str):
-    from tqdm import tqdm
-
-    return tqdm(total=total, desc=what, unit="it", disable=quiet, file=sys.stderr, dynamic_ncols=True, mininterval=0.5)
-
-
-def _threshold(args: argparse.Namespace):
-    """The threshold the command line asks for: a number, an automatic method, a rate, or None."""
-    from . import session
-    if args.false_alarm_rate is not None:
-        return session.parse_rate(args.false_alarm_rate)
-    return args.threshold if args.threshold is not None else args.auto_threshold
+            info(f"  {line}")
 
 
 def watch_command(args: argparse.Namespace) -> int:
@@ -412,22 +359,29 @@ def watch_command(args: argparse.Namespace) -> int:
     from . import session
     from .events import InspectedEvent, NoteEvent
 
-    folder = Path(args.folder)
-    if not folder.is_dir():
-        raise EgbadError(f"{folder} is not a folder to watch.")
+    folder = Path(args.folder or ".")
+    if args.video is None and (args.folder is None or not folder.is_dir()):
+        raise EgbadError(f"{args.folder} is not a folder to watch." if args.folder else "give a folder to watch, or --video.")
     checkpoint = session.load_checkpoint(args.checkpoint, session.resolve_device(args.device))
-    region = session.region_of_interest(session.parse_source(str(folder)), checkpoint, args.roi)
-    request = session.ScoreRequest(checkpoint, threshold=_threshold(args), checkpoint_path=args.checkpoint, region=region)
+    region = session.region_of_interest(None if args.video else session.parse_source(str(folder)), checkpoint, args.roi)
+    request = session.ScoreRequest(checkpoint, threshold=threshold_of(args), checkpoint_path=args.checkpoint, region=region)
     plan = session.WatchPlan(folder, Path(args.out_dir or folder / "inspected"), args.maps and Path(args.maps),
                              args.flagged_to and Path(args.flagged_to), settle=args.settle)
-    said = lambda event: _info(event.message) if isinstance(event, NoteEvent) else (  # noqa: E731
-        print(event.line(), flush=True) if isinstance(event, InspectedEvent) else None)
     stop = threading.Event()
-    _info(f"Watching {folder} with {args.checkpoint} on {session.describe_device(checkpoint.networks.device)}; "
-          f"rows go to {plan.out_dir / 'scores.csv'}. Ctrl-C to stop.")
-    with _signals_stop(stop, lambda: _info("Stopping after this image…")):
-        scored, flagged = session.run_to_end(session.watch_task(request, plan, stop), said)
-    _info(f"{scored} image{'' if scored == 1 else 's'} scored, {flagged} flagged this run.")
+    task = (session.video_task(request, args.video, plan, stop, max(1, args.every)) if args.video
+            else session.watch_task(request, plan, stop))
+    device, opened = session.describe_device(checkpoint.networks.device), []
+
+    def said(event: object) -> None:
+        if isinstance(event, NoteEvent):
+            info(event.message + ("" if opened else f" Scoring on {device}; Ctrl-C to stop."))
+            opened.append(True)
+        elif isinstance(event, InspectedEvent):
+            print(event.line(), flush=True)
+
+    with signals_stop(stop, lambda: info("Stopping after this image…")):
+        scored, flagged = session.run_to_end(task, said)
+    info(f"{scored} image{'' if scored == 1 else 's'} scored, {flagged} flagged this run.")
     return 0
 
 
@@ -435,11 +389,11 @@ def export_command(args: argparse.Namespace) -> int:
     """``egbad export-model``: the checkpoint as ONNX, checked against the app's scores."""
     from . import session
     checkpoint = session.load_checkpoint(args.checkpoint, session.resolve_device("cpu"))
-    _info(f"Exporting {args.checkpoint} as ONNX (about a minute)…")
-    done = session.export_onnx(checkpoint, args.out, _threshold(args), args.checkpoint)
+    info(f"Exporting {args.checkpoint} as ONNX (about a minute)…")
+    done = session.export_onnx(checkpoint, args.out, threshold_of(args), args.checkpoint)
     checked = ("not checked: onnxruntime is not installed (pip install \".[deploy]\")" if done.difference is None
                else f"scores as the app does (largest relative difference {done.difference:.1g})")
-    _info(f"Wrote {done.model} and {done.spec}; {checked}.")
+    info(f"Wrote {done.model} and {done.spec}; {checked}.")
     print(json.dumps({"model": str(done.model), "spec": str(done.spec), "difference": done.difference,
                       "seconds": round(done.seconds, 1)}))
     return 0

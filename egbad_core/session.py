@@ -25,13 +25,15 @@ from .deploy.onnx_export import Exported, export_onnx
 from .errors import EgbadError
 from .events import DeviceEvent, FinishedEvent, Task, run_to_end
 from .model.checkpoints import Checkpoint, load_checkpoint, save_checkpoint
+from .run.corrections import CORRECTIONS_NAME, read_corrections, write_corrections
 from .run.detection import Detection
 from .run.grid import write_grid
 from .run.maps import write_maps
-from .run.photo_detection import PhotoView, photo_detection_task, photo_view
+from .run.photo_detection import PhotoView, image_view, photo_detection_task, photo_view
 from .run.results import write_scores_csv, write_summary
 from .run.scoring import ScoreRequest, detection_task
 from .run.streaming import RESULT_FILES, streaming_detection_task
+from .run.video import video_task
 from .run.watching import WatchPlan, watch_task
 from .score.explained import POOR_FIT, describe_fit
 from .score.false_alarms import FalseAlarmRate, one_in, parse_rate
@@ -199,12 +201,12 @@ def score_settings(checkpoint: Checkpoint, **changes: Any) -> ScoreConfig:
     return config
 
 
-def region_of_interest(source: DataSource, checkpoint: Checkpoint, path: str | Path | None = None) -> Region | None:
+def region_of_interest(source: DataSource | None, checkpoint: Checkpoint, path: str | Path | None = None) -> Region | None:
     """The region of interest scoring keeps to: the mask at ``path``, or the folder's own roi.png;
     None where there is neither, or where the folder's own meets a model that draws no map (it
     scores whole images). Raises EgbadError for a mask that cannot be used, or one asked for by
     name with such a model."""
-    region = read_region(path) if path else folder_region(source)
+    region = read_region(path) if path else (folder_region(source) if source is not None else None)
     if region is not None and not checkpoint.networks.config.patch_model:
         if path:
             raise EgbadError(f"A region of interest needs a model that draws an anomaly map (the patch preset); "
@@ -218,15 +220,23 @@ def detect(request: ScoreRequest, source: DataSource, images: ImageSet | None = 
     """Load the source's test images at the model's size (unless ``images`` fit already), score
     them and set the threshold; None if stopped. Raises EgbadError for unusable data or settings."""
     config = request.checkpoint.networks.config
+    corrections = read_corrections(source)  # an inspector's marks: the labels the metrics count
     if config.full_resolution:  # one photo at a time, kept as thumbnails
         detection = yield from photo_detection_task(request, source, config.load_size, stop)
-        if detection is not None:
-            detection.choose_threshold(request.threshold)
-        return detection
-    images = yield from test_images(source, request.checkpoint, images, stop)
-    if images is None:
-        return None
-    return (yield from detection_task(request, images, stop))
+    else:
+        images = yield from test_images(source, request.checkpoint, images, stop)
+        detection = None if images is None else (yield from detection_task(request, images, stop, corrections))
+    if detection is not None and config.full_resolution:
+        detection.corrections = corrections
+        detection.choose_threshold(request.threshold)
+    return detection
+
+
+def mark_image(detection: Detection, source: DataSource, row: int, defect: bool | None) -> Path:
+    """An inspector's verdict on one image, kept beside the data (``corrections.csv``) and counted
+    in the detection's metrics from now on; raises EgbadError where it cannot be kept."""
+    detection.mark(row, defect)
+    return write_corrections(source, detection.corrections)
 
 
 
@@ -253,5 +263,6 @@ __all__ = [
     "library_versions", "limit_heap_growth", "photo_view", "PhotoView", "Region", "region_of_interest", "release_free_memory", "load_checkpoint", "load_data", "make_trainer", "parse_source",
     "resolve_device", "run_to_end", "save_checkpoint", "score_settings", "skipped_lines", "test_images", "training",
     "training_set_task",
-    "write_maps", "FalseAlarmRate", "one_in", "parse_rate", "WatchPlan", "watch_task", "Exported", "export_onnx",
+    "write_maps", "FalseAlarmRate", "one_in", "parse_rate", "WatchPlan", "watch_task", "Exported", "export_onnx", "CORRECTIONS_NAME", "mark_image", "image_view",
+    "video_task",
 ]

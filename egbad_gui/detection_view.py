@@ -33,7 +33,7 @@ class DetectionView(QWidget):
     """The Detection tab: scores, threshold, table and the selected image up close."""
     detect_requested = Signal(str)  # method
     threshold_changed = Signal(float)  # raw threshold
-    photo_requested = Signal(int)  # image row: open the photo at its own resolution
+    photo_requested = Signal(int)  # image row: open it up close (a photo at its own resolution)
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
@@ -152,9 +152,9 @@ class DetectionView(QWidget):
         picture_row.addWidget(self.colour_bar)
         detail_layout.addLayout(picture_row, 1)
         detail_layout.addWidget(self.detail_text)
-        self.photo_button = QPushButton("Open the photo at full size (Enter)")
-        self.photo_button.setToolTip("Pan and zoom into the photo as it was scored, its anomaly map over it")
-        self.photo_button.setVisible(False)
+        self.photo_button = QPushButton("Inspect up close (Enter)")
+        self.photo_button.setToolTip("Pan and zoom into the image as it was scored (a photo at its own size), "
+                                     "its reconstruction and its anomaly map as layers; mark it good or defective")
         self.photo_button.clicked.connect(self._open_photo)
         detail_layout.addWidget(self.photo_button)
         upper = QSplitter(Qt.Orientation.Horizontal)
@@ -187,8 +187,30 @@ class DetectionView(QWidget):
 
     def _open_photo(self) -> None:
         row = self._current_row()
-        if self.detection is not None and self.detection.photos is not None and row is not None:
+        if self.detection is not None and row is not None:
             self.photo_requested.emit(row)
+
+    def step_flagged(self, direction: int) -> int | None:
+        """Select the next (+1) or previous (−1) flagged image in the table's order, wrapping
+        round; its image row, or None where none is flagged."""
+        if self.detection is None or not self.model.rowCount():
+            return None
+        count, flagged = self.model.rowCount(), self.detection.flagged
+        here = self.table.selectionModel().currentIndex()
+        start = here.row() if here.isValid() else (-1 if direction > 0 else 0)
+        for step in range(1, count + 1):
+            view_row = (start + direction * step) % count
+            if flagged[self.model.image_row(view_row)]:
+                self.table.selectRow(view_row)
+                return self.model.image_row(view_row)
+        return None
+
+    def labels_changed(self) -> None:
+        """An inspector's mark changed a label: the metrics and the histogram again."""
+        detection = self.detection
+        self._ranking = detection.ranking()
+        self.histogram.set_scores(detection.scores.score / self.scale, detection.truth, self.top)
+        self._refresh_flags()
 
     def _export_row(self) -> QHBoxLayout:
         self.export_grid_button = QPushButton("Export grid…")
@@ -245,7 +267,7 @@ class DetectionView(QWidget):
         if beyond:
             label += f"; {beyond} beyond {self.top:.3g} in the last bin"
         self.histogram.getPlotItem().setLabel("bottom", label)
-        self.histogram.set_scores(shown, detection.images.is_defect, self.top)
+        self.histogram.set_scores(shown, detection.truth, self.top)
         self.slider.blockSignals(True)
         self.slider.setRange(0.0, self.top)
         self.slider.blockSignals(False)
@@ -259,7 +281,6 @@ class DetectionView(QWidget):
             scores.score, detection.relative(), detection.flagged, self._thumbnail,
         )
         self._set_enabled(True)
-        self.photo_button.setVisible(detection.photos is not None)
         self.auto_f1.setEnabled(labelled)
         self.auto_p99.setEnabled(stats is not None)
         self.auto_sigma.setEnabled(stats is not None)

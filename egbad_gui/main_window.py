@@ -23,7 +23,7 @@ from egbad_core.errors import EgbadError
 from egbad_core.events import DeviceEvent, EpochEvent, FinishedEvent, ProgressEvent
 from egbad_core.pictures import to_rgb8
 
-from . import exports, photo_view, tasks, window_layout, window_settings
+from . import exports, inspector, tasks, window_layout, window_settings
 from .detection_view import DetectionView
 from .images import pixmap_from_rgb, strip
 from .live_view import LiveView
@@ -71,7 +71,7 @@ class MainWindow(QMainWindow):
         self.loss_plot = self.training_view.loss_plot
         self.detection_view = DetectionView()
         self.detection_view.detect_requested.connect(self.detect)
-        self.detection_view.photo_requested.connect(self._open_photo)
+        self.detection_view.photo_requested.connect(partial(inspector.open_up_close, self))
         for what, button in (("grid", self.detection_view.export_grid_button), ("csv", self.detection_view.export_csv_button),
                              ("summary", self.detection_view.export_summary_button)):
             button.clicked.connect(partial(exports.result_dialog, self, what))
@@ -344,12 +344,6 @@ class MainWindow(QMainWindow):
             self.state_status.setText(f"scoring a photo: window {event.done} of {event.total}")
         elif isinstance(event, ProgressEvent):
             self.detection_view.show_progress(event.done, event.total)
-
-    def _open_photo(self, row: int) -> None:
-        """Decode the photo of ``row`` in a worker, then show it up close (``photo_view``)."""
-        make = partial(tasks.photo_up_close, self.detection, row, self.region)
-        shown = partial(photo_view.show_photo, self, self.detection, row)
-        self.runner.start("photo", make, shown, partial(self.show_error, "Cannot open the photo"))
 
     def _detection_done(self, detection: session.Detection | None) -> None:
         self.detection_view.set_busy(False)

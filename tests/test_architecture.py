@@ -11,7 +11,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 CORE = ROOT / "egbad_core"
 FORBIDDEN = ("PySide6", "pyqtgraph", "superqt", "egbad_gui", "PyQt5", "PyQt6")
-STAGES = ("data", "model", "train", "score", "run", "system")
+STAGES = ("data", "model", "train", "score", "run", "system", "deploy")
 
 
 def core_files():

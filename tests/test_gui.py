@@ -459,3 +459,36 @@ def test_file_export_model_writes_an_onnx_model_that_scores_as_the_app(qtbot, wi
         exports.export_model(window, str(tmp_path / "exported"))
     assert written.args[0].endswith("model.onnx") and (tmp_path / "exported" / "model.json").is_file()
     assert "scores as the app does" in window.statusBar().currentMessage()
+
+
+def test_the_inspectors_view_layers_steps_through_flagged_images_and_keeps_marks(qtbot, window, tmp_path):
+    root = write_folder(tmp_path / "parts", train=8, good=3, defects=3)
+    window.data_panel.folder.setChecked(True)
+    window.data_panel.folder_path.setText(str(root))
+    with qtbot.waitSignal(window.data_loaded, timeout=30_000):
+        window.data_panel.load_button.click()
+    train(qtbot, window, 1)
+    with qtbot.waitSignal(window.detection_ready, timeout=60_000):
+        window.detect()
+    view = window.detection_view
+    view.set_threshold(float(np.median(window.detection.scores.score)))  # about half flagged
+    view.table.selectRow(0)
+    qtbot.keyClick(view.table, Qt.Key.Key_Return)
+    dialog = window.photo_dialog
+    side = window.detection.images.image_size
+    assert dialog.isVisible() and dialog.view.rgb.shape == (side, side, 3) and dialog.view.reconstruction is not None
+    assert np.array_equal(dialog.photo.image, dialog.view.rgb)
+    dialog.activateWindow()  # its keys are the dialog's own shortcuts
+    qtbot.waitUntil(dialog.isActiveWindow, timeout=5_000)
+    qtbot.keyClick(dialog, Qt.Key.Key_R)  # the reconstruction in place of the image
+    assert np.array_equal(dialog.photo.image, dialog.view.reconstruction)
+    first = dialog.row
+    flagged = window.detection.flagged
+    qtbot.keyClick(dialog, Qt.Key.Key_N)
+    assert dialog.row != first and flagged[dialog.row] and window.photo_dialog is dialog  # the same dialog
+    auroc = view.metrics_label.text()
+    qtbot.keyClick(dialog, Qt.Key.Key_G if window.detection.truth[dialog.row] else Qt.Key.Key_D)  # the other verdict
+    marked = (root / "corrections.csv").read_text().splitlines()
+    assert marked[0] == "id,verdict" and marked[1].startswith(window.detection.images.ids[dialog.row])
+    assert "marked" in dialog.verdict.text() and view.metrics_label.text() != auroc
+    dialog.close()

@@ -8,6 +8,7 @@ import threading
 import time
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from conftest import digit_like, read_until
@@ -69,7 +70,7 @@ def test_images_are_scored_as_they_land_and_a_restart_scores_only_the_new(tiny_c
     watch.wait_for(lambda events: "half.png" in _scored(events))
     assert watch.close() == (3, 3)
     notes = _notes(watch.events)
-    assert notes[0].startswith("Flagging at a score of 0 (manual)") and "notes.txt is not an image file: skipped." in notes
+    assert notes[0].startswith(f"Watching {folder}; rows go to {out / 'scores.csv'}. Flagging at a score of 0 (manual)") and "notes.txt is not an image file: skipped." in notes
     with open(out / "scores.csv", newline="") as stream:
         rows = list(csv.DictReader(stream))
     assert [row["id"] for row in rows] == ["before.png", "a.png", "half.png"] and all(r["flagged"] == "True" for r in rows)
@@ -119,7 +120,7 @@ def test_egbad_watch_prints_a_line_per_image_and_stops_on_ctrl_c(tiny_checkpoint
                               str(tiny_checkpoint), "--settle", "0.1", "--device", "cpu"],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        read_until(child.stderr, "Flagging at")
+        assert "Ctrl-C to stop" in read_until(child.stderr, "Watching")[-1]
         _digit(folder / "one.png", 2)
         line = child.stdout.readline()
         assert line.startswith("one.png\t") and ("FLAGGED" in line or "\tok\t" in line) and "score" in line
@@ -136,3 +137,38 @@ def test_a_missing_folder_is_one_sentence_and_exit_2(tiny_checkpoint, tmp_path, 
     assert main(["watch", str(tmp_path / "nowhere"), "--checkpoint", str(tiny_checkpoint)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "nowhere is not a folder to watch" in err[0]
+
+
+def _video(path, frames=6):
+    cv2 = pytest.importorskip("cv2")
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 5.0, (64, 64))
+    assert writer.isOpened()
+    for i in range(frames):
+        digit = np.kron(digit_like(7 if i % 2 else 2, np.random.default_rng(i)), np.ones((2, 2), np.uint8))  # 56 px
+        frame = np.zeros((64, 64, 3), np.uint8)
+        frame[4:60, 4:60] = digit[:, :, None]
+        writer.write(frame)
+    writer.release()
+    return path
+
+
+def test_a_video_is_scored_frame_by_frame_and_a_restart_skips_the_frames_scored(tiny_checkpoint, tmp_path):
+    video = _video(tmp_path / "line.avi")
+    plan = session.WatchPlan(tmp_path, tmp_path / "out", flagged_to=tmp_path / "flagged")
+    request = session.ScoreRequest(session.load_checkpoint(tiny_checkpoint), threshold=0.0)
+    events = []
+    assert run_to_end(session.video_task(request, str(video), plan, every=2), events.append) == (3, 3)
+    assert _scored(events) == ["line-frame000001", "line-frame000003", "line-frame000005"]
+    assert _notes(events)[-1] == f"{video} ended after 6 frames."
+    assert sorted(p.name for p in (tmp_path / "flagged").iterdir())[0] == "line-frame000001.png"
+    assert run_to_end(session.video_task(request, str(video), plan)) == (3, 3)  # only the three not scored yet
+    assert len((tmp_path / "out" / "scores.csv").read_text().splitlines()) == 7
+
+
+def test_a_video_source_that_cannot_be_opened_is_one_sentence(tiny_checkpoint, tmp_path, capsys):
+    pytest.importorskip("cv2")
+    from egbad_core.cli import main
+
+    assert main(["watch", "--video", str(tmp_path / "nope.avi"), "--checkpoint", str(tiny_checkpoint)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "nope.avi cannot be opened" in err[0]

@@ -24,6 +24,10 @@ from .sources import DataSource
 NORMAL_FOLDER = "good"  # MVTec AD's name for defect-free images
 
 
+CORRECTIONS_NAME = "corrections.csv"  # an inspector's marks, kept at the top of a data folder (run.corrections)
+KEPT_BESIDE = (ROI_NAME, CORRECTIONS_NAME)  # files at the top of a folder that are not images to score
+
+
 def training_folder(root: Path) -> Path:
     """``root/train/good``; raises EgbadError naming what is missing."""
     if not root.is_dir():
@@ -75,7 +79,7 @@ def list_folder(folders: dict[str, Path], root: Path, normal_labels: frozenset[s
     skipped: list[SkippedFile] = []
     for label, folder in folders.items():
         for path in sorted(folder.iterdir()):
-            if path.name.startswith(".") or path.is_dir() or (folder == root and path.name.lower() == ROI_NAME):
+            if path.name.startswith(".") or path.is_dir() or (folder == root and path.name.lower() in KEPT_BESIDE):
                 continue  # hidden files (.DS_Store), nested folders and the region of interest are not images
             if _is_image_name(path):
                 files.append((label, path))

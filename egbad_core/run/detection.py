@@ -6,7 +6,7 @@ what it says live here; the scoring that makes one is in ``scoring`` and ``strea
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import numpy as np
@@ -36,6 +36,24 @@ class Detection:
     photos: Any = None  # photos scored at their own resolution: photo_detection.PhotoRows (the images are thumbnails)
     pixel_samples: tuple[np.ndarray, np.ndarray, int] | None = None  # their maps' sampled pixels, labels, photos
     region: Any = None  # the region of interest the scores kept to (data.region.Region), to draw over the images
+    corrections: dict[str, bool] = field(default_factory=dict)  # image id → defective, as an inspector marked it
+
+    @property
+    def truth(self) -> np.ndarray | None:
+        """Each image's label (True: defect) as the folders give it, an inspector's mark where there
+        is one; None where the folders say nothing."""
+        given = self.images.is_defect
+        if given is None or not self.corrections:
+            return given
+        return np.array([self.corrections.get(image_id, bool(g)) for image_id, g in zip(self.images.ids, given)])
+
+    def mark(self, row: int, defect: bool | None) -> None:
+        """An inspector's verdict on the image at ``row`` (None: back to the folder's label)."""
+        image_id = self.images.ids[row]
+        if defect is None:
+            self.corrections.pop(image_id, None)
+        else:
+            self.corrections[image_id] = defect
 
     def pictures(self, rows: np.ndarray | list[int]) -> tuple[np.ndarray, np.ndarray] | None:
         """(reconstructions, maps) of the images at ``rows``: kept ones, or made again; None where
@@ -59,14 +77,14 @@ class Detection:
 
     def set_auto_threshold(self, method: str) -> float:
         """Set the threshold by ``method`` (f1, p99, mean3sigma); raises ValueError where it cannot be had."""
-        self.threshold = metrics.auto_threshold(method, self.images.is_defect, self.scores.score, self.train_stats)
+        self.threshold = metrics.auto_threshold(method, self.truth, self.scores.score, self.train_stats)
         self.threshold_method = method
         return self.threshold
 
     def choose_threshold(self, threshold: float | str | FalseAlarmRate | None) -> float:
         """A number, the name of an automatic method (f1, p99, mean3sigma), a false-alarm rate, or
         None for the sensible default; raises EgbadError where none can be set."""
-        self.threshold, self.threshold_method = chosen_threshold(threshold, self.images.is_defect, self.scores.score,
+        self.threshold, self.threshold_method = chosen_threshold(threshold, self.truth, self.scores.score,
                                                                  self.train_stats)
         return self.threshold
 
@@ -76,12 +94,12 @@ class Detection:
         return None if stats is None else false_alarms(stats.scores, self.threshold, stats.held_out)
 
     def at_threshold(self) -> metrics.ThresholdMetrics:
-        return metrics.at_threshold(self.images.is_defect, self.scores.score, self.threshold)
+        return metrics.at_threshold(self.truth, self.scores.score, self.threshold)
 
     def ranking(self) -> tuple[float, float] | None:
         """(AUROC, AUPRC) where the labels hold both kinds of image, else None; they do not
         depend on the threshold, so a view computes them once."""
-        truth = self.images.is_defect
+        truth = self.truth
         if not metrics.both_classes(truth):
             return None
         return metrics.auroc(truth, self.scores.score), metrics.auprc(truth, self.scores.score)
@@ -129,7 +147,7 @@ class Detection:
         return np.floor((places + 0.5) * originals / side).astype(np.int64)
 
     def summary(self) -> dict[str, Any]:
-        truth = self.images.is_defect
+        truth = self.truth
         at, alarms = self.at_threshold(), self.false_alarms()
         return {
             "method": self.scores.method,
@@ -153,6 +171,7 @@ class Detection:
             "train_score_stats": None if self.train_stats is None else
             {k: v for k, v in self.train_stats.__dict__.items() if k != "scores"},
             "label_counts": self.images.label_counts(),
+            "corrected": len(self.corrections),  # images whose label an inspector's mark replaced
             **self.pixel_metrics(),
             "skipped": [str(s) for s in self.images.skipped],
         }

@@ -24,6 +24,7 @@ from ..data.region import Region
 from ..data.sources import DataSource
 from ..errors import EgbadError
 from ..events import ProgressEvent, Task
+from ..pictures import to_rgb8
 from ..score.scores import joined_scores
 from .detection import Detection
 from .photos import photo_sample, photo_scores_task, thumbnail
@@ -49,6 +50,7 @@ class PhotoView:
     anomaly_map: np.ndarray  # (h, w) float32, reduced: it spans the photo
     inside: np.ndarray | None  # (H, W) bool: the region of interest, where there is one
     worst: tuple[int, int]  # (row, column) of the worst place in ``rgb``'s pixels
+    reconstruction: np.ndarray | None = None  # (H, W, 3) uint8 G(E(x)), where it was kept (not for photos)
 
 
 def photo_detection_task(request: ScoreRequest, source: DataSource, side: int,
@@ -113,6 +115,20 @@ def photo_view(detection: Detection, row: int, region: Region | None = None) -> 
     row_col = (0, 0) if worst is None else tuple(int(v * photos.scale) for v in worst[row])
     return PhotoView(np.ascontiguousarray(pixels.transpose(1, 2, 0)), photos.maps[row].astype(np.float32),
                      inside, (min(row_col[0], height - 1), min(row_col[1], width - 1)))
+
+
+def image_view(detection: Detection, row: int) -> PhotoView:
+    """One image of a detection held in memory up close: the image as the model saw it, its
+    reconstruction and its map (made again where the run did not keep them)."""
+    pictures = detection.pictures([row])
+    if pictures is None:
+        raise EgbadError("this detection kept no reconstruction or map to show up close.")
+    rgb = to_rgb8(detection.images.unit(row))
+    height, width = rgb.shape[:2]
+    places = detection.scores.places()
+    worst = (0, 0) if places is None else (int(places[row, 0]), int(places[row, 1]))
+    inside = None if detection.region is None else detection.region.at((height, width))
+    return PhotoView(rgb, np.asarray(pictures[1][0], dtype=np.float32), inside, worst, to_rgb8(pictures[0][0]))
 
 
 def _reduced(anomaly_map: np.ndarray) -> np.ndarray:

@@ -30,7 +30,7 @@ def score_rows(detection: Detection) -> list[tuple]:
     scores, images = detection.scores, detection.images
     relative = detection.relative()
     places = detection.worst_places()  # where to look: the worst place, in the image file's own pixels
-    truth = images.is_defect
+    truth = detection.truth  # an inspector's marks where there are some
     flagged = detection.flagged if math.isfinite(detection.threshold) else None
     rows = []
     for i, image_id in enumerate(images.ids):

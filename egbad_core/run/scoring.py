@@ -85,11 +85,11 @@ def check_fits(request: ScoreRequest, images: ImageSet) -> None:
         )
 
 
-def detection_task(request: ScoreRequest, images: ImageSet,
-                   stop: threading.Event | None = None) -> Task[Detection | None]:
-    """Score ``images`` and set the threshold, as a task (progress events; the Detection, or None if
-    ``stop`` was set). Raises EgbadError where the images do not fit the model or no threshold can
-    be set."""
+def detection_task(request: ScoreRequest, images: ImageSet, stop: threading.Event | None = None,
+                   corrections: dict[str, bool] | None = None) -> Task[Detection | None]:
+    """Score ``images`` and set the threshold (by their labels with an inspector's ``corrections``),
+    as a task (progress events; the Detection, or None if ``stop`` was set). Raises EgbadError
+    where the images do not fit the model or no threshold can be set."""
     check_fits(request, images)
     keep = keeps_pictures(images)
     scores = yield from request.task(images.pixels, keep, stop, request.inside_of(images.pixels.shape[-2:]))
@@ -100,6 +100,7 @@ def detection_task(request: ScoreRequest, images: ImageSet,
         detection.remake = partial(_remade, request, images.pixels)
         sample = np.linspace(0, len(images) - 1, min(len(images), 256)).astype(np.int64)
         detection.map_top = float(np.percentile(detection.remake(sample).residual_maps, 99.9))
+    detection.corrections = dict(corrections or {})
     detection.choose_threshold(request.threshold)
     return detection
 

@@ -28,6 +28,7 @@ from ..events import ProgressEvent, Task
 from ..score.scores import Scores, joined_scores
 from ..system.files import ensure_writable_folder
 from ..system.distributed import ALONE, World, gather
+from .corrections import read_corrections
 from .detection import Detection, pixel_summary
 from .grid import GRID_IMAGES, write_grid
 from .maps import write_maps
@@ -140,6 +141,7 @@ class _Plan:
     every_id: list[str]
     skipped: list[SkippedFile]
     listing: Listing | None
+    corrections: dict[str, bool] = field(default_factory=dict)  # an inspector's marks (``corrections``)
 
 
 def streaming_detection_task(
@@ -163,9 +165,11 @@ def streaming_detection_task(
     maps_dir = ensure_writable_folder(maps) if maps else None
     source = source.with_normal_labels(request.checkpoint.normal_labels)
     request = request.frozen()
+    corrections = read_corrections(source)  # a broken file is said before any image is scored
     plan = yield from _planned(source, request, world, stop)
     if plan is None:
         return None
+    plan.corrections = corrections
     collected = yield from _scored(request, plan, out_dir, maps_dir, stop, world)
     if collected is None:
         return None
@@ -239,6 +243,7 @@ def _written(request: ScoreRequest, collected: "_Collected", plan: _Plan, out_di
         detail = f" ({len(skipped)} files skipped, first: {skipped[0]})" if skipped else ""
         raise EgbadError(f"{plan.where} holds no readable image{detail}.")
     detection = _whole_detection(collected, plan, request)
+    detection.corrections = plan.corrections
     detection.choose_threshold(request.threshold)
     write_scores_csv(out_dir / "scores.csv", detection)
     if not world.alone:  # the processes' rows are in the one file now

@@ -16,6 +16,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -23,7 +24,7 @@ import torch.nn.functional as F
 
 from ..data.decoding import IMAGE_SUFFIXES, decode_image, to_gray
 from ..data.images import ImageSet
-from ..data.region import ROI_NAME
+from ..data.folders import KEPT_BESIDE
 from ..errors import EgbadError
 from ..events import InspectedEvent, NoteEvent, Task, stopped
 from ..pictures import overlay, to_rgb8
@@ -78,7 +79,7 @@ class Arrivals:
             name = path.name
             if name in self.broken and self._rewritten(path):
                 self.done.discard(name)  # written again since it was skipped: read it anew
-            if name in self.done or name.startswith(".") or name.lower() == ROI_NAME or not path.is_file():
+            if name in self.done or name.startswith(".") or name.lower() in KEPT_BESIDE or not path.is_file():
                 continue
             if path.suffix.lower() not in IMAGE_SUFFIXES:
                 self.done.add(name)
@@ -161,21 +162,54 @@ def watch_threshold(request: ScoreRequest) -> tuple[float, str]:
     return chosen_threshold("p99" if request.threshold is None else request.threshold, None, np.empty(0), request.stats())
 
 
+class WatchLog:
+    """What a watch writes as it goes (rows, maps, flagged images) and the threshold it flags by;
+    a watch of a folder and one of a camera share it."""
+
+    def __init__(self, request: ScoreRequest, plan: WatchPlan, where: str) -> None:
+        for folder in (plan.out_dir, plan.maps_dir, plan.flagged_to):
+            if folder is not None:
+                ensure_writable_folder(folder)
+        self.plan = plan
+        self.threshold = watch_threshold(request)
+        stats = request.stats()
+        alarms = None if stats is None else false_alarms(stats.scores, self.threshold[0], stats.held_out)
+        self.opening = NoteEvent(f"Watching {where}; rows go to {plan.out_dir / 'scores.csv'}. Flagging at a score of "
+                                 f"{self.threshold[0]:.4g} ({self.threshold[1]})." + (f" {alarms.sentence()}" if alarms else ""))
+        self.rows = ScoresFile(plan.out_dir / "scores.csv", resume=True)
+        self.count = self.flagged = 0
+
+    def record(self, detection: Detection, arrived: float, keep: Callable[[Path], None]) -> InspectedEvent:
+        """One image's row, map and (where flagged) ``keep(folder)``; its event. ``arrived``: the
+        time.time() it came at."""
+        detection.threshold, detection.threshold_method = self.threshold
+        self.rows.append(detection)
+        flagged = bool(detection.flagged[0])
+        plan = self.plan
+        if plan.maps_dir is not None:
+            write_maps(plan.maps_dir, detection)
+        if flagged and plan.flagged_to is not None:
+            keep(plan.flagged_to)
+        self.count, self.flagged = self.count + 1, self.flagged + flagged
+        places, relative = detection.worst_places(), detection.relative()
+        return InspectedEvent(detection.images.ids[0], float(detection.scores.score[0]),
+                              None if relative is None else float(relative[0]), flagged,
+                              None if places is None else (int(places[0, 0]), int(places[0, 1])),
+                              time.time() - arrived, _view(detection) if plan.views else None)
+
+    def close(self) -> tuple[int, int]:
+        self.rows.close()
+        return self.count, self.flagged
+
+
 def watch_task(request: ScoreRequest, plan: WatchPlan, stop: threading.Event | None = None) -> Task[tuple[int, int]]:
     """Score the folder's images as they land until ``stop`` is set: an InspectedEvent per image,
     a NoteEvent per file left out; returns how many this run scored and flagged. Raises EgbadError
     where the results cannot be written or no threshold can be set."""
-    for folder in (plan.out_dir, plan.maps_dir, plan.flagged_to):
-        if folder is not None:
-            ensure_writable_folder(folder)
     request = request.frozen()
-    log = ScoresFile(plan.out_dir / "scores.csv", resume=True)
-    arrivals = Arrivals(plan.folder, set(log.ids), plan.settle)
-    threshold = watch_threshold(request)
-    stats = request.stats()
-    alarms = None if stats is None else false_alarms(stats.scores, threshold[0], stats.held_out)
-    yield NoteEvent(f"Flagging at a score of {threshold[0]:.4g} ({threshold[1]})." + (f" {alarms.sentence()}" if alarms else ""))
-    count = flagged = 0
+    log = WatchLog(request, plan, str(plan.folder))
+    arrivals = Arrivals(plan.folder, set(log.rows.ids), plan.settle)
+    yield log.opening
     try:
         while not stopped(stop):
             paths, notes = arrivals.ready()
@@ -185,7 +219,7 @@ def watch_task(request: ScoreRequest, plan: WatchPlan, stop: threading.Event | N
                 if stopped(stop):
                     break
                 try:
-                    images = read_one(path, request)
+                    images, arrived = read_one(path, request), path.stat().st_mtime
                 except (EgbadError, OSError) as error:
                     said = arrivals.failed(path, str(error))
                     if said:
@@ -194,35 +228,13 @@ def watch_task(request: ScoreRequest, plan: WatchPlan, stop: threading.Event | N
                 detection = yield from score_one(request, images, stop)
                 if detection is None:
                     break
-                detection.threshold, detection.threshold_method = threshold
-                event = _recorded(detection, path, plan, log)
-                yield event
+                yield log.record(detection, arrived, lambda folder, path=path: shutil.copy2(path, folder / path.name))
                 arrivals.finished(path)
-                count, flagged = count + 1, flagged + event.flagged
             if not paths and not _rest(stop, plan.poll):
                 break
     finally:
-        log.close()
-    return count, flagged
-
-
-def _recorded(detection: Detection, path: Path, plan: WatchPlan, log: ScoresFile) -> InspectedEvent:
-    """The image's row, map and copy written; its event."""
-    log.append(detection)
-    flagged = bool(detection.flagged[0])
-    if plan.maps_dir is not None:
-        write_maps(plan.maps_dir, detection)
-    if flagged and plan.flagged_to is not None:
-        shutil.copy2(path, plan.flagged_to / path.name)
-    try:
-        latency = time.time() - path.stat().st_mtime
-    except OSError:
-        latency = float("nan")
-    places = detection.worst_places()
-    relative = detection.relative()
-    return InspectedEvent(path.name, float(detection.scores.score[0]), None if relative is None else float(relative[0]),
-                          flagged, None if places is None else (int(places[0, 0]), int(places[0, 1])), latency,
-                          _view(detection) if plan.views else None)
+        counts = log.close()
+    return counts
 
 
 def _view(detection: Detection) -> np.ndarray:
