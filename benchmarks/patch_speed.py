@@ -24,8 +24,10 @@ from egbad_core.model.inference import folded
 from egbad_core.model.networks import Networks
 from egbad_core.score import local, nearest
 from egbad_core.score.local_reference import build_patch_reference
+from egbad_core.score.method import reusing_heap
 from egbad_core.score.moments import moments_of
 from egbad_core.score.same_place import lay_out, place_distance
+from egbad_core.system.memory import heap_for_scoring, limit_heap_growth
 
 
 def _model(folder: str, checkpoint: str | None):
@@ -48,6 +50,7 @@ def main() -> int:
     parser.add_argument("--images", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
+    limit_heap_growth()  # the C allocator as egbad and egbad-gui set it: the speeds below are the product's
     networks, settings, reference = _model(args.folder, args.checkpoint)
     config = settings.score
     test = run_to_end(session.load_data({"data": args.folder}, settings.model.load_size)).test
@@ -65,7 +68,7 @@ def main() -> int:
         return round(best / x.shape[0] * 1000, 2)
 
     figures = {}
-    with torch.inference_mode():
+    with torch.inference_mode(), heap_for_scoring():  # as every scoring run holds it
         rebuilt = local.reconstruct(n, x)
         features = local.local_features(n, x, config.stages, config.feature_grid)
         moments = moments_of(x, config)
@@ -83,7 +86,8 @@ def main() -> int:
         figures["maps ms"] = per_image(lambda: local.local_maps(raw, reference, config))
     rates = []
     for _ in range(args.repeats):
-        scores = run_to_end(local.patch_scoring_task(networks, pixels, settings.normalisation, config, reference))
+        scores = run_to_end(reusing_heap(local.patch_scoring_task(networks, pixels, settings.normalisation, config,
+                                                                  reference)))
         rates.append(scores.images_per_s)
     figures["scoring task images/s"] = round(max(rates), 1)
     figures.update(working_size=settings.model.load_size, places=reference.places is not None,

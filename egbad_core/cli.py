@@ -328,8 +328,8 @@ def _detect(args: argparse.Namespace, world, device_name: str | None) -> int:
         info(note)
     pixel = ""
     if summary["pixel_auroc"] is not None:
-        pixel = (f"; pixel AUROC {summary['pixel_auroc']:.3f}, PRO {summary['pro']:.3f} "
-                 f"over {summary['pixel_images']} images with masks")
+        pro = "" if summary["pro"] is None else f", PRO {summary['pro']:.3f}"  # photos: sampled pixels, no regions
+        pixel = f"; pixel AUROC {summary['pixel_auroc']:.3f}{pro} over {summary['pixel_images']} images with masks"
     info(
         f"{summary['n_flagged']} of {summary['n_images']} images flagged at threshold {summary['threshold']:.2f}"
         + (f"; AUROC {summary['auroc']:.3f}, AUPRC {summary['auprc']:.3f}" if summary["auroc"] is not None else "")

@@ -136,6 +136,26 @@ def test_detect_scores_each_photo_at_its_own_size_and_writes_full_size_maps(phot
     assert (tmp_path / "out" / "grid.png").is_file()
 
 
+def test_egbad_detect_says_a_photo_models_pixel_auroc_without_a_pro(photo_model, tmp_path, capsys):
+    from egbad_core.cli import main
+
+    root, path, _ = photo_model
+    assert main(["detect", "--checkpoint", str(path), "--data", str(root), "--out-dir", str(tmp_path / "o"), "--quiet"]) == 0
+    said = capsys.readouterr().err
+    assert "pixel AUROC" in said and "PRO" not in said and "Traceback" not in said
+
+
+def test_scoring_sets_the_allocator_to_reuse_memory_and_gives_it_back_after(request_, monkeypatch):
+    from egbad_core.system import memory
+
+    calls = []
+    monkeypatch.setattr(memory, "_mallopt", lambda parameter, value: calls.append((parameter, value)) or True)
+    run_to_end(photo_scoring_task(request_, _photo(300, 460), largest=256))  # six windows, two passes
+    threshold = [value for parameter, value in calls if parameter == memory.M_MMAP_THRESHOLD]
+    assert threshold == [memory.SCORING_MMAP_THRESHOLD, memory.MMAP_THRESHOLD_BYTES]  # once a photo, not a pass
+    assert memory._scoring["depth"] == 0
+
+
 def test_training_photos_of_another_size_are_resized_to_the_median_and_named(tmp_path):
     from egbad_core.data.loading import load_training_set
 

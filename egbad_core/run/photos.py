@@ -24,6 +24,7 @@ from ..events import ProgressEvent, Task, stopped
 from ..score.local import RESIDUAL_SMOOTHING, within
 from ..score.scores import Scores
 from ..score.tiling import Windows
+from ..system.memory import heap_for_scoring
 from .scoring import ScoreRequest
 
 WINDOW_FACTOR = 2  # photos are scored in windows at least this many times the model's working size a side
@@ -101,19 +102,20 @@ def photo_scoring_task(request: ScoreRequest, photo: torch.Tensor, stop: threadi
     stitched = torch.empty(windows.height, windows.width)
     rebuilt = torch.empty(photo.shape[0], windows.height, windows.width, dtype=torch.uint8)
     terms: list[tuple[float, float, float]] = []  # per window: its score, R and Dis at its worst place
-    for first in range(0, len(windows), at_once):
-        if stopped(stop):
-            return None
-        chosen = range(first, min(first + at_once, len(windows)))
-        part = None if inside is None else windows.cut(inside[None], chosen)[:, 0]
-        scores = yield from _quiet(request.task(windows.cut(photo, chosen), True, stop, part))
-        if scores is None:
-            return None
-        for k, index in enumerate(chosen):
-            windows.paste(stitched, index, torch.from_numpy(scores.residual_maps[k]))
-            windows.paste(rebuilt, index, torch.from_numpy(scores.reconstructions[k]).mul(255).round_().to(torch.uint8))
-            terms.append((float(scores.score[k]), float(scores.residual[k]), float(scores.discrimination[k])))
-        yield ProgressEvent("scoring windows", chosen.stop, len(windows))
+    with heap_for_scoring():  # one photo's windows reuse each other's memory, handed back at its end
+        for first in range(0, len(windows), at_once):
+            if stopped(stop):
+                return None
+            chosen = range(first, min(first + at_once, len(windows)))
+            part = None if inside is None else windows.cut(inside[None], chosen)[:, 0]
+            scores = yield from _quiet(request.task(windows.cut(photo, chosen), True, stop, part))
+            if scores is None:
+                return None
+            for k, index in enumerate(chosen):
+                windows.paste(stitched, index, torch.from_numpy(scores.residual_maps[k]))
+                windows.paste(rebuilt, index, torch.from_numpy(scores.reconstructions[k]).mul(255).round_().to(torch.uint8))
+                terms.append((float(scores.score[k]), float(scores.residual[k]), float(scores.discrimination[k])))
+            yield ProgressEvent("scoring windows", chosen.stop, len(windows))
     if inside is not None:  # a window with no place inside kept its own lowest value: below the part's now
         stitched = within(stitched[None], inside)[0]
     worst = int(stitched.argmax())

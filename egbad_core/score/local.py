@@ -41,6 +41,7 @@ from .scores import Scores
 from .tensors import batches, pinned, smooth, upsample
 
 RESIDUAL_SMOOTHING = 2.0  # σ in pixels of the blur of |x − x'| before it is mixed
+TILES_AT_ONCE = 512  # tiles E and G reconstruct in one pass
 
 
 def local_features(networks: Networks, x: torch.Tensor, stages: tuple[int, ...], grid: int = 0) -> torch.Tensor:
@@ -78,8 +79,10 @@ def reconstruct(networks: Networks, x: torch.Tensor, stride: int | None = None) 
     n, c, h, w = x.shape
     if stride == patch and h % patch == 0 and w % patch == 0:  # side by side: a reshape, not fold's sums
         rows, columns = h // patch, w // patch
-        tiles = x.view(n, c, rows, patch, columns, patch).permute(0, 2, 4, 1, 3, 5).reshape(-1, c, patch, patch)
-        rebuilt = networks.generator(networks.encoder(networks.layout(tiles.contiguous()))).float()
+        tiles = networks.layout(x.view(n, c, rows, patch, columns, patch).permute(0, 2, 4, 1, 3, 5).reshape(-1, c, patch, patch))
+        # A few hundred tiles at a time: their activations stay in the cache (a 1,088-px window's
+        # 1,156 tiles at once took a quarter longer).
+        rebuilt = torch.cat([networks.generator(networks.encoder(part)).float() for part in tiles.split(TILES_AT_ONCE)])
         return rebuilt.view(n, rows, columns, c, patch, patch).permute(0, 3, 1, 4, 2, 5).reshape(n, c, h, w)
     columns = F.unfold(x, patch, stride=stride)  # (N, C·P·P, L)
     count = columns.shape[-1]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from typing import TypeVar
 
 import torch
 
@@ -10,10 +11,13 @@ from ..config import ScoreConfig, replace
 from ..events import Task
 from ..model.checkpoints import Checkpoint
 from ..model.references import ScoreStats
+from ..system.memory import heap_for_scoring
 from .anogan import anogan_task
 from .local import patch_scoring_task
 from .scores import Scores
 from .whole import scoring_task
+
+T = TypeVar("T")
 
 
 def scores_task(checkpoint: Checkpoint, pixels: torch.Tensor, method: str, config: ScoreConfig,
@@ -23,13 +27,21 @@ def scores_task(checkpoint: Checkpoint, pixels: torch.Tensor, method: str, confi
     as loaded; ``inside``, a region of interest, for a patch model's maps only."""
     networks, normalisation = checkpoint.networks, checkpoint.settings.normalisation
     if method == "egbad" and networks.config.patch_model:
-        return patch_scoring_task(networks, pixels, normalisation, config, checkpoint.reference, keep_images, stop,
+        task = patch_scoring_task(networks, pixels, normalisation, config, checkpoint.reference, keep_images, stop,
                                   inside)
-    if inside is not None:
+    elif inside is not None:
         raise ValueError("a region of interest needs a patch model's maps")
-    if method == "egbad":
-        return scoring_task(networks, pixels, normalisation, config, checkpoint.reference, keep_images, stop)
-    return anogan_task(networks, pixels, normalisation, config, keep_images, stop=stop)
+    elif method == "egbad":
+        task = scoring_task(networks, pixels, normalisation, config, checkpoint.reference, keep_images, stop)
+    else:
+        task = anogan_task(networks, pixels, normalisation, config, keep_images, stop=stop)
+    return reusing_heap(task)
+
+
+def reusing_heap(task: Task[T]) -> Task[T]:
+    """``task`` run with the allocator set for scoring (``system.memory.heap_for_scoring``)."""
+    with heap_for_scoring():
+        return (yield from task)
 
 
 def training_stats(checkpoint: Checkpoint, method: str, config: ScoreConfig) -> ScoreStats | None:
