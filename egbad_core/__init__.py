@@ -4,8 +4,10 @@ The stages are subpackages, each on its own floor, and an import runs only downw
 (``pyproject.toml``'s import-linter contracts; docs/ARCHITECTURE.md draws them):
 
     cli                      the command line
+    console                  what its commands share: the plain line, the progress bar, the stop
     session                  the one surface the window and the command line drive
-    train | run              training a model | a scoring run and the files it leaves
+    deploy                   a model written as ONNX that scores without this package
+    train | run              training a model | a scoring run and the files it leaves, live inspection
     score                    how unusual an image is: whole-image, local, AnoGAN, metrics
     model | data             the networks and the checkpoint | the images
     system                   devices, memory, files, processes

@@ -13,7 +13,6 @@ from egbad_core import session
 from egbad_core.cli import main
 from egbad_core.errors import EgbadError
 from egbad_core.events import run_to_end
-from egbad_core.score.nearest import exact_search
 from test_patches import TINY_PATCH, texture_folder
 
 ort = pytest.importorskip("onnxruntime")  # the test extra installs it (it takes the deploy extra)
@@ -37,8 +36,7 @@ def _app_and_export(checkpoint_path, pixels, out):
     checkpoint = session.load_checkpoint(checkpoint_path)
     done = session.export_onnx(checkpoint, out, checkpoint_path=str(checkpoint_path))
     assert done.difference is not None and done.difference <= 1e-4  # checked before it said it was done
-    with exact_search():  # the app's maps place by place (its grouped search leaves every score as it is)
-        app = run_to_end(session.ScoreRequest(checkpoint).task(pixels, True))
+    app = run_to_end(session.ScoreRequest(checkpoint).task(pixels, True))  # the app's searches exact, as the export's
     unit = pixels.float() / 255 if pixels.dtype == torch.uint8 else pixels.float()
     model = ort.InferenceSession(str(done.model))
     spec = json.loads(done.spec.read_text())

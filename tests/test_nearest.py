@@ -23,7 +23,9 @@ def test_a_large_search_is_grouped_never_below_the_truth_and_exact_at_each_image
     features[2, :, 10:13, 20:23] += 9.0  # a defect: far from every row
     assert features[0].numel() // 12 * 4 >= nearest.GROUPED_FROM * len(bank)  # the grouped path is taken
     truth = torch.cdist(features.permute(0, 2, 3, 1).reshape(-1, 12), bank).amin(dim=1).view(4, 64, 64)
-    found = nearest.nearest_map(features, bank)
+    assert torch.allclose(nearest.nearest_map(features, bank), truth, atol=1e-3)  # exact unless asked
+    with nearest.grouped_search():  # as a photo's windows are searched
+        found = nearest.nearest_map(features, bank)
     assert (found >= truth - 1e-3).all()
     assert torch.allclose(found.flatten(1).amax(dim=1), truth.flatten(1).amax(dim=1), atol=1e-3)
     assert found[2].argmax() == truth[2].argmax()

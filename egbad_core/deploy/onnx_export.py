@@ -27,7 +27,6 @@ from ..model.checkpoints import Checkpoint
 from ..run.detection import chosen_threshold
 from ..run.scoring import ScoreRequest
 from ..score.false_alarms import FalseAlarmRate, false_alarms
-from ..score.nearest import exact_search
 from ..system.files import atomic_write, ensure_writable_folder
 from .score_module import ScoreModule
 
@@ -122,8 +121,7 @@ def _checked(data: bytes, request: ScoreRequest, pixels: torch.Tensor) -> float 
         return None
     session = onnxruntime.InferenceSession(data, providers=["CPUExecutionProvider"])
     score, anomaly_map = session.run(None, {"pixels": pixels.numpy()})
-    with exact_search():  # the app's maps place by place; its grouped search changes none of its scores
-        app = run_to_end(request.task(pixels, True))
+    app = run_to_end(request.task(pixels, True))
     difference = max(_relative(score, app.score), _relative(anomaly_map, app.residual_maps))
     if not difference <= EXPORT_TOLERANCE:
         raise EgbadError(f"the exported model scores differently from the app (a relative difference of "

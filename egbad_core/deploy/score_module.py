@@ -3,9 +3,9 @@
 Exported models that score differently from the app are the field's most reported export bug:
 each step written again for the export drifts from the app's. So this module holds no scoring
 code of its own: its forward pass is the scorers' own functions (``score.local``, ``score.whole``)
-on the checkpoint's networks, folded as the app folds them, and its reference as constants. The
-one difference is the nearest-row search, exact here (a graph holds no clusters); the app's
-grouped search equals it at each image's worst place, and so in every image score.
+on the checkpoint's networks, folded as the app folds them, and its reference as constants; the
+nearest-row searches are exact, as the app's are for images of the working size (its groups are
+for photos' windows only, which are not exported).
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from ..model.inference import folded
 from ..model.networks import Networks
 from ..model.references import PatchReference, Reference
 from ..score.local import image_scores, local_maps, raw_maps
-from ..score.nearest import exact_search
 from ..score.same_place import lay_out
 from ..score.whole import network_pass, residual_terms
 
@@ -41,13 +40,12 @@ class ScoreModule(nn.Module):
 
     def forward(self, pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         x = self.normalisation.apply(pixels)
-        with exact_search():
-            if self.patch:
-                reference = self.reference
-                raw = raw_maps(self.networks, x, self.config, reference.features, reference.moments, self.place_bank)
-                _, _, maps = local_maps(raw, reference, self.config)
-                return image_scores(maps, self.config), maps
-            return self._whole(x)
+        if self.patch:
+            reference = self.reference
+            raw = raw_maps(self.networks, x, self.config, reference.features, reference.moments, self.place_bank)
+            _, _, maps = local_maps(raw, reference, self.config)
+            return image_scores(maps, self.config), maps
+        return self._whole(x)
 
     def _whole(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The whole-image score: R and Dis over the training images' spreads, mixed by λ."""

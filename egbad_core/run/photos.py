@@ -22,6 +22,7 @@ from ..data.images import ImageSet
 from ..errors import EgbadError
 from ..events import ProgressEvent, Task, stopped
 from ..score.local import RESIDUAL_SMOOTHING, within
+from ..score.nearest import grouped_search
 from ..score.scores import Scores
 from ..score.tiling import Windows
 from ..system.memory import heap_for_scoring
@@ -102,7 +103,7 @@ def photo_scoring_task(request: ScoreRequest, photo: torch.Tensor, stop: threadi
     stitched = torch.empty(windows.height, windows.width)
     rebuilt = torch.empty(photo.shape[0], windows.height, windows.width, dtype=torch.uint8)
     terms: list[tuple[float, float, float]] = []  # per window: its score, R and Dis at its worst place
-    with heap_for_scoring():  # one photo's windows reuse each other's memory, handed back at its end
+    with heap_for_scoring(), grouped_search():  # the windows reuse each other's memory; large searches in groups
         for first in range(0, len(windows), at_once):
             if stopped(stop):
                 return None

@@ -45,9 +45,13 @@ def _blur_columns(images: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
     block = length if length <= WHOLE_SIDE else BLUR_BLOCK
     count = -(-length // block)
     padded = F.pad(images, (reach, count * block - length + reach))
+    band = _band(kernel, block)
     if count == 1:
-        return padded @ _band(kernel, block)
-    return (padded.unfold(-1, block + 2 * reach, block) @ _band(kernel, block)).flatten(-2)[..., :length]
+        return (padded.reshape(-1, padded.shape[-1]) @ band).view(*images.shape)
+    # The blocks copied out whole, then one flat product: a product over the unfolded view went
+    # through a batched path 20 times slower in a worker thread (where the window scores).
+    blocks = padded.unfold(-1, block + 2 * reach, block).contiguous()
+    return (blocks.view(-1, block + 2 * reach) @ band).view(*images.shape[:-1], count * block)[..., :length]
 
 
 def _blur_rows(images: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
@@ -56,9 +60,11 @@ def _blur_rows(images: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
     block = length if length <= WHOLE_SIDE else BLUR_BLOCK
     count = -(-length // block)
     padded = F.pad(images, (0, 0, reach, count * block - length + reach))
+    band = _band(kernel, block)
     if count == 1:
-        return _band(kernel, block).T @ padded
-    blurred = padded.unfold(-2, block + 2 * reach, block) @ _band(kernel, block)  # (…, count, W, block)
+        return band.T @ padded
+    blocks = padded.unfold(-2, block + 2 * reach, block).contiguous()  # (…, count, W, block + taps − 1)
+    blurred = (blocks.view(-1, block + 2 * reach) @ band).view(*blocks.shape[:-1], block)
     return blurred.transpose(-1, -2).flatten(-3, -2)[..., :length, :]
 
 
