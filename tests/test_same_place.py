@@ -239,3 +239,13 @@ def test_the_coarse_windows_built_from_the_fine_ones_are_the_plain_windows_to_th
     found = local_moments(x, 8, True, 0.01, coarse)
     assert found.shape == (2, 18, 16, 12)
     assert torch.allclose(found[:, 9:], expected, atol=1e-4)
+
+
+def test_a_checkpoints_places_are_laid_out_once_and_new_places_get_their_own():
+    from egbad_core.score.same_place import lay_out, laid_out
+
+    places = torch.rand(3, 4, 5, 6)
+    first = laid_out(places)
+    assert laid_out(places) is first and torch.equal(first, lay_out(places))
+    other = torch.rand(3, 4, 5, 6)
+    assert torch.equal(laid_out(other), lay_out(other)) and laid_out(other) is not first

@@ -36,7 +36,7 @@ from ..model.networks import Networks, WholeConv
 from ..model.references import PatchReference
 from .moments import moments_of
 from .nearest import nearest_map
-from .same_place import lay_out, place_distance
+from .same_place import laid_out, place_distance
 from .scores import Scores
 from .tensors import batches, pinned, smooth, upsample
 
@@ -197,7 +197,7 @@ def patch_scoring_task(
     reference = reference.to(device)
     images = pinned(images, device)
     networks = folded(networks)
-    place_bank = lay_out(reference.places) if reference.places is not None else None
+    place_bank = laid_out(reference.places) if reference.places is not None else None
     residuals, discriminations, scores, recon, maps_kept, places = [], [], [], [], [], []
     size = max(1, config.batch_size // 16)
     for done, batch in batches(images, size):
