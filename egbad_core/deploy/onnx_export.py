@@ -24,7 +24,7 @@ from .. import __version__
 from ..errors import EgbadError
 from ..events import run_to_end
 from ..model.checkpoints import Checkpoint
-from ..run.detection import chosen_threshold
+from ..run.detection import unlabelled_threshold
 from ..run.scoring import ScoreRequest
 from ..score.false_alarms import FalseAlarmRate, false_alarms
 from ..system.files import atomic_write, ensure_writable_folder
@@ -90,7 +90,7 @@ def _spec(checkpoint: Checkpoint, request: ScoreRequest, threshold: Any, checkpo
     """What the exported model expects and what its scores mean."""
     config = checkpoint.networks.config
     stats = request.stats()
-    value, method = chosen_threshold("p99" if threshold is None else threshold, None, np.empty(0), stats)
+    value, method = unlabelled_threshold(threshold, stats)
     alarms = None if stats is None else false_alarms(stats.scores, value, stats.held_out)
     side = config.load_size
     return {
@@ -132,15 +132,3 @@ def _checked(data: bytes, request: ScoreRequest, pixels: torch.Tensor) -> float 
 def _relative(found: np.ndarray, expected: np.ndarray) -> float:
     scale = max(float(np.abs(expected).max()), 1e-12)
     return float(np.abs(np.asarray(found, dtype=np.float64) - expected).max() / scale)
-
-
-def load_spec(path: str | Path) -> dict[str, Any]:
-    """An exported model's JSON; raises EgbadError for one this app did not write."""
-    try:
-        spec = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise EgbadError(f"{path} cannot be read as an exported model's description ({error}).") from None
-    if not isinstance(spec, dict) or spec.get("format") != EXPORT_FORMAT:
-        raise EgbadError(f"{path} is not the description of a model this app exported.")
-    return spec
-

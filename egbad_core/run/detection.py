@@ -210,3 +210,10 @@ def chosen_threshold(wanted: float | str | FalseAlarmRate | None, is_defect: np.
         return metrics.auto_threshold(method, is_defect, scores, stats), method
     except ValueError as error:
         raise EgbadError(f"cannot set the threshold automatically: {error}.") from None
+
+
+def unlabelled_threshold(wanted: float | str | FalseAlarmRate | None, stats: ScoreStats | None) -> tuple[float, str]:
+    """The threshold for images that come without labels (a watched folder, an exported model):
+    the training images' 99th percentile unless ``wanted`` names another; no best F1."""
+    return chosen_threshold("p99" if wanted is None else wanted, None, np.empty(0), stats)
+

@@ -30,7 +30,7 @@ from ..events import InspectedEvent, NoteEvent, Task, stopped
 from ..pictures import overlay, to_rgb8
 from ..score.false_alarms import false_alarms
 from ..system.files import ensure_writable_folder
-from .detection import Detection, chosen_threshold
+from .detection import Detection, unlabelled_threshold
 from .maps import write_maps
 from .photos import photo_scores_task
 from .results import ScoresFile
@@ -156,12 +156,6 @@ class WatchPlan:
     views: bool = False  # each event carries the image with its map over it (the window's Live tab)
 
 
-def watch_threshold(request: ScoreRequest) -> tuple[float, str]:
-    """The threshold a watch flags by, and how it was set: the training images' 99th percentile
-    unless the request names another (no labels come with a watched folder: no best F1)."""
-    return chosen_threshold("p99" if request.threshold is None else request.threshold, None, np.empty(0), request.stats())
-
-
 class WatchLog:
     """What a watch writes as it goes (rows, maps, flagged images) and the threshold it flags by;
     a watch of a folder and one of a camera share it."""
@@ -171,8 +165,8 @@ class WatchLog:
             if folder is not None:
                 ensure_writable_folder(folder)
         self.plan = plan
-        self.threshold = watch_threshold(request)
         stats = request.stats()
+        self.threshold = unlabelled_threshold(request.threshold, stats)  # no labels come with a watched folder
         alarms = None if stats is None else false_alarms(stats.scores, self.threshold[0], stats.held_out)
         self.opening = NoteEvent(f"Watching {where}; rows go to {plan.out_dir / 'scores.csv'}. Flagging at a score of "
                                  f"{self.threshold[0]:.4g} ({self.threshold[1]})." + (f" {alarms.sentence()}" if alarms else ""))

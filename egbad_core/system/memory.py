@@ -24,13 +24,7 @@ MMAP_THRESHOLD_BYTES = 4 << 20
 
 def limit_heap_growth() -> bool:
     """Fix glibc's mmap threshold for this process; True where it was set (Linux with glibc)."""
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        return bool(libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES))
-    except (OSError, AttributeError):  # another C library (musl): leave it as it is
-        return False
+    return _mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)
 
 
 M_TRIM_THRESHOLD = -1
@@ -66,25 +60,27 @@ def heap_for_scoring() -> Iterator[None]:
 
 
 def _mallopt(parameter: int, value: int) -> bool:
+    libc = _glibc()
+    return bool(libc.mallopt(parameter, value)) if libc is not None else False
+
+
+def _glibc():
+    """The C library where it is glibc on Linux, else None (another OS, or musl: left as it is)."""
     if not sys.platform.startswith("linux"):
-        return False
+        return None
     try:
-        return bool(ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").mallopt(parameter, value))
-    except (OSError, AttributeError):
-        return False
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        return libc if hasattr(libc, "mallopt") and hasattr(libc, "malloc_trim") else None
+    except OSError:
+        return None
 
 
 def release_free_memory() -> bool:
     """Hand the heap's free pages back to the system (glibc's ``malloc_trim``); True where it was
     done. Called when a long job ends in the window: the heap's free space is otherwise kept, and a
     window kept open through many runs holds the high-water mark of every one of them."""
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        return bool(libc.malloc_trim(0))
-    except (OSError, AttributeError):
-        return False
+    libc = _glibc()
+    return bool(libc.malloc_trim(0)) if libc is not None else False
 
 
 def available_bytes() -> int | None:
