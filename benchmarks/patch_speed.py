@@ -23,6 +23,7 @@ from egbad_core.events import run_to_end
 from egbad_core.model.inference import folded
 from egbad_core.model.networks import Networks
 from egbad_core.score import local, nearest
+from egbad_core.score.lines import line_map
 from egbad_core.score.local_reference import build_patch_reference
 from egbad_core.score.method import reusing_heap
 from egbad_core.score.moments import moments_of
@@ -82,7 +83,9 @@ def main() -> int:
         bank = lay_out(reference.places) if reference.places is not None else None
         if bank is not None:
             figures["same place ms"] = per_image(lambda: place_distance(moments, bank))
-        raw = local.raw_maps(n, x, config, reference.features, reference.moments, bank)
+        if reference.lines is not None:
+            figures["lines ms"] = per_image(lambda: line_map(x, config.line_length, reference.lines))
+        raw = local.raw_maps(n, x, config, reference.features, reference.moments, bank, reference.lines)
         figures["maps ms"] = per_image(lambda: local.local_maps(raw, reference, config))
     rates = []
     for _ in range(args.repeats):

@@ -57,6 +57,10 @@ SUBJECTS: tuple[Subject, ...] = (
     Subject("building", OPENCV, f"{_SAMPLES}/building.jpg", "aligned", "tuning"),
     Subject("box", OPENCV, f"{_SAMPLES}/box.png", "aligned", "tuning"),
     Subject("ladybird", MATE, f"{_NATURE}/LadyBird.jpg", "aligned", "tuning"),
+    # added in the eighth session, before any tuning on them, for thin lines on fine grain (paper's
+    # blind spot): a paper of fine fibres, as line-like as the scratches, and a grain of small bumps
+    Subject("fibres", KRITA, f"{_PATTERNS}/03_default-paper.png", "texture", "tuning"),
+    Subject("hardgrain", KRITA, f"{_PATTERNS}/06_hard-grain.png", "texture", "tuning"),
     # ---- report half
     Subject("bark", KRITA, f"{_PATTERNS}/18_texture-bark.png", "texture", "report"),
     Subject("paper", KRITA, f"{_PATTERNS}/04_paper-C-grain.png", "texture", "report"),

@@ -42,7 +42,8 @@ class ScoreModule(nn.Module):
         x = self.normalisation.apply(pixels)
         if self.patch:
             reference = self.reference
-            raw = raw_maps(self.networks, x, self.config, reference.features, reference.moments, self.place_bank)
+            raw = raw_maps(self.networks, x, self.config, reference.features, reference.moments, self.place_bank,
+                           reference.lines)
             _, _, maps = local_maps(raw, reference, self.config)
             return image_scores(maps, self.config), maps
         return self._whole(x)

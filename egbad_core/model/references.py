@@ -98,6 +98,10 @@ class PatchReference:
     places: torch.Tensor | None = None
     place_mean: float = 0.0
     place_spread: float = 1.0
+    # (2, D) textures: each line direction's mean and spread over the training images (score/lines.py)
+    lines: torch.Tensor | None = None
+    line_mean: float = 0.0
+    line_spread: float = 1.0
 
     def to_payload(self) -> dict[str, torch.Tensor]:
         stats = [self.residual_mean, self.residual_spread, self.discrimination_mean, self.discrimination_spread]
@@ -109,6 +113,9 @@ class PatchReference:
         if self.places is not None:  # half precision: 150 images' places at 256 px are 11 MB, not 22
             payload["places"] = self.places.half()
             payload["place_stats"] = torch.tensor([self.place_mean, self.place_spread], dtype=torch.float64)
+        if self.lines is not None:
+            payload["lines"] = self.lines
+            payload["line_stats"] = torch.tensor([self.line_mean, self.line_spread], dtype=torch.float64)
         return payload
 
     @classmethod
@@ -125,10 +132,17 @@ class PatchReference:
                 raise ValueError("its same-place moments are not a stack of training images' places")
             mean, spread = (float(v) for v in payload["place_stats"].tolist())
             reference = replace(reference, places=places.float(), place_mean=mean, place_spread=spread)
+        lines = payload.get("lines")
+        if lines is not None:
+            if lines.dim() != 2 or lines.shape[0] != 2 or "line_stats" not in payload:
+                raise ValueError("its line statistics are not each direction's mean and spread")
+            mean, spread = (float(v) for v in payload["line_stats"].tolist())
+            reference = replace(reference, lines=lines.float(), line_mean=mean, line_spread=spread)
         return reference
 
     def to(self, device: torch.device) -> "PatchReference":
         def moved(t: torch.Tensor | None) -> torch.Tensor | None:
             return t.to(device) if t is not None else None
 
-        return replace(self, features=self.features.to(device), moments=moved(self.moments), places=moved(self.places))
+        return replace(self, features=self.features.to(device), moments=moved(self.moments), places=moved(self.places),
+                       lines=moved(self.lines))

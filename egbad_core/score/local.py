@@ -34,6 +34,7 @@ from ..events import ProgressEvent, Task, stopped
 from ..model.inference import folded
 from ..model.networks import Networks, WholeConv
 from ..model.references import PatchReference
+from .lines import line_map
 from .moments import moments_of
 from .nearest import nearest_map
 from .same_place import laid_out, place_distance
@@ -117,16 +118,18 @@ class RawMaps:
     features: torch.Tensor  # (N, H, W) distance of D's local features to the nearest in the bank
     moments: torch.Tensor | None  # (N, H, W) the same for the pixels' local moments, where there is a bank
     same_place: torch.Tensor | None = None  # (N, H, W) aligned sets: the moments against the same place's
+    lines: torch.Tensor | None = None  # (N, H, W) textures: the most unusual line direction (score/lines.py)
 
 
 def raw_maps(networks: Networks, x: torch.Tensor, config: ScoreConfig, memory: torch.Tensor,
-             moment_memory: torch.Tensor | None, place_bank: torch.Tensor | None = None) -> RawMaps:
+             moment_memory: torch.Tensor | None, place_bank: torch.Tensor | None = None,
+             line_statistics: torch.Tensor | None = None) -> RawMaps:
     """The terms against the banks; the moments only where there is a bank of them (a checkpoint
     written before them has none, whatever the config says); for an aligned set, whose training
     images' places were kept, the moments are measured against the same place's instead of every
     place's: on the tuning half that did as well (fruits 0.984 against 0.983 with both) and the
     bank's search had cost a fifth of the scoring time. ``place_bank``: those places as
-    ``same_place.lay_out`` sets them out."""
+    ``same_place.lay_out`` sets them out. The line term only with ``line_statistics`` (a reference's)."""
     reconstruction = reconstruct(networks, x)
     residual = residual_map(x, reconstruction)
     size = residual.shape[-2:]
@@ -138,7 +141,8 @@ def raw_maps(networks: Networks, x: torch.Tensor, config: ScoreConfig, memory: t
             same = upsample(place_distance(moments, place_bank), size)
         else:
             moment_far = upsample(nearest_map(moments, moment_memory), size)
-    return RawMaps(reconstruction, residual, far, moment_far, same)
+    lined = line_map(x, config.line_length, line_statistics) if config.line_length and line_statistics is not None else None
+    return RawMaps(reconstruction, residual, far, moment_far, same, lined)
 
 
 def local_maps(raw: RawMaps, reference: PatchReference, config: ScoreConfig) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -156,6 +160,8 @@ def local_maps(raw: RawMaps, reference: PatchReference, config: ScoreConfig) -> 
         d = torch.maximum(d, measured(raw.moments, reference.moment_mean, reference.moment_spread))
     if raw.same_place is not None:
         d = torch.maximum(d, measured(raw.same_place, reference.place_mean, reference.place_spread))
+    if raw.lines is not None:
+        d = torch.maximum(d, measured(raw.lines, reference.line_mean, reference.line_spread))
     return r, d, (1.0 - config.lam) * r + config.lam * d
 
 
@@ -205,7 +211,7 @@ def patch_scoring_task(
             return None
         with torch.inference_mode(), autocast(device.type, config.mixed_precision):
             x = networks.layout(normalisation.apply(batch.to(device, non_blocking=True)))
-            raw = raw_maps(networks, x, config, reference.features, reference.moments, place_bank)
+            raw = raw_maps(networks, x, config, reference.features, reference.moments, place_bank, reference.lines)
             reconstruction = raw.reconstruction
             r, d, maps = local_maps(raw, reference, config)
             if inside is not None:  # (H, W) for every image, or (N, H, W) one each

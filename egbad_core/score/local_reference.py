@@ -15,6 +15,7 @@ from ..config import Normalisation, ScoreConfig, autocast
 from ..model.inference import folded
 from ..model.networks import Networks
 from ..model.references import PatchReference
+from .lines import line_responses, line_statistics, line_sums
 from .local import image_scores, local_features, local_maps, raw_maps
 from .moments import moments_of
 from .same_place import lay_out
@@ -78,10 +79,13 @@ def build_patch_reference(
         return described.permute(0, 2, 3, 1).reshape(-1, described.shape[1])
 
     with torch.inference_mode(), autocast(device.type, config.mixed_precision):
-        features, moments, aligned = [], [], []
+        features, moments, aligned, lined = [], [], [], None
         for _, batch in batches(bank_images, size):
             x = networks.layout(normalisation.apply(batch.to(device)))
             features.append(places(local_features(networks, x, config.stages, config.feature_grid)))
+            if config.line_length:
+                sums = line_sums(line_responses(x, config.line_length))
+                lined = sums if lined is None else lined + sums
             if config.moment_window:
                 described = moments_of(x, config)
                 if config.same_place:  # place by place, instead of a bank of every place's
@@ -92,10 +96,20 @@ def build_patch_reference(
         moment_memory = bank(moments, config.moment_memory_size) if moments else None
         same = torch.cat(aligned) if aligned else None
         place_bank = lay_out(same) if same is not None else None
+        lines = line_statistics(lined) if lined is not None else None
         held_maps = [raw_maps(networks, networks.layout(normalisation.apply(batch.to(device))), config, memory,
-                              moment_memory, place_bank) for _, batch in batches(held_images, size)]
+                              moment_memory, place_bank, lines) for _, batch in batches(held_images, size)]
+    reference = _assembled(held_maps, config, memory, moment_memory, same, lines)
+    on_device = reference.to(device)
+    scores = torch.cat([image_scores(local_maps(m, on_device, config)[2], config) for m in held_maps])
+    return reference, scores.double().cpu().numpy()
+
+
+def _assembled(held_maps: list, config: ScoreConfig, memory: torch.Tensor, moment_memory: torch.Tensor | None,
+               same: torch.Tensor | None, lines: torch.Tensor | None) -> PatchReference:
+    """The reference record: each bank with its term's units from the held-out images' maps."""
     worst = {name: _worst_places([getattr(m, name).float() for m in held_maps], config)
-             for name in ("residual", "features", "moments", "same_place") if getattr(held_maps[0], name) is not None}
+             for name in ("residual", "features", "moments", "same_place", "lines") if getattr(held_maps[0], name) is not None}
     reference = PatchReference(memory.cpu(), *worst["residual"], *worst["features"])
     if moment_memory is not None:
         reference = replace(reference, moments=moment_memory.cpu(), moment_mean=worst["moments"][0],
@@ -103,9 +117,9 @@ def build_patch_reference(
     if same is not None:
         reference = replace(reference, places=same.cpu(), place_mean=worst["same_place"][0],
                             place_spread=worst["same_place"][1])
-    on_device = reference.to(device)
-    scores = torch.cat([image_scores(local_maps(m, on_device, config)[2], config) for m in held_maps])
-    return reference, scores.double().cpu().numpy()
+    if lines is not None:
+        reference = replace(reference, lines=lines.cpu(), line_mean=worst["lines"][0], line_spread=worst["lines"][1])
+    return reference
 
 
 def _worst_places(maps: list[torch.Tensor], config: ScoreConfig) -> tuple[float, float]:
