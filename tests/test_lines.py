@@ -88,3 +88,6 @@ def test_a_model_asked_for_lines_keeps_their_units_scores_with_them_and_reads_ba
     plain = run_to_end(session.detect(session.ScoreRequest(without), source))
     assert (with_lines.scores.score >= plain.scores.score - 1e-6).all()  # the furthest term out: never lower
     assert np.isfinite(with_lines.scores.score).all()
+    pytest.importorskip("onnxruntime")
+    done = session.export_onnx(checkpoint, tmp_path / "onnx", checkpoint_path=str(path))
+    assert done.difference is not None and done.difference <= 1e-4  # the FFTs exported score as the app's
