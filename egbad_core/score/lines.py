@@ -29,7 +29,7 @@ FLANK = 3  # px between the line and each flank it is compared with (2 px let a 
 @functools.lru_cache(maxsize=8)
 def ridge_kernels(length: int) -> torch.Tensor:
     """(ORIENTATIONS, S, S) zero-sum filters: a 1-px line of ``length`` px through the centre, less
-    the mean of its two flanks; S = length. Each line is drawn with bilinear weights, so a
+    the mean of its two flanks; S = 2·(length // 2) + 1. Each line is drawn with bilinear weights, so a
     slanted line weighs the pixels it crosses as an axis-aligned one does."""
     reach = length // 2
     side = 2 * reach + 1
