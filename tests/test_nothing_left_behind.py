@@ -161,17 +161,20 @@ def test_sigterm_during_detect_keeps_the_rows_scored_and_exits_1(large_checkpoin
     from egbad_core.model.networks import Networks
 
     _, root = large_checkpoint_and_folder
-    config = ModelConfig(image_size=128, width=32, latent_size=16)  # networks that take a while over 400 images
+    # Networks that take seconds over the second chunk's 144 images on one thread, on any machine: the
+    # progress bar prints at most twice a second, so a chunk scored faster would end before the signal.
+    config = ModelConfig(image_size=128, width=48, latent_size=16)
     checkpoint = save_checkpoint(tmp_path / "m.pt", Checkpoint(Networks(config), replace(SEED_PRESET, model=config)))
     process = subprocess.Popen(
         [sys.executable, "-m", "egbad_core.cli", "detect", "--checkpoint", str(checkpoint), "--data", str(root),
          "--out-dir", str(tmp_path / "out"), "--threshold", "1", "--device", "cpu", "--batch-size", "16"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ, OMP_NUM_THREADS="1"),
     )
     try:
         said = read_until(process.stderr, "score")
         while said and _done(said[-1]) < 256:  # until the first chunk's rows are written
             said = read_until(process.stderr, "score")
+        assert said and _done(said[-1]) < 400, "the run ended before it could be stopped"
         process.send_signal(signal.SIGTERM)
         _, err = process.communicate(timeout=120)
     finally:
