@@ -97,6 +97,8 @@ def _line_commands(commands) -> None:
     export.add_argument("--checkpoint", required=True, metavar="CKPT")
     export.add_argument("--format", choices=("onnx",), default="onnx")
     export.add_argument("--out", required=True, metavar="DIR", help="folder for model.onnx and model.json")
+    export.add_argument("--photo-size", metavar="WxH", help="a photo model: the size of the photos it will score, "
+                        "in their own pixels (e.g. 2448x2048); the exported model takes that size")
     threshold_arguments(export, labelled=False)
 
 
@@ -385,12 +387,23 @@ def watch_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def _photo_size(text: str | None) -> tuple[int, int] | None:
+    """``--photo-size``'s WIDTHxHEIGHT as (height, width)."""
+    if text is None:
+        return None
+    width, sep, height = text.lower().replace("×", "x").partition("x")
+    if not (sep and width.strip().isdigit() and height.strip().isdigit() and int(width) > 0 and int(height) > 0):
+        raise EgbadError(f"--photo-size must be WIDTHxHEIGHT in pixels, such as 2448x2048, not {text!r}.")
+    return int(height), int(width)
+
+
 def export_command(args: argparse.Namespace) -> int:
     """``egbad export-model``: the checkpoint as ONNX, checked against the app's scores."""
     from . import session
     checkpoint = session.load_checkpoint(args.checkpoint, session.resolve_device("cpu"))
-    info(f"Exporting {args.checkpoint} as ONNX (about a minute)…")
-    done = session.export_onnx(checkpoint, args.out, threshold_of(args), args.checkpoint)
+    photo = checkpoint.networks.config.full_resolution
+    info(f"Exporting {args.checkpoint} as ONNX (about {'a few minutes: its check scores a whole photo' if photo else 'a minute'})…")
+    done = session.export_onnx(checkpoint, args.out, threshold_of(args), args.checkpoint, _photo_size(args.photo_size))
     checked = ("not checked: onnxruntime is not installed (pip install \".[deploy]\")" if done.difference is None
                else f"scores as the app does (largest relative difference {done.difference:.1g})")
     info(f"Wrote {done.model} and {done.spec}; {checked}.")

@@ -21,7 +21,7 @@ from .data.images import ImageSet, SkippedFile, skipped_lines
 from .data.loading import load_training_set, scoring_images_task, training_images_task
 from .data.region import Region, folder_region, read_region
 from .data.sources import DataSource
-from .deploy.onnx_export import Exported, export_onnx
+from .deploy.onnx_export import Exported, export_onnx, usual_photo_size
 from .errors import EgbadError
 from .events import DeviceEvent, FinishedEvent, Task, run_to_end
 from .model.checkpoints import Checkpoint, load_checkpoint, save_checkpoint
@@ -263,6 +263,6 @@ __all__ = [
     "library_versions", "limit_heap_growth", "photo_view", "PhotoView", "Region", "region_of_interest", "release_free_memory", "load_checkpoint", "load_data", "make_trainer", "parse_source",
     "resolve_device", "run_to_end", "save_checkpoint", "score_settings", "skipped_lines", "test_images", "training",
     "training_set_task",
-    "write_maps", "FalseAlarmRate", "one_in", "parse_rate", "WatchPlan", "watch_task", "Exported", "export_onnx", "CORRECTIONS_NAME", "mark_image", "image_view",
+    "write_maps", "FalseAlarmRate", "one_in", "parse_rate", "WatchPlan", "watch_task", "Exported", "export_onnx", "usual_photo_size", "CORRECTIONS_NAME", "mark_image", "image_view",
     "video_task",
 ]

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtWidgets import QFileDialog
 
+from egbad_core import session
+
 from . import tasks
 
 if TYPE_CHECKING:
@@ -55,8 +57,16 @@ def export_model(window: "MainWindow", folder: str) -> None:
     if model is None:
         window.show_error("No model", "Train a model or load a checkpoint first.")
         return
+    photo_size = None
+    if model.networks.config.full_resolution:  # an exported photo model takes one size: the photos shown
+        shown = window.data.test if window.data is not None and window.data.test is not None else None
+        photo_size = session.usual_photo_size(shown.sizes if shown is not None else None)
+        if photo_size is None:
+            window.show_error("No photos loaded", "This model scores photos at their own resolution, and an exported "
+                              "model takes one photo size: load a folder of the photos it will score first.")
+            return
     window.state_status.setText("exporting the model…")
-    window.runner.start("export-model", partial(tasks.export_model, model, folder, threshold, path),
+    window.runner.start("export-model", partial(tasks.export_model, model, folder, threshold, path, photo_size),
                         partial(_model_written, window), partial(_model_failed, window))
 
 

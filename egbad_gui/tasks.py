@@ -111,10 +111,11 @@ def export(detection: session.Detection, what: str, path: str, only_flagged: boo
 
 
 def export_model(model: session.Checkpoint, folder: str, threshold: float | None, path: str | None,
-                 stop: threading.Event) -> Task[Any]:
-    """Write the model as ONNX with its description, checked against the app's scores."""
+                 photo_size: tuple[int, int] | None, stop: threading.Event) -> Task[Any]:
+    """Write the model as ONNX with its description, checked against the app's scores (a photo
+    model for photos of ``photo_size``)."""
     yield ProgressEvent("exporting the model", 0, 1)
-    return session.export_onnx(model, folder, threshold, path)
+    return session.export_onnx(model, folder, threshold, path, photo_size)
 
 
 def watch(request: session.ScoreRequest, plan: session.WatchPlan, stop: threading.Event) -> Task[Any]:

@@ -108,3 +108,50 @@ def test_export_model_on_the_command_line_and_its_refusals(patch_model, tmp_path
     with pytest.raises(EgbadError, match=r"needs the deploy extra"):
         session.export_onnx(session.load_checkpoint(path), tmp_path / "n")
     assert not (tmp_path / "n" / "model.onnx").exists()
+
+
+@pytest.fixture(scope="module")
+def photo_model(tmp_path_factory):
+    """A patch model that scores photos at their own resolution (300×420 noise photos) in windows."""
+    from dataclasses import replace
+
+    from test_photos import photo_folder
+
+    root = photo_folder(tmp_path_factory.mktemp("export-photos") / "photos")
+    preset = replace(TINY_PATCH, model=replace(TINY_PATCH.model, photo_scale=1.0))
+    path = root.parent / "photo.pt"
+    list(session.make_trainer(session.parse_source(str(root)), path, preset).run())
+    return root, path
+
+
+def test_a_photo_model_exports_for_one_photo_size_and_the_readmes_lines_score_as_egbad_detect(
+        photo_model, tmp_path, monkeypatch, capsys):
+    root, path = photo_model
+    with pytest.raises(EgbadError, match=r"give the photos' size \(--photo-size"):
+        session.export_onnx(session.load_checkpoint(path), tmp_path / "none")
+    assert not (tmp_path / "none" / "model.onnx").exists()
+    assert main(["export-model", "--checkpoint", str(path), "--out", str(tmp_path / "m"), "--photo-size", "420"]) == 2
+    assert "--photo-size must be WIDTHxHEIGHT" in capsys.readouterr().err
+
+    assert main(["export-model", "--checkpoint", str(path), "--out", str(tmp_path / "exported"),
+                 "--photo-size", "420x300"]) == 0
+    said = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert said["difference"] <= 1e-4  # against the app's own photo scoring, its searches exact
+    spec = json.loads((tmp_path / "exported" / "model.json").read_text())
+    assert spec["input"]["shape"] == [1, 1, 300, 420] and spec["photo"]["windows"] >= 2  # the photo, whole
+
+    part = root / "test" / "spot" / "000.png"  # an 8-px spot at rows 150-157, columns 200-207
+    (tmp_path / "part.png").write_bytes(part.read_bytes())
+    code = re.search(r"<!-- onnx-lines -->\s*```python\n(.*?)```", README.read_text(), re.S).group(1)
+    monkeypatch.chdir(tmp_path)
+    spoken = {}
+    exec(compile(code, "README", "exec"), spoken)  # noqa: S102  (the README's own lines, unchanged)
+    row, column = np.unravel_index(int(np.argmax(spoken["anomaly_map"][0])), spoken["anomaly_map"][0].shape)
+    assert 140 <= row <= 167 and 190 <= column <= 217  # the stitched map in the photo's own pixels
+    assert main(["detect", "--checkpoint", str(path), "--data", str(root), "--out-dir", str(tmp_path / "d"), "--quiet"]) == 0
+    rows = (tmp_path / "d" / "scores.csv").read_text().splitlines()
+    app_score = float(next(r for r in rows if r.startswith("test/spot/000.png")).split(",")[5])
+    assert float(spoken["score"][0]) == pytest.approx(app_score, rel=1e-4)
+    odd = np.zeros((1, 1, 280, 500), np.float32)  # a photo of another size: onnxruntime names the one it takes
+    with pytest.raises(Exception, match=r"Expected: 300"):
+        ort.InferenceSession(str(tmp_path / "exported" / "model.onnx")).run(None, {"pixels": odd})

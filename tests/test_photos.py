@@ -1,12 +1,13 @@
 """Photos larger than a patch model's window, scored at their own resolution in windows."""
 
+import importlib.util
+import json
 from dataclasses import replace
-
-from PIL import Image
 
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from egbad_core import session
 from egbad_core.errors import EgbadError
@@ -342,6 +343,13 @@ def test_the_window_scores_photos_one_at_a_time_and_opens_one_at_full_size(qtbot
     assert dialog.visible_span() == pytest.approx(256, rel=0.05)
     dialog.fit()
     assert dialog.visible_span() >= 300
+    if importlib.util.find_spec("onnxruntime") is not None:  # File → Export model: for the photos shown
+        from egbad_gui import exports
+
+        with qtbot.waitSignal(window.exported, timeout=120_000):
+            exports.export_model(window, str(tmp_path / "exported"))
+        spec = json.loads((tmp_path / "exported" / "model.json").read_text())
+        assert spec["input"]["shape"] == [1, 1, 300, 420]  # three of the four test photos' size, not the odd one's
     window.close()
     assert not window.runner.any_running()
 

@@ -3,7 +3,9 @@
 The model takes pixels (N, C, S, S) float32 in [0, 1], as the app loads them, and gives each
 image's score and anomaly map in the checkpoint's units; the JSON holds the size, the channels,
 how the app makes pixels of a file, the threshold and the false-alarm rate it implies (with the
-good images' scores, so the rate can be taken again at another threshold). Before the export
+good images' scores, so the rate can be taken again at another threshold). A photo model, which
+scores photos at their own resolution in windows, is exported for one photo size (``photo_size``,
+a line camera's): it takes the photo at the model's scale and gives the stitched map. Before the export
 says it is done, onnxruntime (where installed: ``pip install ".[deploy]"``) runs the written file
 on pixels the app has scored, and the two must agree to EXPORT_TOLERANCE; otherwise nothing is
 left behind and the difference is said.
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,7 +27,9 @@ from .. import __version__
 from ..errors import EgbadError
 from ..events import run_to_end
 from ..model.checkpoints import Checkpoint
+from ..data.decoding import scaled_size
 from ..run.detection import unlabelled_threshold
+from ..run.photos import photo_scoring_task, photo_windows
 from ..run.scoring import ScoreRequest
 from ..score.false_alarms import FalseAlarmRate, false_alarms
 from ..system.files import atomic_write, ensure_writable_folder
@@ -48,23 +53,23 @@ class Exported:
 
 
 def export_onnx(checkpoint: Checkpoint, out_dir: str | Path, threshold: float | str | FalseAlarmRate | None = None,
-                checkpoint_path: str | None = None) -> Exported:
+                checkpoint_path: str | None = None, photo_size: tuple[int, int] | None = None) -> Exported:
     """Write ``model.onnx`` and ``model.json`` into ``out_dir``; raises EgbadError for a model
-    that cannot be exported or an export that does not score as the app does."""
+    that cannot be exported or an export that does not score as the app does. ``photo_size``:
+    (height, width) of the photos a photo model will score, in their own pixels."""
     started = time.perf_counter()
     config = checkpoint.networks.config
-    if config.full_resolution:
-        raise EgbadError("this model scores photos at their own resolution in windows; exporting it is not "
-                         "supported yet (a model trained with --set model.photo_scale=0 can be).")
     if checkpoint.reference is None:
         raise EgbadError("this checkpoint holds no reference to score against, so it cannot be exported.")
+    request = ScoreRequest(checkpoint)
+    shape, windows = _input_shape(request, photo_size)
     out_dir = ensure_writable_folder(out_dir)
-    module = ScoreModule(checkpoint).eval()
-    side, channels = config.load_size, config.channels
+    module = ScoreModule(checkpoint, *windows).eval()
     # A whole-image model takes any number of images at once; a patch model one at a time (its
     # searches go a block of places at a time, so its graph is laid out for one image's places).
     batch = 1 if config.patch_model else 2
-    pixels = torch.rand(batch, channels, side, side, generator=torch.Generator().manual_seed(0))
+    levels = torch.randint(0, 256, (batch, config.channels, *shape), generator=torch.Generator().manual_seed(0))
+    pixels = levels.float() / 255  # whole levels, as a file gives them: a photo is checked as the app loads one
     dynamic = None if config.patch_model else {"pixels": {0: torch.export.Dim("images", min=1, max=4096)}}
     try:
         import onnxscript  # noqa: F401  (torch's exporter needs it and says so less plainly)
@@ -76,9 +81,8 @@ def export_onnx(checkpoint: Checkpoint, out_dir: str | Path, threshold: float | 
                                     output_names=["score", "anomaly_map"], optimize=True, verbose=False,
                                     dynamic_shapes=dynamic)
     data = program.model_proto.SerializeToString()
-    request = ScoreRequest(checkpoint)
-    spec = _spec(checkpoint, request, threshold, checkpoint_path)
-    difference = _checked(data, request, pixels)
+    spec = _spec(checkpoint, request, threshold, checkpoint_path, shape, photo_size, windows[0] if windows else None)
+    difference = _checked(data, request, levels, config.full_resolution)
     model_path, spec_path = out_dir / MODEL_NAME, out_dir / SPEC_NAME
     atomic_write(model_path, lambda stream: stream.write(data))
     text = json.dumps(spec, indent=2)
@@ -86,25 +90,52 @@ def export_onnx(checkpoint: Checkpoint, out_dir: str | Path, threshold: float | 
     return Exported(model_path, spec_path, difference, time.perf_counter() - started)
 
 
-def _spec(checkpoint: Checkpoint, request: ScoreRequest, threshold: Any, checkpoint_path: str | None) -> dict[str, Any]:
+def usual_photo_size(sizes: list[tuple[int, int]] | None) -> tuple[int, int] | None:
+    """The (height, width) most of these photos have: what a photo model exported from the window
+    is made for (the photos it was shown); None where there are none."""
+    return Counter(sizes).most_common(1)[0][0] if sizes else None
+
+
+def _input_shape(request: ScoreRequest, photo_size: tuple[int, int] | None) -> tuple[tuple[int, int], tuple]:
+    """(height, width) the model takes, and for a photo model its windows and their settings."""
+    config = request.checkpoint.networks.config
+    if not config.full_resolution:
+        return (config.load_size, config.load_size), ()
+    if photo_size is None:
+        raise EgbadError("this model scores photos at their own resolution, and an exported model takes one "
+                         "size: give the photos' size (--photo-size WIDTHxHEIGHT).")
+    height, width = scaled_size(*photo_size, config.photo_scale)
+    if min(height, width) < config.working_size:
+        raise EgbadError(f"photos of {photo_size[1]}×{photo_size[0]} px are {width}×{height} at the model's scale, "
+                         f"smaller than its {config.working_size}-px working size.")
+    windows, scaled = photo_windows(request, height, width)
+    return (height, width), (windows, scaled.settings)
+
+
+def _spec(checkpoint: Checkpoint, request: ScoreRequest, threshold: Any, checkpoint_path: str | None,
+          shape: tuple[int, int], photo_size: tuple[int, int] | None, windows: Any = None) -> dict[str, Any]:
     """What the exported model expects and what its scores mean."""
     config = checkpoint.networks.config
     stats = request.stats()
     value, method = unlabelled_threshold(threshold, stats)
     alarms = None if stats is None else false_alarms(stats.scores, value, stats.held_out)
-    side = config.load_size
+    height, width = shape
+    photo = None if windows is None else {
+        "own_size": list(photo_size), "scale": config.photo_scale, "windows": len(windows),
+        "window": windows.window, "overlap": windows.overlap}
     return {
         "format": EXPORT_FORMAT, "version": EXPORT_VERSION, "app_version": __version__,
         "checkpoint": checkpoint_path, "model": MODEL_NAME,
-        "input": {"name": "pixels", "shape": [1 if config.patch_model else "images", config.channels, side, side],
+        "input": {"name": "pixels", "shape": [1 if config.patch_model else "images", config.channels, height, width],
                   "dtype": "float32",
                   "range": [0.0, 1.0], "channels": "gray" if config.channels == 1 else "rgb",
-                  "made_by": f"Pillow: open, convert('RGB'), resize(({side}, {side}), BICUBIC), / 255"
+                  "made_by": f"Pillow: open, convert('RGB'), resize(({width}, {height}), BICUBIC), / 255"
                   + (f"; gray = {GRAY_WEIGHTS[0]} R + {GRAY_WEIGHTS[1]} G + {GRAY_WEIGHTS[2]} B, rounded to a "
                      "whole 0-255 level, before / 255" if config.channels == 1 else "")},
         "outputs": {"score": "(images,) each image's score; flagged where score >= threshold",
-                    "anomaly_map": f"(images, {side}, {side}) each place's score (a whole-image model: its residual)",
+                    "anomaly_map": f"(images, {height}, {width}) each place's score (a whole-image model: its residual)",
                     "images": "a patch model scores one image a call, a whole-image model any number"},
+        "photo": photo,
         "threshold": value, "threshold_method": method,
         "relative_to": None if stats is None else stats.p99,
         "false_alarms": None if alarms is None else alarms.to_dict(),
@@ -112,17 +143,22 @@ def _spec(checkpoint: Checkpoint, request: ScoreRequest, threshold: Any, checkpo
     }
 
 
-def _checked(data: bytes, request: ScoreRequest, pixels: torch.Tensor) -> float | None:
-    """The exported model run by onnxruntime against the app's scoring of the same pixels: the
-    largest relative difference, or None where onnxruntime is not installed."""
+def _checked(data: bytes, request: ScoreRequest, levels: torch.Tensor, photo: bool) -> float | None:
+    """The exported model run by onnxruntime against the app's scoring of the same pixels (``levels``,
+    whole 0–255 levels): the largest relative difference, or None where onnxruntime is not installed."""
     try:
         import onnxruntime
     except ImportError:
         return None
     session = onnxruntime.InferenceSession(data, providers=["CPUExecutionProvider"])
-    score, anomaly_map = session.run(None, {"pixels": pixels.numpy()})
-    app = run_to_end(request.task(pixels, True))
-    difference = max(_relative(score, app.score), _relative(anomaly_map, app.residual_maps))
+    score, anomaly_map = session.run(None, {"pixels": (levels.float() / 255).numpy()})
+    if photo:  # as the app loads a photo (uint8), its banks searched exactly as the export's are
+        scored = run_to_end(photo_scoring_task(request, levels[0].to(torch.uint8), grouped=False))
+        expected_score, expected_map = np.array([scored.score]), scored.anomaly_map[None]
+    else:
+        app = run_to_end(request.task(levels.float() / 255, True))
+        expected_score, expected_map = app.score, app.residual_maps
+    difference = max(_relative(score, expected_score), _relative(anomaly_map, expected_map))
     if not difference <= EXPORT_TOLERANCE:
         raise EgbadError(f"the exported model scores differently from the app (a relative difference of "
                          f"{difference:.2g}, above {EXPORT_TOLERANCE:g}); nothing was written. Please report it.")

@@ -8,6 +8,7 @@ the photo, its map and a few windows' work, whatever the photo's size.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import threading
 import time
@@ -92,9 +93,10 @@ def windows_at_once(windows: Windows) -> int:
 
 
 def photo_scoring_task(request: ScoreRequest, photo: torch.Tensor, stop: threading.Event | None = None,
-                       largest: int = LARGEST_WINDOW) -> Task[PhotoScore | None]:
+                       largest: int = LARGEST_WINDOW, grouped: bool = True) -> Task[PhotoScore | None]:
     """Score one photo (C, H, W) as loaded (uint8) at its own resolution, as a task (progress in
-    windows; None if stopped). ``largest``: the widest window (``photo_windows``)."""
+    windows; None if stopped). ``largest``: the widest window (``photo_windows``); ``grouped``
+    False searches the banks exactly, as an exported model does (slower)."""
     start = time.perf_counter()
     request = request.frozen()  # folded once for the photo's windows (no cost where it was)
     windows, request = photo_windows(request, *photo.shape[-2:], largest)
@@ -103,7 +105,8 @@ def photo_scoring_task(request: ScoreRequest, photo: torch.Tensor, stop: threadi
     stitched = torch.empty(windows.height, windows.width)
     rebuilt = torch.empty(photo.shape[0], windows.height, windows.width, dtype=torch.uint8)
     terms: list[tuple[float, float, float]] = []  # per window: its score, R and Dis at its worst place
-    with heap_for_scoring(), grouped_search():  # the windows reuse each other's memory; large searches in groups
+    searches = grouped_search() if grouped else contextlib.nullcontext()
+    with heap_for_scoring(), searches:  # the windows reuse each other's memory; large searches in groups
         for first in range(0, len(windows), at_once):
             if stopped(stop):
                 return None
