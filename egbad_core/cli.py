@@ -254,7 +254,7 @@ def _read(task, quiet: bool):
 
 def _training_drawer(bar, world, total_epochs: int):
     """What the progress bar shows of each training event (nothing on the processes that do not speak)."""
-    from .events import EpochEvent, IterationEvent, WarningEvent
+    from .events import EpochEvent, IterationEvent, WarningEvent, losses_text
 
     def draw(event: object) -> None:
         if not world.main:
@@ -263,14 +263,14 @@ def _training_drawer(bar, world, total_epochs: int):
             case IterationEvent():
                 bar.update(1)
                 bar.set_postfix_str(
-                    f"epoch {event.epoch}/{total_epochs} D {event.d_loss:.3f} G {event.g_loss:.3f} "
-                    f"E {event.e_loss:.3f} {event.images_per_s:.0f} img/s",
+                    f"epoch {event.epoch}/{total_epochs} {losses_text(event.d_loss, event.g_loss, event.e_loss)} "
+                    f"{event.images_per_s:.0f} img/s",
                     refresh=False,
                 )
             case EpochEvent():
                 bar.write(
-                    f"epoch {event.epoch}/{event.epochs}: D {event.d_loss:.4f} G {event.g_loss:.4f} "
-                    f"E {event.e_loss:.4f}, {event.seconds:.1f} s, {event.images_per_s:.0f} img/s",
+                    f"epoch {event.epoch}/{event.epochs}: {losses_text(event.d_loss, event.g_loss, event.e_loss, 4)}, "
+                    f"{event.seconds:.1f} s, {event.images_per_s:.0f} img/s",
                     file=sys.stderr,
                 )
             case WarningEvent():

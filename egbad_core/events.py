@@ -10,6 +10,7 @@ as a progress bar; neither holds the logic.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from dataclasses import dataclass
@@ -49,6 +50,14 @@ class IterationEvent:
     e_loss: float
     images_per_s: float  # this run so far
     eta_s: float  # to the end of the last epoch
+
+
+def losses_text(d_loss: float, g_loss: float, e_loss: float, digits: int = 3, sep: str = " ") -> str:
+    """The three losses as a person reads them; the refinement stage trains E and G on the
+    reconstruction alone, so D and G have no adversarial loss there (NaN), which is said, not shown."""
+    if math.isnan(d_loss) and math.isnan(g_loss):
+        return f"refining G(E(x)):{sep}error {e_loss:.{digits}f}"
+    return f"D {d_loss:.{digits}f}{sep}G {g_loss:.{digits}f}{sep}E {e_loss:.{digits}f}"
 
 
 @dataclass(frozen=True)

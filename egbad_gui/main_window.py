@@ -20,7 +20,7 @@ from PySide6.QtWidgets import QFileDialog, QLabel, QMainWindow, QMessageBox
 from egbad_core import session
 from egbad_core.config import PRESETS
 from egbad_core.errors import EgbadError
-from egbad_core.events import DeviceEvent, EpochEvent, FinishedEvent, ProgressEvent
+from egbad_core.events import DeviceEvent, EpochEvent, FinishedEvent, ProgressEvent, losses_text
 from egbad_core.pictures import to_rgb8
 
 from . import exports, inspector, tasks, window_layout, window_settings
@@ -228,8 +228,8 @@ class MainWindow(QMainWindow):
                     self.show_error("Training diverged", event.message)
             case EpochEvent():
                 self.statusBar().showMessage(
-                    f"Epoch {event.epoch}/{event.epochs}: D {event.d_loss:.3f}, G {event.g_loss:.3f}, "
-                    f"E {event.e_loss:.3f} ({event.seconds:.1f} s)." + (" Checkpoint saved." if event.checkpoint else ""), 8000
+                    f"Epoch {event.epoch}/{event.epochs}: {losses_text(event.d_loss, event.g_loss, event.e_loss, sep=', ')} "
+                    f"({event.seconds:.1f} s)." + (" Checkpoint saved." if event.checkpoint else ""), 8000
                 )
 
     def _training_done(self, result: tuple[FinishedEvent, session.Checkpoint | None]) -> None:

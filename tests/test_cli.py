@@ -110,3 +110,12 @@ def test_ctrl_c_or_sigterm_during_train_stops_writes_the_stopped_checkpoint_and_
     assert result["status"] == "stopped" and result["checkpoint"] == str(checkpoint)
     saved = load_checkpoint(checkpoint)
     assert saved.notes["stopped_mid_epoch"] is True and saved.epoch == result["epochs"] >= 1
+
+
+def test_the_refinement_stage_is_named_not_shown_as_nan_losses(tmp_path, capsys):
+    csv = write_mnist_csv(tmp_path / "digits.csv", [7, 8] * 6)
+    assert main(["train", "--data", str(csv), "--epochs", "1", "--batch-size", "8", "--device", "cpu",
+                 "--out", str(tmp_path / "m.pt"), "--set", "train.refine_epochs=1"]) == 0
+    said = capsys.readouterr().err
+    assert "epoch 1/2: D " in said and "epoch 2/2: refining G(E(x)): error " in said
+    assert "nan" not in said.lower()
