@@ -24,10 +24,10 @@ import numpy as np
 import torch
 
 from .. import __version__
+from ..data.decoding import scaled_size
 from ..errors import EgbadError
 from ..events import run_to_end
 from ..model.checkpoints import Checkpoint
-from ..data.decoding import scaled_size
 from ..run.detection import unlabelled_threshold
 from ..run.photos import photo_scoring_task, photo_windows
 from ..run.scoring import ScoreRequest
