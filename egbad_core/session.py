@@ -19,7 +19,8 @@ from . import __version__
 from .config import PRESETS, Preset, ScoreConfig
 from .data.images import ImageSet, SkippedFile, skipped_lines
 from .data.loading import load_training_set, scoring_images_task, training_images_task
-from .data.region import Region, folder_region, read_region
+from .data.folders import example_picture
+from .data.region import Region, folder_region, polygon_region, read_region, remove_region, save_region
 from .data.sources import DataSource
 from .deploy.onnx_export import Exported, export_onnx, usual_photo_size
 from .errors import EgbadError
@@ -260,7 +261,7 @@ __all__ = [
     "__version__", "POOR_FIT", "PRESETS", "RESULT_FILES", "Checkpoint", "PresetChoice", "choose_automatically", "Detection",
     "DataSource", "ImageSet", "LoadedData", "ScoreRequest", "Trainer", "choose_preset", "data_name",
     "default_checkpoint_path", "describe_device", "describe_fit", "detect", "detect_into", "ensure_writable_folder", "export",
-    "library_versions", "limit_heap_growth", "photo_view", "PhotoView", "Region", "region_of_interest", "release_free_memory", "load_checkpoint", "load_data", "make_trainer", "parse_source",
+    "library_versions", "limit_heap_growth", "photo_view", "PhotoView", "Region", "region_of_interest", "folder_region", "example_picture", "polygon_region", "save_region", "remove_region", "release_free_memory", "load_checkpoint", "load_data", "make_trainer", "parse_source",
     "resolve_device", "run_to_end", "save_checkpoint", "score_settings", "skipped_lines", "test_images", "training",
     "training_set_task",
     "write_maps", "FalseAlarmRate", "one_in", "parse_rate", "WatchPlan", "watch_task", "Exported", "export_onnx", "usual_photo_size", "CORRECTIONS_NAME", "mark_image", "image_view",

@@ -40,6 +40,7 @@ class MainWindow(QMainWindow):
     training_finished = Signal(str)  # the FinishedEvent reason
     data_loaded = Signal()
     model_changed = Signal()
+    region_changed = Signal()  # the folder's roi.png was drawn or removed
 
     def __init__(self, settings: QSettings | None = None) -> None:
         super().__init__()
@@ -398,6 +399,7 @@ class MainWindow(QMainWindow):
         self.data_panel.load_button.setEnabled(not training)
         for act in (self.export_action, self.export_csv_action, self.export_summary_action):
             act.setEnabled(self.detection is not None)
+        self.region_action.setEnabled(self.data is not None and self.data.source.kind == "folder")
         self.export_model_action.setEnabled(has_model and not training)
 
     def show_error(self, title: str, message: str) -> None:

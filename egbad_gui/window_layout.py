@@ -10,7 +10,7 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QMessageBox, QPushButton, QSc
 
 from egbad_core import session
 
-from . import exports
+from . import exports, region_dialog
 
 if TYPE_CHECKING:
     from .main_window import MainWindow
@@ -55,6 +55,7 @@ def make_actions(window: "MainWindow") -> None:
 
     window.open_csv_action = action("Open MNIST &CSV…", window._choose_csv)
     window.open_folder_action = action("Open image &folder…", window._choose_folder)
+    window.region_action = action("Draw region of &interest…", lambda: region_dialog.draw_region(window), "Ctrl+R")
     window.load_action = action("&Load checkpoint…", window._load_checkpoint_dialog, QKeySequence.StandardKey.Open)
     window.save_action = action("&Save checkpoint as…", window._save_checkpoint_dialog, QKeySequence.StandardKey.Save)
     window.export_action = action("&Export result grid…", lambda: exports.result_dialog(window, "grid"), "Ctrl+E")
@@ -70,7 +71,7 @@ def make_actions(window: "MainWindow") -> None:
                                                                        window.live_view.toggle()), "Ctrl+L")
     menus = window.menuBar()
     file_menu = menus.addMenu("&File")
-    for item in (window.open_csv_action, window.open_folder_action, None, window.load_action, window.save_action, None,
+    for item in (window.open_csv_action, window.open_folder_action, window.region_action, None, window.load_action, window.save_action, None,
                  window.export_action, window.export_csv_action, window.export_summary_action, window.export_model_action,
                  None, quit_action):
         file_menu.addSeparator() if item is None else file_menu.addAction(item)

@@ -362,3 +362,58 @@ def test_egbad_detect_refuses_a_missing_region_of_interest_in_one_line(photo_mod
                  "--out-dir", str(tmp_path / "out"), "--quiet"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "none.png does not exist" in err[0]
+
+
+def test_a_region_drawn_over_a_polygon_is_kept_as_roi_png_atomically_and_removed(photo_model, tmp_path):
+    root, _, _ = photo_model
+    folder = _with_region(root, tmp_path, np.ones((300, 420), bool))
+    (folder / "roi.png").unlink()
+    source = session.parse_source(str(folder))
+    picture, path = session.example_picture(source)
+    assert picture.shape == (300, 420, 3) and path.parent.name == "good"
+    inside = session.polygon_region([(210, 0), (420, 0), (420, 300), (210, 300)], picture.shape[:2])
+    assert inside[:, 210:].all() and not inside[:, :209].any()  # the right half, its edge included
+    region = session.save_region(source, inside)
+    assert region.path == folder / "roi.png" and region.share == pytest.approx(0.5, abs=0.01)
+    assert not list(folder.glob(".roi.png*"))  # written through a temp file, none left
+    assert session.folder_region(source).share == region.share
+    with pytest.raises(EgbadError, match="encloses no part of the image"):
+        session.polygon_region([(5, 5), (6, 6)], (300, 420))
+    assert session.remove_region(source) and not (folder / "roi.png").exists() and not session.remove_region(source)
+
+
+def test_the_window_draws_a_region_that_detection_then_keeps_to(qtbot, photo_model, tmp_path):
+    pytest.importorskip("pytestqt")
+    from conftest import open_window
+    from egbad_gui import region_dialog
+
+    root, path, _ = photo_model
+    folder = _with_region(root, tmp_path, np.ones((300, 420), bool))
+    (folder / "roi.png").unlink()
+    window = open_window(qtbot, tmp_path)
+    assert not window.region_action.isEnabled()  # the demo is no folder to keep a region beside
+    with qtbot.waitSignal(window.model_changed, timeout=30_000):
+        window.load_checkpoint(str(path))
+    window.data_panel.folder.setChecked(True)
+    window.data_panel.folder_path.setText(str(folder))
+    with qtbot.waitSignal(window.data_loaded, timeout=60_000):
+        window.data_panel.load_button.click()
+    assert window.region_action.isEnabled()
+    window.region_action.trigger()
+    dialog = window.region_dialog
+    assert not dialog.remove_button.isEnabled()  # nothing kept yet
+    dialog.polygon.setPoints([(0, 0), (150, 0), (150, 300), (0, 300)])  # the left part, away from the spot
+    with qtbot.waitSignal(window.region_changed, timeout=10_000):
+        dialog.save_button.click()
+    assert (folder / "roi.png").is_file() and "marks 36% of each image" in window.statusBar().currentMessage()
+    with qtbot.waitSignal(window.detection_ready, timeout=120_000):
+        window.detect()
+    detection = window.detection
+    assert detection.region is not None and detection.region.share == pytest.approx(151 / 420, abs=0.01)
+    assert (detection.scores.places()[:, 1] <= 150 * 32 / 420 + 1).all()  # every worst place inside (thumbnails)
+    region_dialog.draw_region(window)
+    assert window.region_dialog.remove_button.isEnabled()
+    with qtbot.waitSignal(window.region_changed, timeout=10_000):
+        window.region_dialog.remove_button.click()
+    assert not (folder / "roi.png").exists()
+    window.close()

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image, UnidentifiedImageError
 
-from ..errors import EgbadError
+from ..errors import EgbadError, first_line
 from ..events import ProgressEvent, Task, stopped
 from ..system.memory import available_bytes
 from .decoding import DECODE_BATCH, IMAGE_SUFFIXES, decoded, to_gray
@@ -26,6 +27,7 @@ NORMAL_FOLDER = "good"  # MVTec AD's name for defect-free images
 
 CORRECTIONS_NAME = "corrections.csv"  # an inspector's marks, kept at the top of a data folder (run.corrections)
 KEPT_BESIDE = (ROI_NAME, CORRECTIONS_NAME)  # files at the top of a folder that are not images to score
+EXAMPLE_SIDE = 2048  # px: the longest side of the example a region is drawn over (a larger photo is shown reduced)
 
 
 def training_folder(root: Path) -> Path:
@@ -222,6 +224,26 @@ def image_chunks(listing: Listing, image_size: int, channels: int, chunk: int,
             yield emit()
     if arrays or skipped:
         yield emit()
+
+
+def example_picture(source: DataSource) -> tuple[np.ndarray, Path]:
+    """(H, W, 3) uint8 RGB of the folder's first training image to draw a region over, its longer
+    side at most EXAMPLE_SIDE, and its path. Raises EgbadError where there is none to show."""
+    if source.kind != "folder":
+        raise EgbadError("a region of interest is drawn over a folder's photos; this data is not a folder.")
+    folder = training_folder(Path(source.path))
+    files = sorted(p for p in folder.rglob("*") if _is_image_name(p))
+    if not files:
+        raise EgbadError(f"{folder} holds no image to draw a region of interest over.")
+    try:
+        with Image.open(files[0]) as image:
+            image.draft("RGB", (EXAMPLE_SIDE, EXAMPLE_SIDE))
+            picture = image.convert("RGB")
+            if max(picture.size) > EXAMPLE_SIDE:
+                picture.thumbnail((EXAMPLE_SIDE, EXAMPLE_SIDE), Image.Resampling.BILINEAR)
+            return np.asarray(picture, dtype=np.uint8), files[0]
+    except (UnidentifiedImageError, OSError, ValueError) as error:
+        raise EgbadError(f"{files[0]} cannot be shown to draw a region over ({first_line(error)}).") from None
 
 
 def relative_path(path: Path, root: Path) -> str:

@@ -3,8 +3,9 @@
 A photo of a part in a fixture shows the fixture, the bench and the background too; a scratch on
 the bench is no defect of the part. A mask image (white: inspected, black: not), ``roi.png`` at
 the top of a data folder or one named by the user, limits the anomaly map and the image score to
-the white pixels: a place outside never flags. It is drawn once over one example photo, so it is
-resized (nearest neighbour) to each image it is laid over, and that is said.
+the white pixels: a place outside never flags. It is drawn once over one example photo (in the
+window: ``folders.example_picture``, then ``polygon_region`` and ``save_region``), so it is resized
+(nearest neighbour) to each image it is laid over, and that is said.
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageDraw, UnidentifiedImageError
 
 from ..errors import EgbadError, first_line
+from ..system.files import atomic_write
 from .sources import DataSource
 
 ROI_NAME = "roi.png"  # a folder's own region of interest, beside train/ and test/
@@ -80,3 +82,37 @@ def folder_region(source: DataSource) -> Region | None:
         return None
     path = Path(source.path) / ROI_NAME
     return read_region(path) if path.is_file() else None
+
+
+def polygon_region(points: list[tuple[float, float]], shape: tuple[int, int]) -> np.ndarray:
+    """(H, W) bool: the pixels inside a polygon of (x, y) points drawn over an image of ``shape``
+    (height, width), its edge included. Raises EgbadError for one that encloses no pixel."""
+    mask = Image.new("L", (int(shape[1]), int(shape[0])), 0)
+    if len(points) >= 3:
+        ImageDraw.Draw(mask).polygon([(float(x), float(y)) for x, y in points], fill=255, outline=255)
+    inside = np.asarray(mask) > 0
+    if len(points) < 3 or not inside.any():
+        raise EgbadError("the region drawn encloses no part of the image: draw around the part to inspect.")
+    return inside
+
+
+def save_region(source: DataSource, inside: np.ndarray) -> Region:
+    """Write ``inside`` as the folder's own ``roi.png`` (atomically: a region half written is never
+    read), which every later scoring of the folder keeps to; the region as read back."""
+    if source.kind != "folder":
+        raise EgbadError("a region of interest is kept beside a folder's photos; this data is not a folder.")
+    if not inside.any():
+        raise EgbadError("the region drawn encloses no part of the image: draw around the part to inspect.")
+    path = Path(source.path) / ROI_NAME
+    picture = Image.fromarray(np.where(inside, 255, 0).astype(np.uint8))
+    atomic_write(path, lambda stream: picture.save(stream, format="PNG"))
+    return read_region(path)
+
+
+def remove_region(source: DataSource) -> bool:
+    """Remove the folder's own ``roi.png``, so that whole images are inspected again; whether there was one."""
+    path = Path(source.path) / ROI_NAME if source.kind == "folder" else None
+    if path is None or not path.is_file():
+        return False
+    path.unlink()
+    return True
