@@ -31,7 +31,7 @@ from ..model.checkpoints import Checkpoint
 from ..run.detection import unlabelled_threshold
 from ..run.photos import photo_scoring_task, photo_windows
 from ..run.scoring import ScoreRequest
-from ..score.false_alarms import FalseAlarmRate, false_alarms
+from ..score.false_alarms import FalseAlarmRate, implied
 from ..system.files import atomic_write, ensure_writable_folder
 from .score_module import ScoreModule
 
@@ -118,7 +118,7 @@ def _spec(checkpoint: Checkpoint, request: ScoreRequest, threshold: Any, checkpo
     config = checkpoint.networks.config
     stats = request.stats()
     value, method = unlabelled_threshold(threshold, stats)
-    alarms = None if stats is None else false_alarms(stats.scores, value, stats.held_out)
+    alarms = implied(stats, value)
     height, width = shape
     photo = None if windows is None else {
         "own_size": list(photo_size), "scale": config.photo_scale, "windows": len(windows),

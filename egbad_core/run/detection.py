@@ -15,7 +15,7 @@ from ..data.images import ImageSet
 from ..errors import EgbadError
 from ..model.references import ScoreStats
 from ..score import metrics
-from ..score.false_alarms import FalseAlarmRate, FalseAlarms, false_alarms, threshold_for
+from ..score.false_alarms import FalseAlarmRate, FalseAlarms, implied, threshold_for
 from ..score.scores import Scores
 
 
@@ -91,7 +91,7 @@ class Detection:
     def false_alarms(self) -> FalseAlarms | None:
         """What the threshold implies for good parts, where the checkpoint keeps good images' scores."""
         stats = self.train_stats
-        return None if stats is None else false_alarms(stats.scores, self.threshold, stats.held_out)
+        return implied(stats, self.threshold)
 
     def at_threshold(self) -> metrics.ThresholdMetrics:
         return metrics.at_threshold(self.truth, self.scores.score, self.threshold)

@@ -28,7 +28,7 @@ from ..data.folders import KEPT_BESIDE
 from ..errors import EgbadError
 from ..events import InspectedEvent, NoteEvent, Task, stopped
 from ..pictures import overlay, to_rgb8
-from ..score.false_alarms import false_alarms
+from ..score.false_alarms import implied
 from ..system.files import ensure_writable_folder
 from .detection import Detection, unlabelled_threshold
 from .maps import write_maps
@@ -167,7 +167,7 @@ class WatchLog:
         self.plan = plan
         stats = request.stats()
         self.threshold = unlabelled_threshold(request.threshold, stats)  # no labels come with a watched folder
-        alarms = None if stats is None else false_alarms(stats.scores, self.threshold[0], stats.held_out)
+        alarms = implied(stats, self.threshold[0])
         self.opening = NoteEvent(f"Watching {where}; rows go to {plan.out_dir / 'scores.csv'}. Flagging at a score of "
                                  f"{self.threshold[0]:.4g} ({self.threshold[1]})." + (f" {alarms.sentence()}" if alarms else ""))
         self.rows = ScoresFile(plan.out_dir / "scores.csv", resume=True)

@@ -13,10 +13,14 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..errors import EgbadError
+
+if TYPE_CHECKING:
+    from ..model.references import ScoreStats
 
 EULER_GAMMA = 0.5772156649015329
 CONFIDENCE = 0.95
@@ -82,6 +86,12 @@ def _interval(above: int, total: int) -> tuple[float, float]:
     low = 0.0 if above == 0 else float(beta.ppf(tail, above, total - above + 1))
     high = 1.0 if above == total else float(beta.ppf(1 - tail, above + 1, total - above))
     return low, high
+
+
+def implied(stats: "ScoreStats | None", threshold: float) -> FalseAlarms | None:
+    """What ``threshold`` implies for good parts, from the good-image scores a checkpoint keeps;
+    None for a checkpoint that keeps none (written before issue 21)."""
+    return None if stats is None else false_alarms(stats.scores, threshold, stats.held_out)
 
 
 def false_alarms(scores: np.ndarray | tuple[float, ...], threshold: float, held_out: bool) -> FalseAlarms | None:
