@@ -150,9 +150,12 @@ def test_the_ui_thread_never_blocks_while_training(qtbot, window):
     heartbeat.setInterval(10)
     heartbeat.timeout.connect(beat)
     heartbeat.start()
+    started = time.perf_counter()
     train(qtbot, window, 3)
+    seconds = time.perf_counter() - started
     heartbeat.stop()
-    assert len(gaps) > 20
+    # Beats all through the training (a quick machine trains these tiny epochs in a fifth of a second):
+    assert len(gaps) >= max(5, 0.3 * seconds / 0.010), f"{len(gaps)} beats in {seconds:.2f} s of training"
     assert max(gaps[1:]) < 0.2, f"the UI thread stalled for {max(gaps[1:]) * 1000:.0f} ms"
 
 
