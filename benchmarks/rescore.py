@@ -47,8 +47,9 @@ def rescored(path: Path, folder: Path, overrides: list[str], dump: Path | None =
     data = run_to_end(session.load_data({"data": str(folder)}, config.load_size, config.channels,
                                         photo_scale=config.photo_scale))
     networks = checkpoint.networks
-    reference, held = build_patch_reference(networks, reference_inputs(data.train.pixels, settings),
-                                            settings.normalisation, settings.score, settings.train.seed)
+    inputs, held_last = reference_inputs(data.train.pixels, settings)
+    reference, held = build_patch_reference(networks, inputs, settings.normalisation, settings.score,
+                                            settings.train.seed, held_last=held_last)
     checkpoint = dataclasses.replace(checkpoint, settings=settings, reference=reference,
                                      train_stats=ScoreStats.of(held, held_out=True))
     detection = run_to_end(session.detect(session.ScoreRequest(checkpoint, threshold="f1"), source))

@@ -52,18 +52,23 @@ def greedy_coreset(features: torch.Tensor, size: int, seed: int = 0) -> torch.Te
 
 def build_patch_reference(
     networks: Networks, images: torch.Tensor, normalisation: Normalisation, config: ScoreConfig, seed: int = 0,
-    thorough: bool = True,
+    thorough: bool = True, held_last: int = 0,
 ) -> tuple[PatchReference, np.ndarray]:
     """The memory banks from most of a bounded sample of the training images, and the terms' spreads
     and scores from the rest, which the banks never saw: the scores a new normal image would get.
+    ``held_last`` > 0: the last that many images are the rest and the others all go to the banks
+    (photos' windows, chosen so by ``train.fit.reference_inputs``).
 
     ``thorough`` chooses the banks by greedy coreset (a run's last checkpoint, and a stopped one);
     otherwise a random sample, some seconds quicker, for the checkpoints written along the way."""
     generator = torch.Generator().manual_seed(seed)
     count = images.shape[0]
-    order = torch.randperm(count, generator=generator)[: min(count, config.reference_images)]
-    held = max(1, int(round(len(order) * HELD_OUT)))
-    bank_images, held_images = images[order[held:]], images[order[:held]]
+    if held_last:
+        bank_images, held_images = images[: count - held_last], images[count - held_last :]
+    else:
+        order = torch.randperm(count, generator=generator)[: min(count, config.reference_images)]
+        held = max(1, int(round(len(order) * HELD_OUT)))
+        bank_images, held_images = images[order[held:]], images[order[:held]]
     device = networks.device
     networks = folded(networks)
     size = max(1, config.batch_size // 16)

@@ -17,7 +17,9 @@ from ..model.networks import Networks
 from ..score.explained import explained, variation_sums
 
 FIT_INPUTS = 256  # training inputs (a patch model's: one crop of each image) the figure is taken over
-REFERENCE_WINDOWS = 64  # photos at their own resolution: windows the reference is built from, at least
+REFERENCE_WINDOWS = 64  # photos at their own resolution: windows of held-out photos the reference's units come from
+COVERINGS = 2  # photos at their own resolution: how often the reference's windows cover every place of the frame
+HELD_PHOTOS = 0.25  # share of the photos whose windows measure the units, never in the banks
 
 
 def fit_inputs(images: torch.Tensor, side: int, crops: bool, seed: int, count: int = FIT_INPUTS) -> torch.Tensor:
@@ -55,10 +57,32 @@ def reconstruction_fit(networks: Networks, pixels: torch.Tensor, prepare: Callab
     return explained(*sums)
 
 
-def reference_inputs(images: torch.Tensor, settings: Preset) -> torch.Tensor:
-    """What the score's reference is built from: the training images as loaded, or for photos at
-    their own resolution seeded windows of the working size cut from them, as scoring cuts them."""
+def reference_inputs(images: torch.Tensor, settings: Preset) -> tuple[torch.Tensor, int]:
+    """What the score's reference is built from, and how many of them (the last) its units are
+    measured on instead of its banks (0: the builder draws them at random, as for whole images).
+
+    Photos at their own resolution give windows of the working size, as scoring cuts them: from
+    three quarters of the photos, windows side by side over the whole frame, COVERINGS times over
+    (each from a seeded photo), so that the banks see every place of the part at least that often
+    (64 random windows of 256 px had left a third of a 2,048-px frame unseen, and a rare but normal
+    place there flagged in every good photo of an aligned part: yellowflower's good photos scored 20
+    against the held-out ones' 0.3); then REFERENCE_WINDOWS seeded windows from the other photos, never
+    in the banks, for the units and the good-image scores."""
     if not settings.model.full_resolution:
-        return images
-    count = max(REFERENCE_WINDOWS, min(len(images), settings.score.reference_images))
-    return fit_inputs(images, settings.model.working_size, True, settings.train.seed + 1, count)
+        return images, 0
+    side, seed = settings.model.working_size, settings.train.seed + 1
+    generator = torch.Generator().manual_seed(seed)
+    order = torch.randperm(len(images), generator=generator)
+    held = max(1, round(len(images) * HELD_PHOTOS)) if len(images) > 1 else 0
+    bank_photos, held_photos = order[held:], order[:held] if held else order
+    cells = [(top, left) for top in _starts(images.shape[-2], side) for left in _starts(images.shape[-1], side)]
+    picks = bank_photos[torch.randint(0, len(bank_photos), (COVERINGS * len(cells),), generator=generator)].tolist()
+    covering = torch.stack([images[i, :, t : t + side, l : l + side] for i, (t, l) in zip(picks, cells * COVERINGS)])
+    windows = fit_inputs(images[held_photos.sort().values.to(images.device)], side, True, seed, REFERENCE_WINDOWS)
+    return torch.cat([covering, windows]), len(windows)
+
+
+def _starts(length: int, side: int) -> list[int]:
+    """Where windows of ``side`` start to cover ``length`` side by side, the last flush with the edge."""
+    starts = list(range(0, length - side + 1, side))
+    return starts if starts[-1] == length - side else starts + [length - side]

@@ -407,9 +407,10 @@ class Trainer:
         """What the score measures against, and the training images' own scores: the yardstick
         for thresholds and readable scores. A patch model's checkpoints along the way take a
         quicker memory bank than its ``final`` one."""
-        args = (self.networks, reference_inputs(self.images, self.settings), self.settings.normalisation, self.settings.score, self.settings.train.seed)
+        inputs, held = reference_inputs(self.images, self.settings)
+        args = (self.networks, inputs, self.settings.normalisation, self.settings.score, self.settings.train.seed)
         if self.crops is not None:
-            return build_patch_reference(*args, thorough=final)
+            return build_patch_reference(*args, thorough=final, held_last=held)
         return build_reference(*args)
 
     def checkpoint(self, stopped: bool = False, final: bool = True) -> Checkpoint:
