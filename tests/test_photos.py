@@ -417,3 +417,18 @@ def test_the_window_draws_a_region_that_detection_then_keeps_to(qtbot, photo_mod
         window.region_dialog.remove_button.click()
     assert not (folder / "roi.png").exists()
     window.close()
+
+
+def test_a_photo_models_good_scores_are_held_out_photos_scored_whole_as_detect_scores_them(photo_model):
+    from egbad_core.train.fit import held_photo_rows, reference_inputs
+
+    root, path, trainer = photo_model
+    checkpoint = session.load_checkpoint(path)
+    rows = held_photo_rows(len(trainer.images), checkpoint.settings).tolist()
+    assert len(rows) == 2 and checkpoint.train_stats.count == 2  # a quarter of the 8 photos, whole
+    request = ScoreRequest(checkpoint)
+    whole = sorted(run_to_end(photo_scoring_task(request, trainer.images[row].cpu())).score for row in rows)
+    assert list(checkpoint.train_stats.scores) == pytest.approx(whole, rel=1e-5)
+    windows, held_last = reference_inputs(trainer.images, checkpoint.settings)
+    assert held_last == 64 and windows.shape[-1] == 32  # the units from windows of the held-out photos
+    assert len(windows) - held_last == 2 * 10 * 14  # the banks' windows cover the 300×420 frame twice

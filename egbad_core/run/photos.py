@@ -9,7 +9,6 @@ the photo, its map and a few windows' work, whatever the photo's size.
 from __future__ import annotations
 
 import contextlib
-import math
 import threading
 import time
 from dataclasses import dataclass, replace
@@ -18,20 +17,16 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..config import ScoreConfig
 from ..data.images import ImageSet
 from ..errors import EgbadError
 from ..events import ProgressEvent, Task, stopped
-from ..score.local import RESIDUAL_SMOOTHING, within
+from ..score.local import within
 from ..score.nearest import grouped_search
 from ..score.scores import Scores
-from ..score.tiling import Windows
+from ..score.tiling import LARGEST_WINDOW, Windows, window_layout, windows_at_once
 from ..system.memory import heap_for_scoring
 from .scoring import ScoreRequest
 
-WINDOW_FACTOR = 2  # photos are scored in windows at least this many times the model's working size a side
-LARGEST_WINDOW = 1216  # px a side: the widest window a photo is scored in
-PIXELS_AT_ONCE = LARGEST_WINDOW**2  # a pass's windows hold at most this many pixels (one of the largest, or a few smaller)
 PIXEL_STEP = 64  # a photo's pixel metrics take every defect pixel and every 64th other one
 
 
@@ -52,44 +47,19 @@ class PhotoScore:
         return self.anomaly_map.size / 1e6 / max(self.seconds, 1e-9)
 
 
-def overlap_for(settings: ScoreConfig) -> int:
-    """Pixels two windows share: twice the reach of the widest term (the coarse moments' half
-    window, then the blur of the map), so that a place's score never sees a window's edge."""
-    widest = max(settings.coarse_window, settings.moment_window, 4)
-    reach = widest // 2 + math.ceil(3 * math.hypot(settings.map_smoothing, RESIDUAL_SMOOTHING))
-    return 8 * math.ceil(2 * reach / 8)
-
-
 def photo_windows(request: ScoreRequest, height: int, width: int,
                   largest: int = LARGEST_WINDOW) -> tuple[Windows, ScoreRequest]:
-    """The windows a photo of this size is scored in, and the request each is scored with.
-
-    A window is at least a few times the model's working size a side (its overlap is paid once per
-    window) and at most ``largest``; between, the side that covers this photo with the fewest
-    pixels scored (4,096×3,000: 12 windows of 1,088 px, 1.15 times the photo's pixels, where
-    windows of 512 px had scored 1.34 times). The terms are local, so the side changes no place's
-    score, and D's features are looked at with the same step as at the working size."""
+    """The windows a photo of this size is scored in (``score.tiling.window_layout``), and the
+    request each is scored with. Raises EgbadError for a model that does not score in windows."""
     config = request.checkpoint.networks.config
     if not config.patch_model:
         raise EgbadError("only a patch model scores photos at their own resolution; this checkpoint scores "
                          f"whole images of {config.image_size} px.")
-    settings = request.settings
-    if settings.same_place:
+    if request.settings.same_place:
         raise EgbadError("this model compares each place with the same place in its training images at "
                          f"{config.working_size} px, so it scores photos resized to that size, not in windows.")
-    overlap, working = overlap_for(settings), config.working_size
-    # A side in whole tiles (reconstructed side by side) and whole cells of D's feature grid.
-    unit = math.lcm(config.image_size, working // math.gcd(working, settings.feature_grid or working))
-    smallest = working * max(WINDOW_FACTOR, math.ceil(4 * overlap / working))
-    sides = range(smallest, max(smallest, largest) + 1, unit)
-    side = min(sides, key=lambda s: (len(Windows(height, width, s, overlap)) * s * s, -s))
-    scaled = replace(settings, feature_grid=settings.feature_grid * side // working)
-    return Windows(height, width, side, overlap), replace(request, config=scaled)
-
-
-def windows_at_once(windows: Windows) -> int:
-    """Windows scored in one pass: the memory of one large window, the speed of a batch of small ones."""
-    return max(1, PIXELS_AT_ONCE // windows.window**2)
+    windows, scaled = window_layout(config, request.settings, height, width, largest)
+    return windows, replace(request, config=scaled)
 
 
 def photo_scoring_task(request: ScoreRequest, photo: torch.Tensor, stop: threading.Event | None = None,

@@ -11,12 +11,22 @@ stitched map is the map of the whole photo, without seams (tests/test_tiling.py)
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
 
+from ..config import ModelConfig, Normalisation, ScoreConfig
+from ..events import run_to_end
+from ..model.networks import Networks
+from ..model.references import PatchReference
+from .local import RESIDUAL_SMOOTHING, patch_scoring_task
+from .nearest import grouped_search
+
 OVERLAP = 64  # px two neighbouring windows share: twice the reach of the coarse moments and the map's blur
+WINDOW_FACTOR = 2  # photos are scored in windows at least this many times the model's working size a side
+LARGEST_WINDOW = 1216  # px a side: the widest window a photo is scored in
+PIXELS_AT_ONCE = LARGEST_WINDOW**2  # a pass's windows hold at most this many pixels (one of the largest, or a few smaller)
 
 
 def window_starts(length: int, window: int, overlap: int = OVERLAP) -> list[int]:
@@ -95,3 +105,52 @@ class Windows:
         for index, part in enumerate(maps):
             self.paste(out, index, part)
         return out
+
+
+def overlap_for(settings: ScoreConfig) -> int:
+    """Pixels two windows share: twice the reach of the widest term (the coarse moments' half
+    window, then the blur of the map), so that a place's score never sees a window's edge."""
+    widest = max(settings.coarse_window, settings.moment_window, 4)
+    reach = widest // 2 + math.ceil(3 * math.hypot(settings.map_smoothing, RESIDUAL_SMOOTHING))
+    return 8 * math.ceil(2 * reach / 8)
+
+
+def window_layout(config: ModelConfig, settings: ScoreConfig, height: int, width: int,
+                  largest: int = LARGEST_WINDOW) -> tuple[Windows, ScoreConfig]:
+    """The windows a photo of this size is scored in, and the score settings each is scored with.
+
+    A window is at least a few times the model's working size a side (its overlap is paid once per
+    window) and at most ``largest``; between, the side that covers this photo with the fewest
+    pixels scored (4,096×3,000: 12 windows of 1,088 px, 1.15 times the photo's pixels, where
+    windows of 512 px had scored 1.34 times). The terms are local, so the side changes no place's
+    score, and D's features are looked at with the same step as at the working size."""
+    overlap, working = overlap_for(settings), config.working_size
+    # A side in whole tiles (reconstructed side by side) and whole cells of D's feature grid.
+    unit = math.lcm(config.image_size, working // math.gcd(working, settings.feature_grid or working))
+    smallest = working * max(WINDOW_FACTOR, math.ceil(4 * overlap / working))
+    sides = range(smallest, max(smallest, largest) + 1, unit)
+    side = min(sides, key=lambda s: (len(Windows(height, width, s, overlap)) * s * s, -s))
+    return Windows(height, width, side, overlap), replace(settings, feature_grid=settings.feature_grid * side // working)
+
+
+def windows_at_once(windows: Windows) -> int:
+    """Windows scored in one pass: the memory of one large window, the speed of a batch of small ones."""
+    return max(1, PIXELS_AT_ONCE // windows.window**2)
+
+
+def photo_worst(networks: Networks, photo: torch.Tensor, normalisation: Normalisation, settings: ScoreConfig,
+                reference: PatchReference) -> float:
+    """One photo's score (C, H, W as loaded) as scoring gives it: its windows' maps stitched, the
+    worst place. What a photo model's good-image scores are taken as: a photo's worst place is
+    the worst of all its windows' places, higher than one window's (run.photos scores the same way,
+    with a region, a reconstruction and progress besides)."""
+    windows, scaled = window_layout(networks.config, settings, *photo.shape[-2:])
+    stitched = torch.empty(windows.height, windows.width)
+    at_once = windows_at_once(windows)
+    with grouped_search():
+        for first in range(0, len(windows), at_once):
+            chosen = range(first, min(first + at_once, len(windows)))
+            scores = run_to_end(patch_scoring_task(networks, windows.cut(photo, chosen), normalisation, scaled, reference))
+            for k, index in enumerate(chosen):
+                windows.paste(stitched, index, torch.from_numpy(scores.residual_maps[k]))
+    return float(stitched.max())

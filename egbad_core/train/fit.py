@@ -10,16 +10,20 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
 import torch
 
 from ..config import Preset
 from ..model.networks import Networks
+from ..model.references import PatchReference
 from ..score.explained import explained, variation_sums
+from ..score.tiling import photo_worst
 
 FIT_INPUTS = 256  # training inputs (a patch model's: one crop of each image) the figure is taken over
 REFERENCE_WINDOWS = 64  # photos at their own resolution: windows of held-out photos the reference's units come from
 COVERINGS = 2  # photos at their own resolution: how often the reference's windows cover every place of the frame
 HELD_PHOTOS = 0.25  # share of the photos whose windows measure the units, never in the banks
+PHOTOS_SCORED = 16  # of those, the photos scored whole for the good-image scores (thresholds, false alarms)
 
 
 def fit_inputs(images: torch.Tensor, side: int, crops: bool, seed: int, count: int = FIT_INPUTS) -> torch.Tensor:
@@ -72,14 +76,32 @@ def reference_inputs(images: torch.Tensor, settings: Preset) -> tuple[torch.Tens
         return images, 0
     side, seed = settings.model.working_size, settings.train.seed + 1
     generator = torch.Generator().manual_seed(seed)
-    order = torch.randperm(len(images), generator=generator)
-    held = max(1, round(len(images) * HELD_PHOTOS)) if len(images) > 1 else 0
-    bank_photos, held_photos = order[held:], order[:held] if held else order
+    held_photos = held_photo_rows(len(images), settings)
+    bank_photos = torch.tensor([i for i in range(len(images)) if i not in set(held_photos.tolist())] or list(range(len(images))))
     cells = [(top, left) for top in _starts(images.shape[-2], side) for left in _starts(images.shape[-1], side)]
     picks = bank_photos[torch.randint(0, len(bank_photos), (COVERINGS * len(cells),), generator=generator)].tolist()
     covering = torch.stack([images[i, :, t : t + side, l : l + side] for i, (t, l) in zip(picks, cells * COVERINGS)])
-    windows = fit_inputs(images[held_photos.sort().values.to(images.device)], side, True, seed, REFERENCE_WINDOWS)
+    windows = fit_inputs(images[held_photos.to(images.device)], side, True, seed, REFERENCE_WINDOWS)
     return torch.cat([covering, windows]), len(windows)
+
+
+def held_photo_rows(count: int, settings: Preset) -> torch.Tensor:
+    """Which of ``count`` photos are held out of a photo model's banks (all of one photo), sorted."""
+    order = torch.randperm(count, generator=torch.Generator().manual_seed(settings.train.seed + 3))
+    held = max(1, round(count * HELD_PHOTOS))
+    return (order[:held] if count > 1 else order).sort().values
+
+
+def held_photo_scores(networks: Networks, images: torch.Tensor, settings: Preset,
+                      reference: PatchReference) -> np.ndarray | None:
+    """A photo model's good-image scores: its held-out photos scored whole, as scoring scores a
+    photo (the worst of all its windows' places: one window's worst is lower, and thresholds taken
+    from windows flagged most good photos); None for any other model."""
+    if not settings.model.full_resolution:
+        return None
+    rows = held_photo_rows(len(images), settings)[:PHOTOS_SCORED].tolist()
+    return np.array([photo_worst(networks, images[row].cpu(), settings.normalisation, settings.score, reference)
+                     for row in rows])
 
 
 def _starts(length: int, side: int) -> list[int]:

@@ -42,7 +42,7 @@ from ..system.device import resolve_device
 from ..system.files import ensure_writable_folder
 from .collapse import CollapseWatch
 from .crops import CropSampler, crops_each
-from .fit import fit_inputs, reconstruction_fit, reference_inputs
+from .fit import fit_inputs, held_photo_scores, reconstruction_fit, reference_inputs
 from .history import Clock, History
 from .shapes import check_patch_fits, model_for_data
 from .updates import adam, frozen
@@ -409,9 +409,11 @@ class Trainer:
         quicker memory bank than its ``final`` one."""
         inputs, held = reference_inputs(self.images, self.settings)
         args = (self.networks, inputs, self.settings.normalisation, self.settings.score, self.settings.train.seed)
-        if self.crops is not None:
-            return build_patch_reference(*args, thorough=final, held_last=held)
-        return build_reference(*args)
+        if self.crops is None:
+            return build_reference(*args)
+        reference, scores = build_patch_reference(*args, thorough=final, held_last=held)
+        photos = held_photo_scores(self.networks, self.images, self.settings, reference)
+        return reference, scores if photos is None else photos
 
     def checkpoint(self, stopped: bool = False, final: bool = True) -> Checkpoint:
         """Everything needed to score, resume and show this model as it is now."""
