@@ -77,7 +77,9 @@ def reference_inputs(images: torch.Tensor, settings: Preset) -> tuple[torch.Tens
     side, seed = settings.model.working_size, settings.train.seed + 1
     generator = torch.Generator().manual_seed(seed)
     held_photos = held_photo_rows(len(images), settings)
-    bank_photos = torch.tensor([i for i in range(len(images)) if i not in set(held_photos.tolist())] or list(range(len(images))))
+    in_bank = torch.ones(len(images), dtype=torch.bool)
+    in_bank[held_photos] = len(images) == 1  # one photo serves both
+    bank_photos = in_bank.nonzero()[:, 0]
     cells = [(top, left) for top in _starts(images.shape[-2], side) for left in _starts(images.shape[-1], side)]
     picks = bank_photos[torch.randint(0, len(bank_photos), (COVERINGS * len(cells),), generator=generator)].tolist()
     covering = torch.stack([images[i, :, t : t + side, l : l + side] for i, (t, l) in zip(picks, cells * COVERINGS)])
