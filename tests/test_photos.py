@@ -3,6 +3,7 @@
 import importlib.util
 import json
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -229,14 +230,32 @@ def test_auto_with_a_photo_scale_leaves_the_same_place_out_and_says_so(tmp_path)
     assert "images kept at 128×128" in plain_reason and "images kept at" not in reason
 
 
-def _with_region(root, tmp_path, region):
-    """A copy of ``root`` with ``region`` ((H, W) bool) as its roi.png."""
+def _copy(root, tmp_path):
+    """A copy of the folder ``root`` to change."""
     import shutil
 
-    copy = tmp_path / "with_roi"
-    shutil.copytree(root, copy)
+    return Path(shutil.copytree(root, tmp_path / "copy"))
+
+
+def _with_region(root, tmp_path, region):
+    """A copy of ``root`` with ``region`` ((H, W) bool) as its roi.png."""
+    copy = _copy(root, tmp_path)
     Image.fromarray(region.astype(np.uint8) * 255).save(copy / "roi.png")
     return copy
+
+
+def _window_on(qtbot, tmp_path, checkpoint, folder):
+    """The window with ``checkpoint`` loaded and the photos of ``folder`` loaded."""
+    from conftest import open_window
+
+    window = open_window(qtbot, tmp_path)
+    with qtbot.waitSignal(window.model_changed, timeout=30_000):
+        window.load_checkpoint(str(checkpoint))
+    window.data_panel.folder.setChecked(True)
+    window.data_panel.folder_path.setText(str(folder))
+    with qtbot.waitSignal(window.data_loaded, timeout=60_000):
+        window.data_panel.load_button.click()
+    return window
 
 
 def test_a_region_of_interest_keeps_the_map_and_the_score_to_the_part(photo_model, tmp_path):
@@ -314,16 +333,8 @@ def test_auto_keeps_large_photos_at_their_own_pixels_and_says_what_resizing_woul
 
 def test_the_window_scores_photos_one_at_a_time_and_opens_one_at_full_size(qtbot, photo_model, tmp_path):
     pytest.importorskip("pytestqt")
-    from conftest import open_window
-
     root, path, _ = photo_model
-    window = open_window(qtbot, tmp_path)
-    with qtbot.waitSignal(window.model_changed, timeout=30_000):
-        window.load_checkpoint(str(path))
-    window.data_panel.folder.setChecked(True)
-    window.data_panel.folder_path.setText(str(root))
-    with qtbot.waitSignal(window.data_loaded, timeout=60_000):
-        window.data_panel.load_button.click()
+    window = _window_on(qtbot, tmp_path, path, root)
     described = window.data_panel.summary.text()
     assert "photos at 1 of their own pixels, 420×300×1" in described and "held in memory" in described
     with qtbot.waitSignal(window.detection_ready, timeout=120_000):
@@ -366,8 +377,7 @@ def test_egbad_detect_refuses_a_missing_region_of_interest_in_one_line(photo_mod
 
 def test_a_region_drawn_over_a_polygon_is_kept_as_roi_png_atomically_and_removed(photo_model, tmp_path):
     root, _, _ = photo_model
-    folder = _with_region(root, tmp_path, np.ones((300, 420), bool))
-    (folder / "roi.png").unlink()
+    folder = _copy(root, tmp_path)
     source = session.parse_source(str(folder))
     picture, path = session.example_picture(source)
     assert picture.shape == (300, 420, 3) and path.parent.name == "good"
@@ -388,16 +398,11 @@ def test_the_window_draws_a_region_that_detection_then_keeps_to(qtbot, photo_mod
     from egbad_gui import region_dialog
 
     root, path, _ = photo_model
-    folder = _with_region(root, tmp_path, np.ones((300, 420), bool))
-    (folder / "roi.png").unlink()
-    window = open_window(qtbot, tmp_path)
-    assert not window.region_action.isEnabled()  # the demo is no folder to keep a region beside
-    with qtbot.waitSignal(window.model_changed, timeout=30_000):
-        window.load_checkpoint(str(path))
-    window.data_panel.folder.setChecked(True)
-    window.data_panel.folder_path.setText(str(folder))
-    with qtbot.waitSignal(window.data_loaded, timeout=60_000):
-        window.data_panel.load_button.click()
+    folder = _copy(root, tmp_path)
+    demo = open_window(qtbot, tmp_path / "demo")
+    assert not demo.region_action.isEnabled()  # the demo is no folder to keep a region beside
+    demo.close()
+    window = _window_on(qtbot, tmp_path, path, folder)
     assert window.region_action.isEnabled()
     window.region_action.trigger()
     dialog = window.region_dialog
