@@ -23,7 +23,7 @@ from ..events import ProgressEvent, Task, stopped
 from ..score.local import within
 from ..score.nearest import grouped_search
 from ..score.scores import Scores
-from ..score.tiling import LARGEST_WINDOW, Windows, window_layout, windows_at_once
+from ..score.tiling import LARGEST_WINDOW, Windows, window_batches, window_layout
 from ..system.memory import heap_for_scoring
 from .scoring import ScoreRequest
 
@@ -70,19 +70,16 @@ def photo_scoring_task(request: ScoreRequest, photo: torch.Tensor, stop: threadi
     start = time.perf_counter()
     request = request.frozen()  # folded once for the photo's windows (no cost where it was)
     windows, request = photo_windows(request, *photo.shape[-2:], largest)
-    at_once = windows_at_once(windows)
     inside = request.inside_of(tuple(photo.shape[-2:]))
     stitched = torch.empty(windows.height, windows.width)
     rebuilt = torch.empty(photo.shape[0], windows.height, windows.width, dtype=torch.uint8)
     terms: list[tuple[float, float, float]] = []  # per window: its score, R and Dis at its worst place
     searches = grouped_search() if grouped else contextlib.nullcontext()
     with heap_for_scoring(), searches:  # the windows reuse each other's memory; large searches in groups
-        for first in range(0, len(windows), at_once):
+        for chosen, pixels, part in window_batches(windows, photo, inside):
             if stopped(stop):
                 return None
-            chosen = range(first, min(first + at_once, len(windows)))
-            part = None if inside is None else windows.cut(inside[None], chosen)[:, 0]
-            scores = yield from _quiet(request.task(windows.cut(photo, chosen), True, stop, part))
+            scores = yield from _quiet(request.task(pixels, True, stop, part))
             if scores is None:
                 return None
             for k, index in enumerate(chosen):

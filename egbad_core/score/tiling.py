@@ -11,6 +11,7 @@ stitched map is the map of the whole photo, without seams (tests/test_tiling.py)
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
 import torch
@@ -138,6 +139,16 @@ def windows_at_once(windows: Windows) -> int:
     return max(1, PIXELS_AT_ONCE // windows.window**2)
 
 
+def window_batches(windows: Windows, photo: torch.Tensor,
+                   inside: torch.Tensor | None = None) -> Iterator[tuple[range, torch.Tensor, torch.Tensor | None]]:
+    """The photo's windows a pass at a time (``windows_at_once``): their indices, their pixels
+    (K, C, window, window) and the region of interest over them (K, window, window; None without one)."""
+    at_once = windows_at_once(windows)
+    for first in range(0, len(windows), at_once):
+        chosen = range(first, min(first + at_once, len(windows)))
+        yield chosen, windows.cut(photo, chosen), None if inside is None else windows.cut(inside[None], chosen)[:, 0]
+
+
 def photo_worst(networks: Networks, photo: torch.Tensor, normalisation: Normalisation, settings: ScoreConfig,
                 reference: PatchReference) -> float:
     """One photo's score (C, H, W as loaded) as scoring gives it: its windows' maps stitched, the
@@ -146,11 +157,9 @@ def photo_worst(networks: Networks, photo: torch.Tensor, normalisation: Normalis
     with a region, a reconstruction and progress besides)."""
     windows, scaled = window_layout(networks.config, settings, *photo.shape[-2:])
     stitched = torch.empty(windows.height, windows.width)
-    at_once = windows_at_once(windows)
     with grouped_search():
-        for first in range(0, len(windows), at_once):
-            chosen = range(first, min(first + at_once, len(windows)))
-            scores = run_to_end(patch_scoring_task(networks, windows.cut(photo, chosen), normalisation, scaled, reference))
+        for chosen, pixels, _ in window_batches(windows, photo):
+            scores = run_to_end(patch_scoring_task(networks, pixels, normalisation, scaled, reference))
             for k, index in enumerate(chosen):
                 windows.paste(stitched, index, torch.from_numpy(scores.residual_maps[k]))
     return float(stitched.max())
