@@ -7,6 +7,10 @@ photos of noise against a reference built from windows of others. Each photo is 
 dropped in turn, as ``egbad detect`` holds one photo at a time.
 
     python benchmarks/photo_speed.py [--photos 5] [--height 3000] [--width 4096] [--device cpu|cuda]
+
+With ``--files DIR`` the photos are written there as JPEG files first and scored by ``egbad detect``
+in a child process, as a user runs it (decoding, thumbnails, pixel samples, results files): its
+megapixels/s and the child's peak RSS (issue 20: 100 photos of 4,096×3,000 under 3 GB).
 """
 
 from __future__ import annotations
@@ -15,14 +19,18 @@ import argparse
 import json
 import platform
 import resource
+import subprocess
+import sys
+import tempfile
 import time
+from pathlib import Path
 from dataclasses import replace
 
 import torch
 
 from egbad_core.config import PATCH_PRESET
 from egbad_core.events import run_to_end
-from egbad_core.model.checkpoints import Checkpoint
+from egbad_core.model.checkpoints import Checkpoint, save_checkpoint
 from egbad_core.model.networks import Networks
 from egbad_core.run.photos import photo_scoring_task, photo_windows
 from egbad_core.run.scoring import ScoreRequest
@@ -37,15 +45,19 @@ def _photo(height: int, width: int, seed: int) -> torch.Tensor:
     return (128 + 40 * texture).clamp_(0, 255).to(torch.uint8)
 
 
-def _request(device: str, working: int) -> ScoreRequest:
-    settings = replace(PATCH_PRESET, model=replace(PATCH_PRESET.model, channels=3, working_size=working),
+def _checkpoint(device: str, working: int) -> Checkpoint:
+    settings = replace(PATCH_PRESET, model=replace(PATCH_PRESET.model, channels=3, working_size=working, photo_scale=1.0),
                        train=replace(PATCH_PRESET.train, device=device))
     torch.manual_seed(0)
     networks = Networks(settings.model).place(device)
     networks.eval()
     windows = torch.stack([_photo(working, working, 100 + i) for i in range(24)])
     reference, _ = build_patch_reference(networks, windows, settings.normalisation, settings.score)
-    return ScoreRequest(Checkpoint(networks=networks, settings=settings, reference=reference)).frozen()
+    return Checkpoint(networks=networks, settings=settings, reference=reference)
+
+
+def _request(device: str, working: int) -> ScoreRequest:
+    return ScoreRequest(_checkpoint(device, working)).frozen()
 
 
 def _peak_rss_mb() -> float:
@@ -59,7 +71,10 @@ def main() -> int:
     parser.add_argument("--width", type=int, default=4096)
     parser.add_argument("--working", type=int, default=256)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--files", type=Path, help="write the photos here and score them with egbad detect")
     args = parser.parse_args()
+    if args.files:
+        return _by_the_command(args)
     limit_heap_growth()  # the C allocator as egbad and egbad-gui set it: the figures below are the product's
     request = _request(args.device, args.working)
     windows, _ = photo_windows(request, args.height, args.width)
@@ -85,6 +100,62 @@ def main() -> int:
         figures["peak CUDA MB"] = round(torch.cuda.max_memory_allocated() / 2**20)
         figures["gpu"] = torch.cuda.get_device_name()
     print(json.dumps(figures, ensure_ascii=False))
+    return 0
+
+
+def _tree_pss_mb(root: int) -> float:
+    """The proportional set size of a process and its descendants (Linux), in MB: shared pages
+    counted once over the tree, which RSS summed over the processes would count again in each."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+        except (OSError, ValueError, IndexError):
+            continue
+    total, waiting = 0.0, [root]
+    while waiting:
+        pid = waiting.pop()
+        waiting += children.get(pid, [])
+        try:
+            rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
+        except OSError:
+            continue
+        total += next((int(line.split()[1]) for line in rollup.splitlines() if line.startswith("Pss:")), 0) / 1024
+    return total
+
+
+def _by_the_command(args: argparse.Namespace) -> int:
+    """The photos written as files and scored by ``egbad detect`` in a child process."""
+    from PIL import Image
+
+    checkpoint = _checkpoint(args.device, args.working)
+    args.files.mkdir(parents=True, exist_ok=True)
+    for index in range(args.photos):
+        path = args.files / f"{index:03d}.jpg"
+        if not path.exists():
+            Image.fromarray(_photo(args.height, args.width, index).permute(1, 2, 0).numpy()).save(path, quality=90)
+    with tempfile.TemporaryDirectory() as out:
+        model = save_checkpoint(Path(out) / "model.pt", checkpoint)
+        command = [sys.executable, "-m", "egbad_core.cli", "detect", "--checkpoint", str(model), "--data", str(args.files),
+                   "--device", args.device, "--out-dir", str(Path(out) / "results"), "--threshold", "3", "--quiet"]
+        started, peak_tree = time.perf_counter(), 0.0
+        with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as child:
+            while child.poll() is None:  # the whole tree's memory: egbad detect and its decoding workers
+                peak_tree = max(peak_tree, _tree_pss_mb(child.pid))
+                time.sleep(0.25)
+            said, complaint = child.communicate()
+        seconds = time.perf_counter() - started
+    if child.returncode:
+        print(complaint or said, file=sys.stderr)
+        return child.returncode
+    total = args.photos * args.height * args.width / 1e6
+    print(json.dumps({"photo": f"{args.width}×{args.height}", "photos": args.photos, "by": "egbad detect",
+                      "megapixels/s end to end": round(total / seconds, 2), "seconds": round(seconds, 1),
+                      "peak PSS of the process and its workers MB": round(peak_tree),
+                      "peak RSS of one process MB": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024),
+                      "device": args.device, "machine": platform.processor() or platform.machine(),
+                      "said": said.strip().splitlines()[-1:]}, ensure_ascii=False))
     return 0
 
 
