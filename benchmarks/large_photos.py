@@ -57,7 +57,7 @@ def _row(folder: Path, way: str, overrides: list[str], device: str, kept: Path |
     labels = [row["label"] for row in table]
     scores = np.array([float(row["score"]) for row in table])
     return {"subject": folder.name, "way": way, "auroc": summary["auroc"], "kinds": per_kind(labels, scores),
-            "pixel_auroc": summary["pixel_auroc"], **pixels, "train_seconds": seconds and round(seconds, 1),
+            **pixels, "train_seconds": seconds and round(seconds, 1),
             "images_per_s": summary["images_per_s"], "megapixels_per_s": summary.get("megapixels_per_s"),
             "photos_held": held, "why": reason}
 

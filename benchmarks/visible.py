@@ -17,11 +17,11 @@ import numpy as np
 from PIL import Image
 
 from egbad_core.run.maps import safe_name
+from egbad_core.run.photos import pixel_sample
 from egbad_core.score import metrics
 from make_subjects import CHANGES_FILE
 
 FAINT = 1.0  # grey levels: a defect whose mask changed less than this on average is not counted as seen
-STEP = 64  # every defect pixel and every 64th other one, as the app samples a photo's pixels
 
 
 def changes(folder: Path) -> dict[str, float]:
@@ -52,10 +52,9 @@ def pixel_figures(folder: Path, maps: Path) -> dict:
             if seen.get(relative, FAINT) < FAINT:
                 faint.append(f"{relative} ({seen[relative]:.1f})")
                 kind = "faint"
-        chosen = mask.reshape(-1).copy()
-        chosen[::STEP] = True
-        values.append(anomaly_map.reshape(-1)[chosen])
-        truths.append(mask.reshape(-1)[chosen])
+        sampled, truth = pixel_sample(anomaly_map, mask)  # as the app samples a photo's pixels
+        values.append(sampled)
+        truths.append(truth)
         kinds.append(np.where(truths[-1], kind, "other"))
     value, truth, kind = np.concatenate(values), np.concatenate(truths), np.concatenate(kinds)
     normal = ~truth

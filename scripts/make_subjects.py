@@ -126,8 +126,8 @@ def visible_change(clean: np.ndarray, damaged: np.ndarray, inside: np.ndarray) -
     """How much the paint changed the saved image inside its mask: the mean absolute difference in
     grey levels (0–255). A smear over a surface that is smooth at its scale changes nothing (a
     2,048-px wood photo: 0.2–0.6), and a benchmark should not count a defect nobody could see."""
-    levels = lambda a: np.round(np.clip(a, 0, 1) * 255)  # noqa: E731  (as paint._save writes them)
-    return float(np.abs(levels(damaged) - levels(clean))[inside].mean()) if inside.any() else 0.0
+    change = np.abs(paint.levels(damaged).astype(np.int16) - paint.levels(clean))
+    return float(change[inside].mean()) if inside.any() else 0.0
 
 
 def main(subjects: tuple[Subject, ...] = SUBJECTS, description: str = __doc__, train: int = 300, test: int = 100,

@@ -197,7 +197,7 @@ def smear(crop: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.nd
     mask = _draw_mask(lambda d: d.ellipse([x - rx, y - ry, x + rx, y + ry], fill=255))
     # Rounded as _save rounds: truncating had darkened every smear by half a grey level on average,
     # a trace a detector could find where the blur itself changed nothing.
-    picture = Image.fromarray((np.clip(crop, 0, 1) * 255).round().astype(np.uint8))
+    picture = Image.fromarray(levels(crop))
     blurred = np.asarray(picture.filter(ImageFilter.GaussianBlur(4)), dtype=np.float32) / 255.0
     soft = np.asarray(Image.fromarray((mask * 255).astype(np.uint8)).filter(ImageFilter.GaussianBlur(1.5)),
                       dtype=np.float32)[..., None] / 255.0
@@ -210,8 +210,13 @@ DEFECT_MAKERS = {"scratch": scratch, "spot": spot, "crack": crack, "stain": stai
 # ---------------------------------------------------------------------------------------- folders
 
 
+def levels(array: np.ndarray) -> np.ndarray:
+    """An image in [0, 1] as the whole 0–255 levels a file holds (rounded)."""
+    return (np.clip(array, 0, 1) * 255).round().astype(np.uint8)
+
+
 def _save(array: np.ndarray, path: Path, gray: bool) -> None:
-    pixels = (np.clip(array, 0, 1) * 255).round().astype(np.uint8)
+    pixels = levels(array)
     image = Image.fromarray(pixels)
     (image.convert("L") if gray else image).save(path)
 

@@ -21,6 +21,7 @@ from ..system.files import atomic_write
 from .sources import DataSource
 
 ROI_NAME = "roi.png"  # a folder's own region of interest, beside train/ and test/
+EMPTY_DRAWING = "the region drawn encloses no part of the image: draw around the part to inspect."
 
 
 @dataclass(frozen=True)
@@ -92,7 +93,7 @@ def polygon_region(points: list[tuple[float, float]], shape: tuple[int, int]) ->
         ImageDraw.Draw(mask).polygon([(float(x), float(y)) for x, y in points], fill=255, outline=255)
     inside = np.asarray(mask) > 0
     if len(points) < 3 or not inside.any():
-        raise EgbadError("the region drawn encloses no part of the image: draw around the part to inspect.")
+        raise EgbadError(EMPTY_DRAWING)
     return inside
 
 
@@ -102,7 +103,7 @@ def save_region(source: DataSource, inside: np.ndarray) -> Region:
     if source.kind != "folder":
         raise EgbadError("a region of interest is kept beside a folder's photos; this data is not a folder.")
     if not inside.any():
-        raise EgbadError("the region drawn encloses no part of the image: draw around the part to inspect.")
+        raise EgbadError(EMPTY_DRAWING)
     path = Path(source.path) / ROI_NAME
     picture = Image.fromarray(np.where(inside, 255, 0).astype(np.uint8))
     atomic_write(path, lambda stream: picture.save(stream, format="PNG"))

@@ -17,7 +17,7 @@ from ..config import Preset
 from ..model.networks import Networks
 from ..model.references import PatchReference
 from ..score.explained import explained, variation_sums
-from ..score.tiling import photo_worst
+from ..score.tiling import photo_worst, window_starts
 
 FIT_INPUTS = 256  # training inputs (a patch model's: one crop of each image) the figure is taken over
 REFERENCE_WINDOWS = 64  # photos at their own resolution: windows of held-out photos the reference's units come from
@@ -80,7 +80,8 @@ def reference_inputs(images: torch.Tensor, settings: Preset) -> tuple[torch.Tens
     in_bank = torch.ones(len(images), dtype=torch.bool)
     in_bank[held_photos] = len(images) == 1  # one photo serves both
     bank_photos = in_bank.nonzero()[:, 0]
-    cells = [(top, left) for top in _starts(images.shape[-2], side) for left in _starts(images.shape[-1], side)]
+    rows, columns = (window_starts(length, side, overlap=0) for length in images.shape[-2:])
+    cells = [(top, left) for top in rows for left in columns]
     picks = bank_photos[torch.randint(0, len(bank_photos), (COVERINGS * len(cells),), generator=generator)].tolist()
     covering = torch.stack([images[i, :, t : t + side, l : l + side] for i, (t, l) in zip(picks, cells * COVERINGS)])
     windows = fit_inputs(images[held_photos.to(images.device)], side, True, seed, REFERENCE_WINDOWS)
@@ -104,9 +105,3 @@ def held_photo_scores(networks: Networks, images: torch.Tensor, settings: Preset
     rows = held_photo_rows(len(images), settings)[:PHOTOS_SCORED].tolist()
     return np.array([photo_worst(networks, images[row].cpu(), settings.normalisation, settings.score, reference)
                      for row in rows])
-
-
-def _starts(length: int, side: int) -> list[int]:
-    """Where windows of ``side`` start to cover ``length`` side by side, the last flush with the edge."""
-    starts = list(range(0, length - side + 1, side))
-    return starts if starts[-1] == length - side else starts + [length - side]
