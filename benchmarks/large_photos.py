@@ -7,13 +7,17 @@ paint changed the photo visibly (``visible.py``: a smear on a surface smooth at 
 
     python scripts/make_large_photos.py PHOTOS /tmp/large --half tuning
     python benchmarks/large_photos.py /tmp/large --half tuning [--subjects elephants] [--out F.json]
-                                      [--keep DIR] [--own-only]
+                                      [--keep DIR] [--own-only] [--rebuild]
+
+``--rebuild`` builds a kept model's reference again with the code as it is (as training's last step
+builds it), to judge a change to the reference on the same networks.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import json
 import sys
 import tempfile
@@ -27,6 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
 from egbad_core import session  # noqa: E402
 from egbad_core.events import run_to_end  # noqa: E402
 from egbad_core.model.checkpoints import load_checkpoint, save_checkpoint  # noqa: E402
+from egbad_core.model.references import ScoreStats  # noqa: E402
+from egbad_core.train.references import patch_reference  # noqa: E402
 from make_large_photos import LARGE_SUBJECTS  # noqa: E402
 from subject_suite import per_kind  # noqa: E402
 from visible import pixel_figures  # noqa: E402
@@ -34,14 +40,28 @@ from visible import pixel_figures  # noqa: E402
 WAYS = (("resized to the working size", ["model.photo_scale=0"]), ("at their own resolution (auto)", []))
 
 
-def _row(folder: Path, way: str, overrides: list[str], device: str, kept: Path | None = None) -> dict:
+def _rebuilt(checkpoint, folder: Path):
+    """``checkpoint`` with its reference and good-image scores built again from ``folder``'s training photos."""
+    config = checkpoint.networks.config
+    data = run_to_end(session.load_data({"data": str(folder)}, config.load_size, config.channels,
+                                        photo_scale=config.photo_scale))
+    reference, scores = patch_reference(checkpoint.networks, data.train.pixels, checkpoint.settings)
+    return dataclasses.replace(checkpoint, reference=reference, train_stats=ScoreStats.of(scores, held_out=True))
+
+
+def _row(folder: Path, way: str, overrides: list[str], device: str, kept: Path | None = None,
+         rebuild: bool = False) -> dict:
     """One subject trained one way and scored; with ``kept`` (a checkpoint file), that model is scored
-    instead of training one (``--scored``), or the one trained is written there (``--keep``)."""
+    instead of training one (its reference built again with ``rebuild``), or the one trained is
+    written there (``--keep``)."""
     source = session.parse_source(str(folder))
     preset, reason = session.choose_preset("auto", None, [*overrides, "train.seed=0", f"train.device={device}"], source)
-    started, held = time.perf_counter(), None
+    started, held, rebuilding = time.perf_counter(), None, None
     if kept is not None and kept.is_file():
         checkpoint, seconds, reason = load_checkpoint(kept), None, f"scored {kept}"
+        if rebuild:
+            checkpoint, reason = _rebuilt(checkpoint, folder), f"scored {kept}, its reference built again"
+            rebuilding = round(time.perf_counter() - started, 1)
     else:
         trainer = session.make_trainer(source, None, preset)
         run_to_end(trainer.run())
@@ -58,6 +78,7 @@ def _row(folder: Path, way: str, overrides: list[str], device: str, kept: Path |
     scores = np.array([float(row["score"]) for row in table])
     return {"subject": folder.name, "way": way, "auroc": summary["auroc"], "kinds": per_kind(labels, scores),
             **pixels, "train_seconds": seconds and round(seconds, 1),
+            "reference_seconds": rebuilding,
             "images_per_s": summary["images_per_s"], "megapixels_per_s": summary.get("megapixels_per_s"),
             "photos_held": held, "why": reason}
 
@@ -72,6 +93,7 @@ def main() -> int:
     parser.add_argument("--keep", type=Path, help="a folder: each model trained is kept there (<subject>_<way>.pt), "
                         "and one already there is scored instead of training it again")
     parser.add_argument("--own-only", action="store_true", help="only the photos at their own resolution")
+    parser.add_argument("--rebuild", action="store_true", help="a kept model's reference built again (see above)")
     args = parser.parse_args()
     names = set(args.subjects.split(",")) if args.subjects else None
     rows = []
@@ -82,7 +104,7 @@ def main() -> int:
             if args.own_only and overrides:
                 continue
             kept = args.keep / f"{subject.name}_{number}.pt" if args.keep else None
-            rows.append(_row(Path(args.root) / subject.name, way, overrides, args.device, kept))
+            rows.append(_row(Path(args.root) / subject.name, way, overrides, args.device, kept, args.rebuild))
             print(json.dumps(rows[-1], default=float), flush=True)
     if args.out:
         Path(args.out).write_text(json.dumps({"half": args.half, "rows": rows}, indent=1, default=float))

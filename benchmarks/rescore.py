@@ -28,10 +28,9 @@ from egbad_core.model.checkpoints import load_checkpoint
 from egbad_core.model.references import ScoreStats
 from egbad_core.score import metrics
 from egbad_core.score.local import raw_maps
-from egbad_core.score.local_reference import build_patch_reference
 from egbad_core.score.same_place import laid_out
 from egbad_core.score.tensors import batches, smooth
-from egbad_core.train.fit import reference_inputs
+from egbad_core.train.references import patch_reference
 
 TERMS = ("residual", "features", "moments", "same_place", "lines")
 UNITS = {"residual": "residual", "features": "discrimination", "moments": "moment", "same_place": "place", "lines": "line"}
@@ -47,9 +46,7 @@ def rescored(path: Path, folder: Path, overrides: list[str], dump: Path | None =
     data = run_to_end(session.load_data({"data": str(folder)}, config.load_size, config.channels,
                                         photo_scale=config.photo_scale))
     networks = checkpoint.networks
-    inputs, held_last = reference_inputs(data.train.pixels, settings)
-    reference, held = build_patch_reference(networks, inputs, settings.normalisation, settings.score,
-                                            settings.train.seed, held_last=held_last)
+    reference, held = patch_reference(networks, data.train.pixels, settings)
     checkpoint = dataclasses.replace(checkpoint, settings=settings, reference=reference,
                                      train_stats=ScoreStats.of(held, held_out=True))
     detection = run_to_end(session.detect(session.ScoreRequest(checkpoint, threshold="f1"), source))

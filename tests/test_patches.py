@@ -150,6 +150,19 @@ def test_the_coreset_keeps_rare_normal_patterns():
     assert len(set(chosen.tolist())) == 20 and (chosen >= 500).any()  # a random 20 would miss them
 
 
+def test_a_place_found_in_one_image_only_reaches_the_candidates_the_bank_is_chosen_from():
+    from egbad_core.score.local_reference import distinct_places
+
+    described = torch.randn(40, 4, 16, 16) * 0.1  # 40 images of 256 places, all alike
+    described[17, :, 3, 5] += 10.0  # one rare place in one image
+    quick = distinct_places(described, 8, None, torch.Generator().manual_seed(0))
+    thorough = distinct_places(described, 8, 0, torch.Generator().manual_seed(0))
+    assert thorough.shape == quick.shape == (40 * 8, 4)
+    assert (thorough.abs() > 5).any(dim=1).sum() == 1  # kept, as each image's own coreset keeps it
+    assert not (quick.abs() > 5).any()  # an image's random 8 of 256 (the quick bank's) miss it
+    assert distinct_places(described[:2], 300, 0, torch.Generator()).shape == (2 * 256, 4)  # few: all kept
+
+
 def test_images_smaller_than_a_patch_are_refused_by_name(tmp_path):
     root = texture_folder(tmp_path / "surface", train=4, test=1, size=40)
     Image.fromarray(np.zeros((12, 30), np.uint8)).save(root / "train/good/tiny.png")

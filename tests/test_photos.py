@@ -425,7 +425,7 @@ def test_the_window_draws_a_region_that_detection_then_keeps_to(qtbot, photo_mod
 
 
 def test_a_photo_models_good_scores_are_held_out_photos_scored_whole_as_detect_scores_them(photo_model):
-    from egbad_core.train.fit import held_photo_rows, reference_inputs
+    from egbad_core.train.references import held_photo_rows, reference_inputs
 
     root, path, trainer = photo_model
     checkpoint = session.load_checkpoint(path)
@@ -436,4 +436,4 @@ def test_a_photo_models_good_scores_are_held_out_photos_scored_whole_as_detect_s
     assert list(checkpoint.train_stats.scores) == pytest.approx(whole, rel=1e-5)
     windows, held_last = reference_inputs(trainer.images, checkpoint.settings)
     assert held_last == 64 and windows.shape[-1] == 32  # the units from windows of the held-out photos
-    assert len(windows) - held_last == 2 * 10 * 14  # the banks' windows cover the 300×420 frame twice
+    assert len(windows) - held_last == 6 * 10 * 14  # the banks' windows: every place of each of the 6 bank photos

@@ -1,7 +1,8 @@
 """What a patch model's maps measure against: memory banks of training places, and each term's units.
 
 The banks are chosen from most of a bounded sample of the training images by greedy k-center
-coreset (PatchCore's), the units from the rest, which the banks never saw.
+coreset (PatchCore's), in two steps: each image's own most distinct places, then the bank from all
+of those; the units come from the rest of the images, which the banks never saw.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from .moments import moments_of
 from .same_place import lay_out
 from .tensors import batches, smooth, spread_of
 
-CANDIDATES = 60_000  # training features the memory bank is chosen from, at most (a random sample)
+CANDIDATES = 60_000  # places the bank is chosen from, at most: an equal share of each image's most distinct
 HELD_OUT = 0.25  # share of the reference images kept out of the memory bank, to score as new normal images
 PROJECTION = 64  # dimensions the coreset search runs in (a random projection, as PatchCore)
 
@@ -50,6 +51,19 @@ def greedy_coreset(features: torch.Tensor, size: int, seed: int = 0) -> torch.Te
     return torch.tensor(chosen)
 
 
+def distinct_places(described: torch.Tensor, each: int, seed: int | None, generator: torch.Generator) -> torch.Tensor:
+    """The places of a batch of described images (N×C×H×W) as rows, each image's thinned to its
+    ``each`` most distinct (its own greedy coreset; with no ``seed``, a random few, for a quick
+    bank), so that a place rare in the set but present in one image reaches the bank's coreset: a
+    random sample of the whole set's places had left a busy painting's rare strokes out (issue 20)."""
+    rows = described.permute(0, 2, 3, 1).flatten(1, 2)
+    if rows.shape[1] <= each:
+        return rows.reshape(-1, rows.shape[2])
+    picks = [greedy_coreset(r.float(), each, seed) if seed is not None else torch.randperm(len(r), generator=generator)[:each]
+             for r in rows]
+    return torch.cat([r[i.to(r.device)] for r, i in zip(rows, picks)])
+
+
 def build_patch_reference(
     networks: Networks, images: torch.Tensor, normalisation: Normalisation, config: ScoreConfig, seed: int = 0,
     thorough: bool = True, held_last: int = 0,
@@ -57,7 +71,7 @@ def build_patch_reference(
     """The memory banks from most of a bounded sample of the training images, and the terms' spreads
     and scores from the rest, which the banks never saw: the scores a new normal image would get.
     ``held_last`` > 0: the last that many images are the rest and the others all go to the banks
-    (photos' windows, chosen so by ``train.fit.reference_inputs``).
+    (photos' windows, chosen so by ``train.references.reference_inputs``).
 
     ``thorough`` chooses the banks by greedy coreset (a run's last checkpoint, and a stopped one);
     otherwise a random sample, some seconds quicker, for the checkpoints written along the way."""
@@ -73,15 +87,15 @@ def build_patch_reference(
     networks = folded(networks)
     size = max(1, config.batch_size // 16)
 
+    each = max(1, -(-CANDIDATES // max(1, len(bank_images))))  # candidates an image gives, at most
+
     def bank(rows: list[torch.Tensor], keep: int) -> torch.Tensor:
         every = torch.cat(rows)
-        if every.shape[0] > CANDIDATES:
-            every = every[torch.randperm(every.shape[0], generator=generator)[:CANDIDATES].to(every.device)]
         chosen = greedy_coreset(every, keep, seed) if thorough else torch.randperm(every.shape[0], generator=generator)[:keep]
         return every[chosen.to(every.device)].float()
 
     def places(described: torch.Tensor) -> torch.Tensor:
-        return described.permute(0, 2, 3, 1).reshape(-1, described.shape[1])
+        return distinct_places(described, each, seed if thorough else None, generator)
 
     with torch.inference_mode(), autocast(device.type, config.mixed_precision):
         features, moments, aligned, lined = [], [], [], None

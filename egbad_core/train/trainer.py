@@ -35,14 +35,14 @@ from ..model import losses
 from ..model.checkpoints import Checkpoint, save_checkpoint
 from ..model.networks import Networks
 from ..model.references import PatchReference, Reference, ScoreStats
-from ..score.local_reference import build_patch_reference
 from ..score.whole_reference import MEMORY_IMAGES as REFERENCE_IMAGES
 from ..score.whole_reference import build_reference
 from ..system.device import resolve_device
 from ..system.files import ensure_writable_folder
 from .collapse import CollapseWatch
 from .crops import CropSampler, crops_each
-from .fit import fit_inputs, held_photo_scores, reconstruction_fit, reference_inputs
+from .fit import fit_inputs, reconstruction_fit
+from .references import patch_reference
 from .history import Clock, History
 from .shapes import check_patch_fits, model_for_data
 from .updates import adam, frozen
@@ -407,13 +407,10 @@ class Trainer:
         """What the score measures against, and the training images' own scores: the yardstick
         for thresholds and readable scores. A patch model's checkpoints along the way take a
         quicker memory bank than its ``final`` one."""
-        inputs, held = reference_inputs(self.images, self.settings)
-        args = (self.networks, inputs, self.settings.normalisation, self.settings.score, self.settings.train.seed)
         if self.crops is None:
-            return build_reference(*args)
-        reference, scores = build_patch_reference(*args, thorough=final, held_last=held)
-        photos = held_photo_scores(self.networks, self.images, self.settings, reference)
-        return reference, scores if photos is None else photos
+            settings = self.settings
+            return build_reference(self.networks, self.images, settings.normalisation, settings.score, settings.train.seed)
+        return patch_reference(self.networks, self.images, self.settings, thorough=final)
 
     def checkpoint(self, stopped: bool = False, final: bool = True) -> Checkpoint:
         """Everything needed to score, resume and show this model as it is now."""
