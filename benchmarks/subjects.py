@@ -4,12 +4,13 @@ Fixed before any tuning on them, and committed so: a change is tuned on the ``tu
 judged on the ``report`` half, and both are reported. Each subject is one photograph from a Debian
 package, fetched for the benchmark only and never committed::
 
-    apt-get download extremetuxracer-data krita-data mate-backgrounds opencv-doc
+    apt-get download extremetuxracer-data krita-data mate-backgrounds opencv-doc gnome-backgrounds
     for f in *.deb; do dpkg-deb -x "$f" /tmp/photos; done     # PHOTOS=/tmp/photos
 
-Four independent sources: a game's terrain photographs (Extreme Tux Racer), a graphics program's
-paper and surface patterns (Krita), a desktop's background photographs (MATE) and a vision
-library's sample pictures (OpenCV's documentation). Two kinds:
+Five independent sources: a game's terrain photographs (Extreme Tux Racer), a graphics program's
+paper and surface patterns (Krita), a desktop's background photographs (MATE), a vision library's
+sample pictures (OpenCV's documentation) and another desktop's rendered backgrounds (GNOME, added
+in the eleventh session and first scored then, with code tuned on none of them). Two kinds:
 
 * ``texture``: a surface; training and test images are random crops of it, nothing lines up;
 * ``aligned``: one part re-photographed in a fixture: the same framing each time but for a few
@@ -28,6 +29,7 @@ ETR = "extremetuxracer-data"
 KRITA = "krita-data"
 MATE = "mate-backgrounds"
 OPENCV = "opencv-doc"
+GNOME = "gnome-backgrounds"
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,7 @@ _TERRAINS = "usr/share/games/etr/terrains"
 _PATTERNS = "usr/share/krita/patterns"
 _NATURE = "usr/share/backgrounds/mate/nature"
 _SAMPLES = "usr/share/doc/opencv-doc/examples/data"
+_GNOME = "usr/share/backgrounds/gnome"
 
 SUBJECTS: tuple[Subject, ...] = (
     # ---- tuning half
@@ -73,6 +76,11 @@ SUBJECTS: tuple[Subject, ...] = (
     Subject("desk", OPENCV, f"{_SAMPLES}/stuff.jpg", "aligned", "report"),
     Subject("whale", OPENCV, f"{_SAMPLES}/rubberwhale1.png", "aligned", "report"),
     Subject("flower", MATE, f"{_NATURE}/FreshFlower.jpg", "aligned", "report"),
+    # added in the eleventh session from a fifth package, scored once with the code as it was then
+    Subject("sequins", GNOME, f"{_GNOME}/grid-l.webp", "texture", "report", side=512),
+    Subject("truchet", GNOME, f"{_GNOME}/truchet-l.webp", "texture", "report", side=512),
+    Subject("corrugated", GNOME, f"{_GNOME}/wood-l.webp", "texture", "report", side=512),
+    Subject("trinkets", GNOME, f"{_GNOME}/pixels-l.webp", "aligned", "report"),
 )
 
 
