@@ -16,7 +16,7 @@ seconds and images/s per texture beside PCA-40, nearest-image and nearest-patch 
     python benchmarks/quality.py --suite textures [--materials bricks,gravel,grass] [--seeds 0]
 
 The subjects suite (issue 19) runs one half of benchmarks/subjects.py's photographs, textures and
-aligned parts from four Debian packages (benchmarks/subject_suite.py says what it reports):
+aligned parts from five Debian packages (benchmarks/subject_suite.py says what it reports):
 
     python benchmarks/quality.py --suite subjects --photos PHOTOS --half tuning [--subjects a,b]
 
