@@ -59,8 +59,8 @@ def distinct_places(described: torch.Tensor, each: int, seed: int | None, genera
     rows = described.permute(0, 2, 3, 1).flatten(1, 2)
     if rows.shape[1] <= each:
         return rows.reshape(-1, rows.shape[2])
-    picks = [greedy_coreset(r.float(), each, seed) if seed is not None else torch.randperm(len(r), generator=generator)[:each]
-             for r in rows]
+    picks = [greedy_coreset(r.float(), each, seed) if seed is not None
+             else torch.randperm(len(r), generator=generator)[:each] for r in rows]
     return torch.cat([r[i.to(r.device)] for r, i in zip(rows, picks)])
 
 

@@ -16,7 +16,7 @@ from ..score.tiling import photo_worst, window_starts
 from .fit import fit_inputs
 
 REFERENCE_WINDOWS = 64  # photos at their own resolution: windows of held-out photos the reference's units come from
-BANK_PIXELS = 1024 * 256 * 256  # photos at their own resolution: the banks' windows, at most this many pixels (192 MB in colour)
+BANK_PIXELS = 1024 * 256 * 256  # photos at their own resolution: the banks' windows, at most (192 MB in colour)
 HELD_PHOTOS = 0.25  # share of the photos whose windows measure the units, never in the banks
 PHOTOS_SCORED = 16  # of those, the photos scored whole for the good-image scores (thresholds, false alarms)
 

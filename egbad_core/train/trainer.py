@@ -42,8 +42,8 @@ from ..system.files import ensure_writable_folder
 from .collapse import CollapseWatch
 from .crops import CropSampler, crops_each
 from .fit import fit_inputs, reconstruction_fit
-from .references import patch_reference
 from .history import Clock, History
+from .references import patch_reference
 from .shapes import check_patch_fits, model_for_data
 from .updates import adam, frozen
 from ..system.distributed import ALONE, World, agree, check_fits, parallel, share_buffers
