@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import dataclasses
 import json
 import sys
 import tempfile
@@ -31,22 +30,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
 from egbad_core import session  # noqa: E402
 from egbad_core.events import run_to_end  # noqa: E402
 from egbad_core.model.checkpoints import load_checkpoint, save_checkpoint  # noqa: E402
-from egbad_core.model.references import ScoreStats  # noqa: E402
-from egbad_core.train.references import patch_reference  # noqa: E402
 from make_large_photos import LARGE_SUBJECTS  # noqa: E402
+from rescore import rebuilt  # noqa: E402
 from subject_suite import per_kind  # noqa: E402
 from visible import pixel_figures  # noqa: E402
 
 WAYS = (("resized to the working size", ["model.photo_scale=0"]), ("at their own resolution (auto)", []))
-
-
-def _rebuilt(checkpoint, folder: Path):
-    """``checkpoint`` with its reference and good-image scores built again from ``folder``'s training photos."""
-    config = checkpoint.networks.config
-    data = run_to_end(session.load_data({"data": str(folder)}, config.load_size, config.channels,
-                                        photo_scale=config.photo_scale))
-    reference, scores = patch_reference(checkpoint.networks, data.train.pixels, checkpoint.settings)
-    return dataclasses.replace(checkpoint, reference=reference, train_stats=ScoreStats.of(scores, held_out=True))
 
 
 def _row(folder: Path, way: str, overrides: list[str], device: str, kept: Path | None = None,
@@ -60,7 +49,7 @@ def _row(folder: Path, way: str, overrides: list[str], device: str, kept: Path |
     if kept is not None and kept.is_file():
         checkpoint, seconds, reason = load_checkpoint(kept), None, f"scored {kept}"
         if rebuild:
-            checkpoint, reason = _rebuilt(checkpoint, folder), f"scored {kept}, its reference built again"
+            checkpoint, reason = rebuilt(checkpoint, folder), f"scored {kept}, its reference built again"
             rebuilding = round(time.perf_counter() - started, 1)
     else:
         trainer = session.make_trainer(source, None, preset)

@@ -36,19 +36,25 @@ TERMS = ("residual", "features", "moments", "same_place", "lines")
 UNITS = {"residual": "residual", "features": "discrimination", "moments": "moment", "same_place": "place", "lines": "line"}
 
 
+def rebuilt(checkpoint, folder: Path, settings=None):
+    """``checkpoint`` with ``settings`` (its own unless given), its reference and good-image scores
+    built again from ``folder``'s training images as training's last step builds them."""
+    settings = settings or checkpoint.settings
+    config = checkpoint.networks.config
+    data = run_to_end(session.load_data({"data": str(folder)}, config.load_size, config.channels,
+                                        photo_scale=config.photo_scale))
+    reference, scores = patch_reference(checkpoint.networks, data.train.pixels, settings)
+    return dataclasses.replace(checkpoint, settings=settings, reference=reference,
+                               train_stats=ScoreStats.of(scores, held_out=True))
+
+
 def rescored(path: Path, folder: Path, overrides: list[str], dump: Path | None = None) -> dict:
     """One kept checkpoint's figures with its score settings changed by ``overrides``; with ``dump``,
     each term's measured maps and the images' labels saved there (.npz) to try combinations on."""
     checkpoint = load_checkpoint(path)
     settings = with_overrides(checkpoint.settings, overrides)
-    config = checkpoint.networks.config
+    checkpoint = rebuilt(checkpoint, folder, settings)
     source = session.parse_source(str(folder))
-    data = run_to_end(session.load_data({"data": str(folder)}, config.load_size, config.channels,
-                                        photo_scale=config.photo_scale))
-    networks = checkpoint.networks
-    reference, held = patch_reference(networks, data.train.pixels, settings)
-    checkpoint = dataclasses.replace(checkpoint, settings=settings, reference=reference,
-                                     train_stats=ScoreStats.of(held, held_out=True))
     detection = run_to_end(session.detect(session.ScoreRequest(checkpoint, threshold="f1"), source))
     labels = list(detection.images.labels)
     row = {"subject": folder.name, "auroc": metrics.auroc(detection.images.is_defect, detection.scores.score),

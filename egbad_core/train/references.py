@@ -45,7 +45,7 @@ def reference_inputs(images: torch.Tensor, settings: Preset) -> tuple[torch.Tens
     cells = [(top, left) for top in rows for left in columns]
     coverings = max(1, min(len(bank_photos), BANK_PIXELS // (side * side * len(cells))))
     picks = [bank_photos[torch.randperm(len(bank_photos), generator=generator)[:coverings]].tolist() for _ in cells]
-    covering = torch.stack([images[i, :, t : t + side, l : l + side] for cell, (t, l) in zip(picks, cells) for i in cell])
+    covering = torch.stack([images[i, :, t : t + side, l : l + side] for photos, (t, l) in zip(picks, cells) for i in photos])
     windows = fit_inputs(images[held_photos.to(images.device)], side, True, seed, REFERENCE_WINDOWS)
     return torch.cat([covering, windows]), len(windows)
 
