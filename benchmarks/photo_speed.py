@@ -8,6 +8,11 @@ dropped in turn, as ``egbad detect`` holds one photo at a time.
 
     python benchmarks/photo_speed.py [--photos 5] [--height 3000] [--width 4096] [--device cpu|cuda]
 
+Three ways in one run: the texture model as shipped (the windows share the photo's moments, taken
+once), the same with each window taking its own moments (the way before the twelfth session: the
+baseline of the ratio), and an aligned-part model, which also compares each place with the frame's
+same place (``score/frame_place.py``; its frame from photos like those scored).
+
 With ``--files DIR`` the photos are written there as JPEG files first and scored by ``egbad detect``
 in a child process, as a user runs it (decoding, thumbnails, pixel samples, results files): its
 megapixels/s and the child's peak RSS (issue 20: 100 photos of 4,096×3,000 under 3 GB).
@@ -25,6 +30,7 @@ import tempfile
 import time
 from pathlib import Path
 from dataclasses import replace
+from unittest.mock import patch
 
 import torch
 
@@ -33,6 +39,8 @@ from egbad_core.events import run_to_end
 from egbad_core.model.checkpoints import Checkpoint, save_checkpoint
 from egbad_core.model.networks import Networks
 from egbad_core.run.photos import photo_scoring_task, photo_windows
+from egbad_core.score import tiling
+from egbad_core.score.frame_place import FrameTally, frame_moments
 from egbad_core.run.scoring import ScoreRequest
 from egbad_core.score.local_reference import build_patch_reference
 from egbad_core.system.memory import limit_heap_growth
@@ -60,6 +68,30 @@ def _request(device: str, working: int) -> ScoreRequest:
     return ScoreRequest(_checkpoint(device, working)).frozen()
 
 
+def _timed(request: ScoreRequest, args: argparse.Namespace) -> tuple[float, list[float]]:
+    """Seconds spent scoring ``args.photos`` photos, and each photo's megapixels/s."""
+    rates, scoring = [], 0.0
+    for index in range(args.photos):
+        photo = _photo(args.height, args.width, index)  # made before the clock starts: a camera's photo arrives made
+        started = time.perf_counter()
+        result = run_to_end(photo_scoring_task(request, photo))
+        scoring += time.perf_counter() - started
+        rates.append(result.megapixels_per_s)
+        del result, photo
+    return scoring, rates
+
+
+def _aligned(request: ScoreRequest, height: int, width: int) -> ScoreRequest:
+    """The request's model as an aligned-part model's: a frame of photos of this size beside its banks."""
+    checkpoint = request.checkpoint
+    settings = checkpoint.settings
+    tally = FrameTally()
+    for index in range(3):
+        tally.add(frame_moments(_photo(height, width, 200 + index)[None], settings.score, settings.normalisation))
+    reference = replace(checkpoint.reference, frame=tally.statistics(), frame_size=(height, width))
+    return replace(request, checkpoint=replace(checkpoint, reference=reference))
+
+
 def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -80,19 +112,17 @@ def main() -> int:
     windows, _ = photo_windows(request, args.height, args.width)
     run_to_end(photo_scoring_task(request, _photo(512, 512, 0)))  # warm up
     before = _peak_rss_mb()
-    rates, scoring = [], 0.0
-    for index in range(args.photos):
-        photo = _photo(args.height, args.width, index)  # made before the clock starts: a camera's photo arrives made
-        started = time.perf_counter()
-        result = run_to_end(photo_scoring_task(request, photo))
-        scoring += time.perf_counter() - started
-        rates.append(result.megapixels_per_s)
-        del result, photo
+    scoring, rates = _timed(request, args)
+    with patch.object(tiling, "_moment_cuts", lambda *_: None):
+        own, _ = _timed(request, args)
+    aligned, _ = _timed(_aligned(request, args.height, args.width), args)
     total = args.photos * args.height * args.width / 1e6
     figures = {"photo": f"{args.width}×{args.height}", "photos": args.photos, "window": windows.window,
                "overlap": windows.overlap, "windows a photo": len(windows),
                "megapixels/s": round(total / scoring, 2),
                "best photo megapixels/s": round(max(rates), 2),
+               "megapixels/s, each window its own moments": round(total / own, 2),
+               "aligned megapixels/s (same place of the frame)": round(total / aligned, 2),
                "peak RSS MB": round(_peak_rss_mb()), "peak RSS before the photos MB": round(before),
                "device": args.device, "threads": torch.get_num_threads(),
                "machine": platform.processor() or platform.machine()}

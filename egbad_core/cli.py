@@ -325,7 +325,8 @@ def _detect(args: argparse.Namespace, world, device_name: str | None) -> int:
         info(f"Scoring stopped at your request; the rows scored so far are in {out_dir / 'scores.csv'}.")
         return EXIT_NOT_COMPLETED
     _report_skipped(summary["skipped"])
-    said = [summary["folder_changes"], summary["region_of_interest"] and f"Region of interest: {summary['region_of_interest']}."]
+    said = [summary["folder_changes"], summary["region_of_interest"] and f"Region of interest: {summary['region_of_interest']}.",
+            summary.get("same_place")]
     for note in summary["mask_notes"] + [line for line in said if line]:
         info(note)
     pixel = ""

@@ -354,7 +354,8 @@ class MainWindow(QMainWindow):
             self.detection_view.show_detection(detection)
             self.statusBar().showMessage(
                 f"Scored {len(detection.images)} images in {detection.scores.seconds:.1f} s "
-                f"({detection.scores.images_per_s:.0f} images/s, {detection.scores.method}).", 10_000
+                f"({detection.scores.images_per_s:.0f} images/s, {detection.scores.method})."
+                + (f" {detection.photos.note}" if detection.photos is not None and detection.photos.note else ""), 10_000
             )
         self._update_buttons()
         session.release_free_memory()  # the run's batches are gone: their pages go back to the system

@@ -77,9 +77,10 @@ def test_the_photos_map_has_no_seams_where_windows_meet(request_):
 def test_a_whole_image_model_or_a_same_place_model_says_why_it_does_not_tile(request_, tiny_checkpoint):
     with pytest.raises(EgbadError, match="whole images"):
         photo_windows(ScoreRequest(session.load_checkpoint(tiny_checkpoint)), 500, 500)
-    same = replace(request_, config=replace(request_.settings, same_place=True))
+    checkpoint = request_.checkpoint  # a 256-px aligned model keeps each training image's places: not in windows
+    places = replace(checkpoint.reference, places=torch.zeros(2, 6, 8, 8))
     with pytest.raises(EgbadError, match="same place"):
-        photo_windows(same, 500, 500)
+        photo_windows(replace(request_, checkpoint=replace(checkpoint, reference=places)), 500, 500)
 
 
 def photo_folder(root, shape=(300, 420), train=8, test=2, odd_shape=(280, 500)):
@@ -214,7 +215,7 @@ def test_a_photo_model_scores_from_the_folder_not_from_images_loaded_at_one_size
     assert "photos at 1 of their own pixels, 420×300×1" in trainer.train_set.describe()
 
 
-def test_auto_with_a_photo_scale_leaves_the_same_place_out_and_says_so(tmp_path):
+def test_auto_with_a_photo_scale_compares_with_the_frames_same_place_and_says_so(tmp_path):
     root = tmp_path / "parts"
     rng = np.random.default_rng(0)
     part = rng.normal(110, 40, (140, 140)).clip(0, 255)
@@ -225,7 +226,7 @@ def test_auto_with_a_photo_scale_leaves_the_same_place_out_and_says_so(tmp_path)
     plain, plain_reason = session.choose_preset("auto", source=session.parse_source(str(root)))
     assert plain.score.same_place
     photos, reason = session.choose_preset("auto", overrides=["model.photo_scale=1"], source=session.parse_source(str(root)))
-    assert photos.model.photo_scale == 1.0 and not photos.score.same_place and "left out" in reason
+    assert photos.model.photo_scale == 1.0 and photos.score.same_place and "same place of the training photos' frame" in reason
     assert "photos kept at 1 of their own pixels, scored in overlapping windows" in reason
     assert "images kept at 128×128" in plain_reason and "images kept at" not in reason
 

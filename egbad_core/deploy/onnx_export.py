@@ -122,7 +122,9 @@ def _spec(checkpoint: Checkpoint, request: ScoreRequest, threshold: Any, checkpo
     height, width = shape
     photo = None if windows is None else {
         "own_size": list(photo_size), "scale": config.photo_scale, "windows": len(windows),
-        "window": windows.window, "overlap": windows.overlap}
+        "window": windows.window, "overlap": windows.overlap,
+        # an aligned photo model compares each place with the frame's same place, for photos of the frame's size only
+        "same_place": getattr(checkpoint.reference, "frame_size", None) == (height, width)}
     return {
         "format": EXPORT_FORMAT, "version": EXPORT_VERSION, "app_version": __version__,
         "checkpoint": checkpoint_path, "model": MODEL_NAME,

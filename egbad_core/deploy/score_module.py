@@ -20,9 +20,10 @@ from ..model.checkpoints import Checkpoint
 from ..model.inference import folded
 from ..model.networks import Networks
 from ..model.references import PatchReference, Reference
-from ..score.local import image_scores, local_maps, raw_maps
+from ..score.frame_place import PhotoTerms, frame_map, frame_moments
+from ..score.local import Overlays, image_scores, local_maps, raw_maps
 from ..score.same_place import lay_out
-from ..score.tiling import Windows
+from ..score.tiling import Windows, overlays
 from ..score.whole import network_pass, residual_terms
 
 
@@ -54,17 +55,24 @@ class ScoreModule(nn.Module):
             return image_scores(maps, self.config), maps
         return self._whole(x)
 
-    def _patch_maps(self, x: torch.Tensor) -> torch.Tensor:
+    def _patch_maps(self, x: torch.Tensor, over: Overlays | None = None) -> torch.Tensor:
         reference = self.reference
         raw = raw_maps(self.networks, x, self.config, reference.features, reference.moments, self.place_bank,
-                       reference.lines)
+                       reference.lines, over)
         return local_maps(raw, reference, self.config)[2]
 
     def _photo(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """One photo's windows scored one by one and their kept parts stitched (``Windows.stitch``'s
-        rule), the score its map's worst place, as ``photo_scoring_task`` gives them."""
-        windows = self.windows
-        parts = [self._patch_maps(windows.cut(x[0], [index]))[0] for index in range(len(windows))]
+        rule), the score its map's worst place, as ``photo_scoring_task`` gives them: the photo's
+        moments (and an aligned photo model's same-place term) taken whole first, each window given its cut."""
+        windows, reference, config = self.windows, self.reference, self.config
+        terms = None
+        if config.moment_window:
+            moments = frame_moments(x, config)
+            same = getattr(reference, "frame", None) is not None and tuple(x.shape[-2:]) == reference.frame_size
+            terms = PhotoTerms(moments, frame_map(moments, reference.frame, tuple(x.shape[-2:])) if same else None)
+        parts = [self._patch_maps(windows.cut(x[0], [index]), overlays(windows, [index], None, terms))[0]
+                 for index in range(len(windows))]
         stitched = windows.stitch(torch.stack(parts))[None]
         return stitched.flatten(1).amax(dim=1), stitched
 

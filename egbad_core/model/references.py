@@ -102,6 +102,12 @@ class PatchReference:
     lines: torch.Tensor | None = None
     line_mean: float = 0.0
     line_spread: float = 1.0
+    # (2, D, h, w) aligned photos: each place of the frame's moments, their mean and spread over the
+    # bank photos (score/frame_place.py), for photos of ``frame_size`` (height, width) only
+    frame: torch.Tensor | None = None
+    frame_size: tuple[int, int] = (0, 0)
+    frame_mean: float = 0.0
+    frame_spread: float = 1.0
 
     def to_payload(self) -> dict[str, torch.Tensor]:
         stats = [self.residual_mean, self.residual_spread, self.discrimination_mean, self.discrimination_spread]
@@ -116,6 +122,9 @@ class PatchReference:
         if self.lines is not None:
             payload["lines"] = self.lines
             payload["line_stats"] = torch.tensor([self.line_mean, self.line_spread], dtype=torch.float64)
+        if self.frame is not None:  # half precision, as the places: 2,048-px photos' are 19 MB, not 38
+            payload["frame"] = self.frame.half()
+            payload["frame_stats"] = torch.tensor([self.frame_mean, self.frame_spread, *self.frame_size], dtype=torch.float64)
         return payload
 
     @classmethod
@@ -138,6 +147,13 @@ class PatchReference:
                 raise ValueError("its line statistics are not each direction's mean and spread")
             mean, spread = (float(v) for v in payload["line_stats"].tolist())
             reference = replace(reference, lines=lines.float(), line_mean=mean, line_spread=spread)
+        frame = payload.get("frame")
+        if frame is not None:
+            if frame.dim() != 4 or frame.shape[0] != 2 or "frame_stats" not in payload:
+                raise ValueError("its frame statistics are not each place's mean and spread")
+            mean, spread, height, width = payload["frame_stats"].tolist()
+            reference = replace(reference, frame=frame.float(), frame_size=(int(height), int(width)), frame_mean=mean,
+                                frame_spread=spread)
         return reference
 
     def to(self, device: torch.device) -> "PatchReference":
@@ -145,4 +161,4 @@ class PatchReference:
             return t.to(device) if t is not None else None
 
         return replace(self, features=self.features.to(device), moments=moved(self.moments), places=moved(self.places),
-                       lines=moved(self.lines))
+                       lines=moved(self.lines), frame=moved(self.frame))

@@ -27,7 +27,7 @@ from ..events import ProgressEvent, Task
 from ..pictures import to_rgb8
 from ..score.scores import joined_scores
 from .detection import Detection
-from .photos import photo_sample, photo_scores_task, thumbnail
+from .photos import frame_note, photo_sample, photo_scores_task, thumbnail
 from .scoring import ScoreRequest
 
 DETAIL_SIDE = 1024  # the longer side a photo's map is kept at for the detail view (each cell its pixels' worst)
@@ -40,6 +40,7 @@ class PhotoRows:
     paths: list[Path]  # the photo files, to decode again for the detail view
     maps: list[np.ndarray]  # (h, w) float16: the map with its longer side at most DETAIL_SIDE
     scale: float  # the share of their own pixels the photos were scored at
+    note: str | None = None  # photos scored without the same-place comparison (``photos.frame_note``)
 
 
 @dataclass
@@ -90,7 +91,9 @@ def photo_detection_task(request: ScoreRequest, source: DataSource, side: int,
     joined = joined_sets(images)
     joined.skipped = skipped
     detection = request.detection(joined, joined_scores(scores))
-    detection.photos = PhotoRows(paths, maps, model.photo_scale)
+    sizes = [size for small in images for size in (small.sizes or [])]
+    detection.photos = PhotoRows(paths, maps, model.photo_scale, frame_note(request.checkpoint.reference, sizes,
+                                                                             model.photo_scale))
     if samples:
         detection.pixel_samples = (np.concatenate(samples), np.concatenate(labels), len(samples))
     return detection

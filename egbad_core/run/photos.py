@@ -17,9 +17,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..data.decoding import scaled_size
 from ..data.images import ImageSet
 from ..errors import EgbadError
 from ..events import ProgressEvent, Task, stopped
+from ..score.frame_place import photo_terms
 from ..score.local import within
 from ..score.nearest import grouped_search
 from ..score.scores import Scores
@@ -55,7 +57,7 @@ def photo_windows(request: ScoreRequest, height: int, width: int,
     if not config.patch_model:
         raise EgbadError("only a patch model scores photos at their own resolution; this checkpoint scores "
                          f"whole images of {config.image_size} px.")
-    if request.settings.same_place:
+    if getattr(request.checkpoint.reference, "places", None) is not None:
         raise EgbadError("this model compares each place with the same place in its training images at "
                          f"{config.working_size} px, so it scores photos resized to that size, not in windows.")
     windows, scaled = window_layout(config, request.settings, height, width, largest)
@@ -71,15 +73,16 @@ def photo_scoring_task(request: ScoreRequest, photo: torch.Tensor, stop: threadi
     request = request.frozen()  # folded once for the photo's windows (no cost where it was)
     windows, request = photo_windows(request, *photo.shape[-2:], largest)
     inside = request.inside_of(tuple(photo.shape[-2:]))
+    whole = photo_terms(photo, request.checkpoint.settings.normalisation, request.settings, request.checkpoint.reference)
     stitched = torch.empty(windows.height, windows.width)
     rebuilt = torch.empty(photo.shape[0], windows.height, windows.width, dtype=torch.uint8)
     terms: list[tuple[float, float, float]] = []  # per window: its score, R and Dis at its worst place
     searches = grouped_search() if grouped else contextlib.nullcontext()
     with heap_for_scoring(), searches:  # the windows reuse each other's memory; large searches in groups
-        for chosen, pixels, part in window_batches(windows, photo, inside):
+        for chosen, pixels, cuts in window_batches(windows, photo, inside, whole):
             if stopped(stop):
                 return None
-            scores = yield from _quiet(request.task(pixels, True, stop, part))
+            scores = yield from _quiet(request.task(pixels, True, stop, cuts))
             if scores is None:
                 return None
             for k, index in enumerate(chosen):
@@ -107,6 +110,20 @@ def photo_scores_task(request: ScoreRequest, pixels: torch.Tensor,
     return Scores("egbad", one(result.residual), one(result.discrimination), one(result.score),
                   result.reconstruction[None].astype(np.float32) / 255.0, result.anomaly_map[None], result.seconds,
                   request.settings.lam, np.array([result.worst]), local=True)
+
+
+def frame_note(reference: object, sizes: list[tuple[int, int]], scale: float) -> str | None:
+    """A sentence for the photos scored without the same-place comparison: an aligned photo model's
+    frame is of one size, and a photo of another (a second camera's) has no same place in it."""
+    frame = getattr(reference, "frame", None)
+    if frame is None or not sizes:
+        return None
+    height, width = getattr(reference, "frame_size")
+    other = sum(1 for h, w in sizes if scaled_size(h, w, scale or 1.0) != (height, width))
+    if not other:
+        return None
+    return (f"{other} of {len(sizes)} photos are not {width}×{height} px at the model's scale, as its training photos "
+            "are, so they were scored without the same-place comparison (every other term as usual).")
 
 
 def thumbnail(images: ImageSet, scores: Scores, side: int) -> tuple[ImageSet, Scores]:

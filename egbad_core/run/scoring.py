@@ -19,6 +19,7 @@ from ..model.checkpoints import Checkpoint
 from ..model.inference import folded
 from ..model.references import ScoreStats
 from ..score.false_alarms import FalseAlarmRate
+from ..score.local import Overlays
 from ..score.method import scores_task, training_stats
 from ..score.scores import Scores
 from .detection import Detection
@@ -49,8 +50,9 @@ class ScoreRequest:
         return replace(self, checkpoint=replace(self.checkpoint, networks=folded(self.checkpoint.networks)))
 
     def task(self, pixels: torch.Tensor, keep_images: bool = True, stop: threading.Event | None = None,
-             inside: torch.Tensor | None = None) -> Task[Scores | None]:
-        """The scoring task over pixels as loaded, within ``inside`` where given (``inside_of``)."""
+             inside: torch.Tensor | Overlays | None = None) -> Task[Scores | None]:
+        """The scoring task over pixels as loaded, within ``inside`` where given (``inside_of``), or
+        with a photo's windows' ``Overlays`` (``run.photos``)."""
         return scores_task(self.checkpoint, pixels, self.method, self.settings, keep_images, stop, inside)
 
     def inside_of(self, shape: tuple[int, int]) -> torch.Tensor | None:

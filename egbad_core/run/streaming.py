@@ -32,7 +32,7 @@ from .corrections import read_corrections
 from .detection import Detection, pixel_summary
 from .grid import GRID_IMAGES, write_grid
 from .maps import write_maps
-from .photos import photo_sample, photo_scores_task, thumbnail
+from .photos import frame_note, photo_sample, photo_scores_task, thumbnail
 from .results import ScoresFile, write_scores_csv, write_summary
 from .scoring import ScoreRequest
 
@@ -259,6 +259,7 @@ def _written(request: ScoreRequest, collected: "_Collected", plan: _Plan, out_di
     model = request.checkpoint.networks.config
     region = request.region
     summary["region_of_interest"] = region.describe(collected.sizes) if region is not None else None
+    summary["same_place"] = frame_note(request.checkpoint.reference, collected.sizes, model.photo_scale)
     summary["photo_scale"] = model.photo_scale or None  # set: each photo scored at that share of its own pixels
     summary["pixels_per_mm"] = model.photo_scale * model.pixels_per_mm or None  # the scale scored at, where given
     if model.full_resolution:

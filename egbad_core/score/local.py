@@ -109,6 +109,17 @@ def residual_map(x: torch.Tensor, reconstruction: torch.Tensor) -> torch.Tensor:
     return smooth((x.float() - reconstruction).abs().sum(dim=1, keepdim=True), RESIDUAL_SMOOTHING)[:, 0]
 
 
+@dataclass(frozen=True)
+class Overlays:
+    """What lies over the images being scored, at their size: a region of interest, and for photo
+    windows their cuts of what was taken over the whole photo at once (``frame_place.PhotoTerms``):
+    its moments and its same-place term."""
+
+    inside: torch.Tensor | None = None  # (H, W) for every image or (N, H, W) one each, bool
+    frame: torch.Tensor | None = None  # (N, H, W)
+    moments: torch.Tensor | None = None  # (N, D, h, w) on the moments' grid, as ``moments_of`` gives them
+
+
 @dataclass
 class RawMaps:
     """A batch's local terms before they are smoothed and standardised."""
@@ -119,30 +130,33 @@ class RawMaps:
     moments: torch.Tensor | None  # (N, H, W) the same for the pixels' local moments, where there is a bank
     same_place: torch.Tensor | None = None  # (N, H, W) aligned sets: the moments against the same place's
     lines: torch.Tensor | None = None  # (N, H, W) textures: the most unusual line direction (score/lines.py)
+    frame: torch.Tensor | None = None  # (N, H, W) aligned photos: the moments against the frame's same place (frame_place.py)
 
 
 def raw_maps(networks: Networks, x: torch.Tensor, config: ScoreConfig, memory: torch.Tensor,
              moment_memory: torch.Tensor | None, place_bank: torch.Tensor | None = None,
-             line_statistics: torch.Tensor | None = None) -> RawMaps:
+             line_statistics: torch.Tensor | None = None, over: Overlays | None = None) -> RawMaps:
     """The terms against the banks; the moments only where there is a bank of them (a checkpoint
     written before them has none, whatever the config says); for an aligned set, whose training
     images' places were kept, the moments are measured against the same place's instead of every
     place's: on the tuning half that did as well (fruits 0.984 against 0.983 with both) and the
     bank's search had cost a fifth of the scoring time. ``place_bank``: those places as
-    ``same_place.lay_out`` sets them out. The line term only with ``line_statistics`` (a reference's)."""
+    ``same_place.lay_out`` sets them out. The line term only with ``line_statistics`` (a reference's).
+    ``over``: photo windows' cuts of the moments and the same-place term taken over their photo."""
+    over = over or Overlays()
     reconstruction = reconstruct(networks, x)
     residual = residual_map(x, reconstruction)
     size = residual.shape[-2:]
     far = upsample(nearest_map(local_features(networks, x, config.stages, config.feature_grid), memory).float(), size)
     moment_far = same = None
     if config.moment_window and (moment_memory is not None or place_bank is not None):
-        moments = moments_of(x, config)
+        moments = over.moments if over.moments is not None else moments_of(x, config)
         if place_bank is not None:  # aligned: the same place's moments, not every place's
             same = upsample(place_distance(moments, place_bank), size)
         else:
             moment_far = upsample(nearest_map(moments, moment_memory), size)
     lined = line_map(x, config.line_length, line_statistics) if config.line_length and line_statistics is not None else None
-    return RawMaps(reconstruction, residual, far, moment_far, same, lined)
+    return RawMaps(reconstruction, residual, far, moment_far, same, lined, over.frame)
 
 
 def local_maps(raw: RawMaps, reference: PatchReference, config: ScoreConfig) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -162,6 +176,8 @@ def local_maps(raw: RawMaps, reference: PatchReference, config: ScoreConfig) -> 
         d = torch.maximum(d, measured(raw.same_place, reference.place_mean, reference.place_spread))
     if raw.lines is not None:
         d = torch.maximum(d, measured(raw.lines, reference.line_mean, reference.line_spread))
+    if raw.frame is not None:
+        d = torch.maximum(d, measured(raw.frame, reference.frame_mean, reference.frame_spread))
     return r, d, (1.0 - config.lam) * r + config.lam * d
 
 
@@ -184,22 +200,19 @@ def image_scores(maps: torch.Tensor, config: ScoreConfig) -> torch.Tensor:
 
 
 def patch_scoring_task(
-    networks: Networks,
-    images: torch.Tensor,
-    normalisation: Normalisation,
-    config: ScoreConfig,
-    reference: PatchReference,
-    keep_images: bool = True,
-    stop: threading.Event | None = None,
-    inside: torch.Tensor | None = None,
+    networks: Networks, images: torch.Tensor, normalisation: Normalisation, config: ScoreConfig,
+    reference: PatchReference, keep_images: bool = True, stop: threading.Event | None = None,
+    over: Overlays | None = None,
 ) -> Task[Scores | None]:
     """Anomaly maps and image scores of images as loaded, at the working size, as a task.
 
     An image's R and Dis are the two terms at its worst place, so score = (1 − λ)·R + λ·Dis still
-    holds row by row; ``residual_maps`` holds the anomaly maps themselves. ``inside``, a region
-    of interest ((H, W) or (N, H, W) bool at the images' size), keeps the worst place within it."""
+    holds row by row; ``residual_maps`` holds the anomaly maps themselves. ``over``: a region of
+    interest keeps the worst place within it; photo windows' cuts of their photo's same-place term
+    join the terms."""
     start = time.perf_counter()
     device = networks.device
+    over = over or Overlays()
     reference = reference.to(device)
     images = pinned(images, device)
     networks = folded(networks)
@@ -211,11 +224,14 @@ def patch_scoring_task(
             return None
         with torch.inference_mode(), autocast(device.type, config.mixed_precision):
             x = networks.layout(normalisation.apply(batch.to(device, non_blocking=True)))
-            raw = raw_maps(networks, x, config, reference.features, reference.moments, place_bank, reference.lines)
+            rows = slice(done - len(batch), done)
+            cuts = Overlays(None, *(None if t is None else t[rows].to(device) for t in (over.frame, over.moments)))
+            raw = raw_maps(networks, x, config, reference.features, reference.moments, place_bank, reference.lines, cuts)
             reconstruction = raw.reconstruction
             r, d, maps = local_maps(raw, reference, config)
-            if inside is not None:  # (H, W) for every image, or (N, H, W) one each
-                maps = within(maps, (inside if inside.dim() == 2 else inside[done - len(batch) : done]).to(device))
+            inside = over.inside  # (H, W) for every image, or (N, H, W) one each
+            if inside is not None:
+                maps = within(maps, (inside if inside.dim() == 2 else inside[rows]).to(device))
             worst = maps.flatten(1).argmax(dim=1)
             score = image_scores(maps, config)
             residuals.append(r.flatten(1).gather(1, worst[:, None])[:, 0].cpu())

@@ -13,7 +13,7 @@ from ..model.checkpoints import Checkpoint
 from ..model.references import ScoreStats
 from ..system.memory import heap_for_scoring
 from .anogan import anogan_task
-from .local import patch_scoring_task
+from .local import Overlays, patch_scoring_task
 from .scores import Scores
 from .whole import scoring_task
 
@@ -22,13 +22,14 @@ T = TypeVar("T")
 
 def scores_task(checkpoint: Checkpoint, pixels: torch.Tensor, method: str, config: ScoreConfig,
                 keep_images: bool = True, stop: threading.Event | None = None,
-                inside: torch.Tensor | None = None) -> Task[Scores | None]:
+                inside: torch.Tensor | Overlays | None = None) -> Task[Scores | None]:
     """The scoring task of ``method`` (egbad: the checkpoint's kind of model; anogan) over pixels
-    as loaded; ``inside``, a region of interest, for a patch model's maps only."""
+    as loaded; ``inside``, a region of interest or a photo's windows' ``Overlays``, for a patch
+    model's maps only."""
     networks, normalisation = checkpoint.networks, checkpoint.settings.normalisation
     if method == "egbad" and networks.config.patch_model:
         task = patch_scoring_task(networks, pixels, normalisation, config, checkpoint.reference, keep_images, stop,
-                                  inside)
+                                  inside if isinstance(inside, Overlays) else Overlays(inside))
     elif inside is not None:
         raise ValueError("a region of interest needs a patch model's maps")
     elif method == "egbad":

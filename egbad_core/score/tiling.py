@@ -21,7 +21,8 @@ from ..config import ModelConfig, Normalisation, ScoreConfig
 from ..events import run_to_end
 from ..model.networks import Networks
 from ..model.references import PatchReference
-from .local import RESIDUAL_SMOOTHING, patch_scoring_task
+from .frame_place import PhotoTerms, photo_terms, step_of
+from .local import RESIDUAL_SMOOTHING, Overlays, patch_scoring_task
 from .nearest import grouped_search
 
 OVERLAP = 64  # px two neighbouring windows share: twice the reach of the coarse moments and the map's blur
@@ -30,15 +31,16 @@ LARGEST_WINDOW = 1216  # px a side: the widest window a photo is scored in
 PIXELS_AT_ONCE = LARGEST_WINDOW**2  # a pass's windows hold at most this many pixels (one of the largest, or a few smaller)
 
 
-def window_starts(length: int, window: int, overlap: int = OVERLAP) -> list[int]:
+def window_starts(length: int, window: int, overlap: int = OVERLAP, align: int = 1) -> list[int]:
     """Where windows of ``window`` px start along a side of ``length`` px: the first at 0, the last
-    ending at the edge, neighbours sharing at least ``overlap`` px, spread evenly between."""
-    if not 0 <= overlap < window:
-        raise ValueError(f"the overlap must lie in [0, {window}), not {overlap}")
+    ending at the edge, neighbours sharing at least ``overlap`` px, spread evenly between, each
+    but the last on a multiple of ``align`` (the moments' step: a window there shares the photo's)."""
+    if not 0 <= overlap < window - (align - 1):
+        raise ValueError(f"the overlap must lie in [0, {window - align + 1}), not {overlap}")
     if length <= window:
         return [0]
-    count = math.ceil((length - window) / (window - overlap)) + 1
-    return [round(i * (length - window) / (count - 1)) for i in range(count)]
+    count = math.ceil((length - window) / (window - overlap - (align - 1))) + 1
+    return [round(i * (length - window) / (count - 1)) // align * align for i in range(count - 1)] + [length - window]
 
 
 def kept_spans(starts: list[int], window: int, length: int) -> list[tuple[int, int]]:
@@ -59,14 +61,15 @@ class Windows:
     width: int
     window: int
     overlap: int = OVERLAP
+    align: int = 1  # windows start on multiples of this (but the last each way, which ends at the edge)
 
     @property
     def rows(self) -> list[int]:
-        return window_starts(self.height, self.window, self.overlap)
+        return window_starts(self.height, self.window, self.overlap, self.align)
 
     @property
     def columns(self) -> list[int]:
-        return window_starts(self.width, self.window, self.overlap)
+        return window_starts(self.width, self.window, self.overlap, self.align)
 
     def __len__(self) -> int:
         return len(self.rows) * len(self.columns)
@@ -130,8 +133,10 @@ def window_layout(config: ModelConfig, settings: ScoreConfig, height: int, width
     unit = math.lcm(config.image_size, working // math.gcd(working, settings.feature_grid or working))
     smallest = working * max(WINDOW_FACTOR, math.ceil(4 * overlap / working))
     sides = range(smallest, max(smallest, largest) + 1, unit)
-    side = min(sides, key=lambda s: (len(Windows(height, width, s, overlap)) * s * s, -s))
-    return Windows(height, width, side, overlap), replace(settings, feature_grid=settings.feature_grid * side // working)
+    align = step_of(settings) if settings.moment_window else 1
+    side = min(sides, key=lambda s: (len(Windows(height, width, s, overlap, align)) * s * s, -s))
+    return (Windows(height, width, side, overlap, align),
+            replace(settings, feature_grid=settings.feature_grid * side // working))
 
 
 def windows_at_once(windows: Windows) -> int:
@@ -139,14 +144,36 @@ def windows_at_once(windows: Windows) -> int:
     return max(1, PIXELS_AT_ONCE // windows.window**2)
 
 
-def window_batches(windows: Windows, photo: torch.Tensor,
-                   inside: torch.Tensor | None = None) -> Iterator[tuple[range, torch.Tensor, torch.Tensor | None]]:
+def window_batches(windows: Windows, photo: torch.Tensor, inside: torch.Tensor | None = None,
+                   terms: PhotoTerms | None = None) -> Iterator[tuple[range, torch.Tensor, Overlays]]:
     """The photo's windows a pass at a time (``windows_at_once``): their indices, their pixels
-    (K, C, window, window) and the region of interest over them (K, window, window; None without one)."""
+    (K, C, window, window) and their ``overlays``."""
     at_once = windows_at_once(windows)
     for first in range(0, len(windows), at_once):
         chosen = range(first, min(first + at_once, len(windows)))
-        yield chosen, windows.cut(photo, chosen), None if inside is None else windows.cut(inside[None], chosen)[:, 0]
+        yield chosen, windows.cut(photo, chosen), overlays(windows, chosen, inside, terms)
+
+
+def overlays(windows: Windows, chosen: range | list[int], inside: torch.Tensor | None,
+             terms: PhotoTerms | None) -> Overlays:
+    """The windows' cuts of the region of interest (H, W), of the photo's same-place term and of its
+    moments (None without one; the moments also where a window does not start on their grid or
+    overhangs the photo: such a window takes its own)."""
+    frame, moments = (terms.frame, terms.moments) if terms is not None else (None, None)
+    cuts = [None if whole is None else windows.cut(whole[None], chosen)[:, 0] for whole in (inside, frame)]
+    return Overlays(*cuts, None if moments is None else _moment_cuts(windows, chosen, moments))
+
+
+def _moment_cuts(windows: Windows, chosen: range | list[int], moments: torch.Tensor) -> torch.Tensor | None:
+    """(1, D, h, w) a photo's moments → (K, D, window/step, window/step) its windows' (their places are
+    the photo's there), or None where a window is not on the grid or does not lie inside the photo."""
+    step, side, cuts = windows.align, windows.window, []
+    for index in chosen:
+        top, left = windows.kept(index)[:2]
+        if step <= 1 or top % step or left % step or side % step or top + side > windows.height or left + side > windows.width:
+            return None
+        cuts.append(moments[0, :, top // step : (top + side) // step, left // step : (left + side) // step])
+    return torch.stack(cuts)
 
 
 def photo_worst(networks: Networks, photo: torch.Tensor, normalisation: Normalisation, settings: ScoreConfig,
@@ -157,9 +184,10 @@ def photo_worst(networks: Networks, photo: torch.Tensor, normalisation: Normalis
     with a region, a reconstruction and progress besides)."""
     windows, scaled = window_layout(networks.config, settings, *photo.shape[-2:])
     stitched = torch.empty(windows.height, windows.width)
+    terms = photo_terms(photo, normalisation, settings, reference)
     with grouped_search():
-        for chosen, pixels, _ in window_batches(windows, photo):
-            scores = run_to_end(patch_scoring_task(networks, pixels, normalisation, scaled, reference))
+        for chosen, pixels, cuts in window_batches(windows, photo, terms=terms):
+            scores = run_to_end(patch_scoring_task(networks, pixels, normalisation, scaled, reference, over=cuts))
             for k, index in enumerate(chosen):
                 windows.paste(stitched, index, torch.from_numpy(scores.residual_maps[k]))
     return float(stitched.max())

@@ -36,8 +36,8 @@ class PresetChoice:
         per_mm = f" ({photo_scale * pixels_per_mm:.3g} px/mm)" if pixels_per_mm else ""
         kept = (f"photos kept at {photo_scale:g} of their own pixels{per_mm}, scored in overlapping windows"
                 if photo_scale else f"images kept at {working}×{working}")
-        same = (" and with the same place in the training images" if same_place else
-                " (at their own resolution the same-place comparison is left out)" if photo_scale else "")
+        same = (" and with the same place of the training photos' frame" if same_place and photo_scale else
+                " and with the same place in the training images" if same_place else "")
         reason = self.reason.replace(KEPT, kept).replace(SAME, same)
         if self.photo_scale:
             large = (f"the photos are about {self.side} px a side, more than twice the largest working size "
@@ -113,15 +113,15 @@ def choose_preset(name: str, image_size: int | None = None, overrides: list[str]
     if choice is not None and choice.photo_scale:
         preset = replace(preset, model=replace(preset.model, photo_scale=choice.photo_scale))
     if same_place:  # the same place finds most there: half D's bank (fruits 0.993 either way), 8 ms an image less
-        preset = replace(preset, score=replace(preset.score, same_place=True, memory_size=ALIGNED_MEMORY))
+        # (photos keep the whole bank: their same place is a frame's mean and spread, beside the bank)
+        memory = preset.score.memory_size if preset.model.full_resolution else ALIGNED_MEMORY
+        preset = replace(preset, score=replace(preset.score, same_place=True, memory_size=memory))
     if image_size:  # a patch model's working size; a whole-image model's one size
         side = {"working_size": image_size} if preset.model.patch_model else {"image_size": image_size}
         preset = replace(preset, model=replace(preset.model, **side))
         preset.model.validate()
     preset = with_overrides(preset, list(overrides)) if overrides else preset
     model = preset.model
-    if model.full_resolution and preset.score.same_place:  # not in windows yet (run/photos.py)
-        preset = replace(preset, score=replace(preset.score, same_place=False, memory_size=get_preset(name).score.memory_size))
     if choice is None:
         return preset, None
     sentence = choice.sentence(model.working_size, model.photo_scale, preset.score.same_place, model.pixels_per_mm)

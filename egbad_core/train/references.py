@@ -5,13 +5,17 @@ scores thresholds are taken from.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import torch
 
 from ..config import Preset
 from ..model.networks import Networks
 from ..model.references import PatchReference
+from ..score.frame_place import FrameTally, frame_map, frame_moments
 from ..score.local_reference import build_patch_reference
+from ..score.tensors import smooth, spread_of
 from ..score.tiling import photo_worst, window_starts
 from .fit import fit_inputs
 
@@ -69,12 +73,36 @@ def held_photo_scores(networks: Networks, images: torch.Tensor, settings: Preset
                      for row in rows])
 
 
+def frame_reference(images: torch.Tensor, settings: Preset, reference: PatchReference) -> PatchReference:
+    """An aligned photo model's reference with the frame's statistics (``score.frame_place``) from
+    its bank photos, and the term's units from its held-out photos scored whole: how far their
+    worst place lies. The photos are taken one at a time (their moments are 19 MB at 2,048 px)."""
+    config, normalisation = settings.score, settings.normalisation
+    held = held_photo_rows(len(images), settings)
+    bank = [row for row in range(len(images)) if row not in set(held.tolist())] or held.tolist()
+    tally = FrameTally()
+    size = (images.shape[-2], images.shape[-1])
+    with torch.inference_mode():
+        for row in bank:
+            tally.add(frame_moments(images[row][None], config, normalisation))
+        frame = tally.statistics()
+        worst = torch.stack([smooth(frame_map(frame_moments(images[row][None], config, normalisation), frame, size)[None, None],
+                                    config.map_smoothing).max() for row in held[:PHOTOS_SCORED].tolist()])
+    return replace(reference, frame=frame, frame_size=size,
+                   frame_mean=float(worst.mean()), frame_spread=spread_of(worst))
+
+
 def patch_reference(networks: Networks, images: torch.Tensor, settings: Preset,
                     thorough: bool = True) -> tuple[PatchReference, np.ndarray]:
     """A patch model's reference from its training images as loaded, and the good-image scores its
     thresholds come from (a photo model's: held-out photos scored whole)."""
     inputs, held = reference_inputs(images, settings)
-    reference, scores = build_patch_reference(networks, inputs, settings.normalisation, settings.score,
+    photos = settings.model.full_resolution
+    # A photo model's same-place comparison is the frame's (``frame_reference``), beside the banks.
+    banks = replace(settings.score, same_place=False) if photos else settings.score
+    reference, scores = build_patch_reference(networks, inputs, settings.normalisation, banks,
                                               settings.train.seed, thorough=thorough, held_last=held)
+    if photos and settings.score.same_place:
+        reference = frame_reference(images, settings, reference)
     photos = held_photo_scores(networks, images, settings, reference)
     return reference, scores if photos is None else photos
