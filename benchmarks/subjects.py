@@ -30,6 +30,7 @@ KRITA = "krita-data"
 MATE = "mate-backgrounds"
 OPENCV = "opencv-doc"
 GNOME = "gnome-backgrounds"
+KDE = "plasma-workspace-wallpapers"  # the large photos' sixth source (twelfth session)
 
 
 @dataclass(frozen=True)

@@ -2,10 +2,11 @@
 side, with small painted defects (spots 8–20 px, scratches and cracks 1–3 px wide, stains and
 smears 15–30 px) and their masks.
 
-From the desktop backgrounds of Debian's mate-backgrounds (photographs) and gnome-backgrounds
-(4,096-px renders, added in the eleventh session and scored once then, untuned), fetched for the
-benchmark only and never committed (``apt-get download mate-backgrounds gnome-backgrounds``,
-``dpkg-deb -x`` each into PHOTOS):
+From the desktop backgrounds of Debian's mate-backgrounds (photographs), gnome-backgrounds
+(4,096-px renders, added in the eleventh session and scored once then, untuned) and
+plasma-workspace-wallpapers (a photograph of cups and a 5,120-px illustration, added in the
+twelfth), fetched for the benchmark only and never committed (``apt-get download mate-backgrounds
+gnome-backgrounds plasma-workspace-wallpapers``, ``dpkg-deb -x`` each into PHOTOS):
 
 * ``texture``: random 2,048-px crops of one large photograph, nothing lines up;
 * ``aligned``: the photograph as one part in a fixture, 2,048 px, a few pixels of shift, up to a
@@ -25,11 +26,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 
 import make_subjects  # noqa: E402
-from subjects import GNOME, MATE, Subject  # noqa: E402
+from subjects import GNOME, KDE, MATE, Subject  # noqa: E402
 
 SIDE = 2048
 _MATE = "usr/share/backgrounds/mate"
 _GNOME = "usr/share/backgrounds/gnome"
+_KDE = "usr/share/wallpapers"
 LARGE_SUBJECTS: tuple[Subject, ...] = (
     Subject("elephants", MATE, f"{_MATE}/abstract/Elephants_5640x3172.jpg", "texture", "tuning"),
     Subject("garden", MATE, f"{_MATE}/nature/Garden.jpg", "aligned", "tuning"),
@@ -38,6 +40,10 @@ LARGE_SUBJECTS: tuple[Subject, ...] = (
     Subject("twowings", MATE, f"{_MATE}/nature/TwoWings.jpg", "aligned", "report"),
     Subject("sequins", GNOME, f"{_GNOME}/grid-l.webp", "texture", "report"),
     Subject("trinkets", GNOME, f"{_GNOME}/pixels-l.webp", "aligned", "report"),
+    # Added in the twelfth session, before they were scored, after the same-place comparison was
+    # built with trinkets in view: two aligned parts from a source nothing was looked at on.
+    Subject("cups", KDE, f"{_KDE}/ColorfulCups/contents/images/2560x1600.jpg", "aligned", "report"),
+    Subject("landing", KDE, f"{_KDE}/SafeLanding/contents/images/5120x2880.jpg", "aligned", "report"),
 )
 
 
