@@ -41,6 +41,7 @@ from egbad_core.model.networks import Networks
 from egbad_core.run.photos import photo_scoring_task, photo_windows
 from egbad_core.score import tiling
 from egbad_core.score.frame_place import FrameTally, frame_moments
+from egbad_core.score.registration import reduced, reduction
 from egbad_core.run.scoring import ScoreRequest
 from egbad_core.score.local_reference import build_patch_reference
 from egbad_core.system.memory import limit_heap_growth
@@ -88,7 +89,8 @@ def _aligned(request: ScoreRequest, height: int, width: int) -> ScoreRequest:
     tally = FrameTally()
     for index in range(3):
         tally.add(frame_moments(_photo(height, width, 200 + index)[None], settings.score, settings.normalisation))
-    reference = replace(checkpoint.reference, frame=tally.statistics(), frame_size=(height, width))
+    template = reduced(_photo(height, width, 200)[None], reduction(height, width))  # each photo's pose found against it
+    reference = replace(checkpoint.reference, frame=tally.statistics(), frame_size=(height, width), frame_template=template)
     return replace(request, checkpoint=replace(checkpoint, reference=reference))
 
 

@@ -108,6 +108,12 @@ def _input_shape(request: ScoreRequest, photo_size: tuple[int, int] | None) -> t
     if min(height, width) < config.working_size:
         raise EgbadError(f"photos of {photo_size[1]}×{photo_size[0]} px are {width}×{height} at the model's scale, "
                          f"smaller than its {config.working_size}-px working size.")
+    reference = request.checkpoint.reference
+    if getattr(reference, "frame", None) is not None and (height, width) == reference.frame_size:
+        raise EgbadError("this model compares each place of a photo with the same place of its training photos after "
+                         "finding how the photo lies (a turn and a shift), which an exported graph cannot do yet: score "
+                         "these photos with egbad detect or the app, or train with --set score.same_place=false for a "
+                         "model that exports.")
     windows, scaled = photo_windows(request, height, width)
     return (height, width), (windows, scaled.settings)
 
@@ -122,9 +128,7 @@ def _spec(checkpoint: Checkpoint, request: ScoreRequest, threshold: Any, checkpo
     height, width = shape
     photo = None if windows is None else {
         "own_size": list(photo_size), "scale": config.photo_scale, "windows": len(windows),
-        "window": windows.window, "overlap": windows.overlap,
-        # an aligned photo model compares each place with the frame's same place, for photos of the frame's size only
-        "same_place": getattr(checkpoint.reference, "frame_size", None) == (height, width)}
+        "window": windows.window, "overlap": windows.overlap}
     return {
         "format": EXPORT_FORMAT, "version": EXPORT_VERSION, "app_version": __version__,
         "checkpoint": checkpoint_path, "model": MODEL_NAME,

@@ -20,7 +20,7 @@ from ..model.checkpoints import Checkpoint
 from ..model.inference import folded
 from ..model.networks import Networks
 from ..model.references import PatchReference, Reference
-from ..score.frame_place import PhotoTerms, frame_map, frame_moments
+from ..score.frame_place import PhotoTerms, frame_moments
 from ..score.local import Overlays, image_scores, local_maps, raw_maps
 from ..score.same_place import lay_out
 from ..score.tiling import Windows, overlays
@@ -64,13 +64,10 @@ class ScoreModule(nn.Module):
     def _photo(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """One photo's windows scored one by one and their kept parts stitched (``Windows.stitch``'s
         rule), the score its map's worst place, as ``photo_scoring_task`` gives them: the photo's
-        moments (and an aligned photo model's same-place term) taken whole first, each window given its cut."""
-        windows, reference, config = self.windows, self.reference, self.config
-        terms = None
-        if config.moment_window:
-            moments = frame_moments(x, config)
-            same = getattr(reference, "frame", None) is not None and tuple(x.shape[-2:]) == reference.frame_size
-            terms = PhotoTerms(moments, frame_map(moments, reference.frame, tuple(x.shape[-2:])) if same else None)
+        moments taken whole first, each window given its cut. (An aligned photo model's same-place
+        term finds the photo's pose first, which the graph cannot: such an export is refused.)"""
+        windows, config = self.windows, self.config
+        terms = PhotoTerms(frame_moments(x, config), None) if config.moment_window else None
         parts = [self._patch_maps(windows.cut(x[0], [index]), overlays(windows, [index], None, terms))[0]
                  for index in range(len(windows))]
         stitched = windows.stitch(torch.stack(parts))[None]

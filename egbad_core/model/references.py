@@ -108,6 +108,7 @@ class PatchReference:
     frame_size: tuple[int, int] = (0, 0)
     frame_mean: float = 0.0
     frame_spread: float = 1.0
+    frame_template: torch.Tensor | None = None  # (h, w) the reduced copy each photo's pose is found against
 
     def to_payload(self) -> dict[str, torch.Tensor]:
         stats = [self.residual_mean, self.residual_spread, self.discrimination_mean, self.discrimination_spread]
@@ -125,6 +126,8 @@ class PatchReference:
         if self.frame is not None:  # half precision, as the places: 2,048-px photos' are 19 MB, not 38
             payload["frame"] = self.frame.half()
             payload["frame_stats"] = torch.tensor([self.frame_mean, self.frame_spread, *self.frame_size], dtype=torch.float64)
+            if self.frame_template is not None:
+                payload["frame_template"] = self.frame_template
         return payload
 
     @classmethod
@@ -152,8 +155,9 @@ class PatchReference:
             if frame.dim() != 4 or frame.shape[0] != 2 or "frame_stats" not in payload:
                 raise ValueError("its frame statistics are not each place's mean and spread")
             mean, spread, height, width = payload["frame_stats"].tolist()
+            template = payload.get("frame_template")
             reference = replace(reference, frame=frame.float(), frame_size=(int(height), int(width)), frame_mean=mean,
-                                frame_spread=spread)
+                                frame_spread=spread, frame_template=None if template is None else template.float())
         return reference
 
     def to(self, device: torch.device) -> "PatchReference":
@@ -161,4 +165,4 @@ class PatchReference:
             return t.to(device) if t is not None else None
 
         return replace(self, features=self.features.to(device), moments=moved(self.moments), places=moved(self.places),
-                       lines=moved(self.lines), frame=moved(self.frame))
+                       lines=moved(self.lines), frame=moved(self.frame), frame_template=moved(self.frame_template))

@@ -6,7 +6,8 @@ places elsewhere and passes (trinkets' stains 0.66). At 256 px each place keeps 
 image's moments (``same_place``); at 2,048 px that is 50 MB an image, so here each place of the
 frame keeps only their mean and spread over the bank photos (``FrameTally``: a few MB), and a
 photo's place is measured by how many spreads its moments lie from the nearest of those at the
-same place of the frame, give or take ``REACH`` steps (the fixture's jitter).
+same place of the frame, give or take ``REACH`` steps, once the frame is laid over the photo as
+the photo lies (``registration``: the fixture's turn and shift).
 
 The term is taken over the whole photo at once (``frame_map``: the moments are cheap, a strip of
 rows at a time) and each window is handed its cut of the map, as it is handed its cut of a region
@@ -24,6 +25,7 @@ import torch.nn.functional as F
 from ..config import Normalisation, ScoreConfig
 from ..model.references import PatchReference
 from .moments import moments_of
+from .registration import laid, pose_of, reduced, reduction
 from .tensors import upsample
 
 REACH = 1  # neighbouring steps searched each way: the jitter the comparison forgives
@@ -86,7 +88,7 @@ class FrameTally:
 
 
 def frame_distance(moments: torch.Tensor, frame: torch.Tensor, reach: int = REACH) -> torch.Tensor:
-    """(N, D, h, w) photos' moments and the (2, D, h, w) frame statistics → (N, h, w): the root mean
+    """(N, D, h, w) photos' moments and the (2, D, h, w) frame statistics (laid over the photo) → (N, h, w): the root mean
     square, over the moments, of how many spreads each place lies from the frame's mean at the same
     place, the nearest of those up to ``reach`` steps away."""
     moments = moments.float()
@@ -119,11 +121,17 @@ def photo_terms(photo: torch.Tensor, normalisation: Normalisation, config: Score
     if not config.moment_window:
         return PhotoTerms(None, None)
     frame = getattr(reference, "frame", None)
+    size = (photo.shape[-2], photo.shape[-1])
     with torch.inference_mode():
-        moments = frame_moments(photo[None].to(reference.features.device), config, normalisation)
-        if frame is None or tuple(photo.shape[-2:]) != reference.frame_size:
+        photo = photo[None].to(reference.features.device)
+        moments = frame_moments(photo, config, normalisation)
+        if frame is None or size != reference.frame_size:
             return PhotoTerms(moments, None)
-        return PhotoTerms(moments, frame_map(moments, frame, tuple(photo.shape[-2:])))
+        template = reference.frame_template
+        if template is not None:  # the frame laid over the photo as the photo lies
+            pose = pose_of(reduced(photo, reduction(*size)), template, reduction(*size))
+            frame = laid(frame, pose, step_of(config), size, to_frame=False)
+        return PhotoTerms(moments, frame_map(moments, frame, size))
 
 
 def frame_map(moments: torch.Tensor, frame: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:

@@ -13,7 +13,8 @@ import torch
 from ..config import Preset
 from ..model.networks import Networks
 from ..model.references import PatchReference
-from ..score.frame_place import FrameTally, frame_map, frame_moments
+from ..score.frame_place import FrameTally, frame_moments, photo_terms, step_of
+from ..score.registration import laid, pose_of, reduced, reduction
 from ..score.local_reference import build_patch_reference
 from ..score.tensors import smooth, spread_of
 from ..score.tiling import photo_worst, window_starts
@@ -82,14 +83,16 @@ def frame_reference(images: torch.Tensor, settings: Preset, reference: PatchRefe
     bank = [row for row in range(len(images)) if row not in set(held.tolist())] or held.tolist()
     tally = FrameTally()
     size = (images.shape[-2], images.shape[-1])
+    step, factor = step_of(config), reduction(*size)
+    template = reduced(images[bank[0]][None], factor)
     with torch.inference_mode():
-        for row in bank:
-            tally.add(frame_moments(images[row][None], config, normalisation))
-        frame = tally.statistics()
-        worst = torch.stack([smooth(frame_map(frame_moments(images[row][None], config, normalisation), frame, size)[None, None],
+        for row in bank:  # each photo's moments laid into the frame as the photo lies against the first
+            pose = pose_of(reduced(images[row][None], factor), template, factor)
+            tally.add(laid(frame_moments(images[row][None], config, normalisation), pose, step, size, to_frame=True))
+        framed = replace(reference, frame=tally.statistics(), frame_size=size, frame_template=template)
+        worst = torch.stack([smooth(photo_terms(images[row], normalisation, config, framed).frame[None, None],
                                     config.map_smoothing).max() for row in held[:PHOTOS_SCORED].tolist()])
-    return replace(reference, frame=frame, frame_size=size,
-                   frame_mean=float(worst.mean()), frame_spread=spread_of(worst))
+    return replace(framed, frame_mean=float(worst.mean()), frame_spread=spread_of(worst))
 
 
 def patch_reference(networks: Networks, images: torch.Tensor, settings: Preset,
