@@ -31,6 +31,7 @@ from .tensors import upsample
 REACH = 1  # neighbouring steps searched each way: the jitter the comparison forgives
 STRIP = 512  # rows of a photo whose moments are taken at once (memory bounded by the strip, not the photo)
 MARGIN = 32  # rows above and below a strip its moments see (the coarse window's reach, 20 px, and more)
+UNSEEN = 1e4  # the spread of a frame place no photo showed: any moments lie within it (and half precision holds it)
 FLOOR_SHARE = 0.5  # each channel's spread floored by this share of its typical spread over the frame's places
 
 
@@ -64,26 +65,32 @@ class FrameTally:
         self.count = 0
         self.sums: torch.Tensor | None = None
         self.squares: torch.Tensor | None = None
+        self.seen: torch.Tensor | None = None  # (h, w) photos that showed each place
 
-    def add(self, moments: torch.Tensor) -> None:
-        """(N, D, h, w) moments of N photos of the frame's size."""
-        moments = moments.double()
-        if self.sums is None:
-            self.sums, self.squares = moments.sum(dim=0), moments.square().sum(dim=0)
-        else:
-            self.sums += moments.sum(dim=0)
-            self.squares += moments.square().sum(dim=0)
+    def add(self, moments: torch.Tensor, inside: torch.Tensor | None = None) -> None:
+        """(N, D, h, w) moments of N photos of the frame's size, laid into it; ``inside`` (h, w):
+        the places they showed (a turned photo does not show the frame's corners), all if None."""
+        shown = torch.ones(moments.shape[-2:], dtype=torch.float64) if inside is None else inside.double()
+        moments = moments.double() * shown
+        if self.sums is None or self.squares is None or self.seen is None:
+            self.sums, self.squares, self.seen = torch.zeros_like(moments[0]), torch.zeros_like(moments[0]), shown * 0
+        self.sums += moments.sum(dim=0)
+        self.squares += moments.square().sum(dim=0)
+        self.seen += shown * moments.shape[0]
         self.count += moments.shape[0]
 
     def statistics(self) -> torch.Tensor:
         """(2, D, h, w): each place's mean and spread, the spread floored channel by channel (a place
         that hardly varies over twenty photos is not a place where any change is a defect)."""
-        if self.sums is None or self.squares is None:
+        if self.sums is None or self.squares is None or self.seen is None:
             raise ValueError("no photo was tallied")
-        mean = self.sums / self.count
-        spread = (self.squares / self.count - mean.square()).clamp_min(0.0).sqrt()
+        seen = self.seen.clamp_min(1.0)
+        mean = self.sums / seen
+        spread = (self.squares / seen - mean.square()).clamp_min(0.0).sqrt()
         typical = spread.flatten(1).median(dim=1).values.clamp_min(1e-6)
         floored = (spread.square() + (FLOOR_SHARE * typical)[:, None, None].square()).sqrt()
+        # A place fewer than half the photos showed has no same place to speak of: no spread is too wide.
+        floored = torch.where(self.seen < max(2, self.count / 2), torch.full_like(floored, UNSEEN), floored)
         return torch.stack([mean, floored]).float()
 
 
@@ -130,7 +137,8 @@ def photo_terms(photo: torch.Tensor, normalisation: Normalisation, config: Score
         template = reference.frame_template
         if template is not None:  # the frame laid over the photo as the photo lies
             pose = pose_of(reduced(photo, reduction(*size)), template, reduction(*size))
-            frame = laid(frame, pose, step_of(config), size, to_frame=False)
+            frame, inside = laid(frame, pose, step_of(config), size, to_frame=False)
+            frame[1].masked_fill_(~inside, UNSEEN)  # the photo's places beyond the frame's edge: none to compare with
         return PhotoTerms(moments, frame_map(moments, frame, size))
 
 

@@ -74,10 +74,13 @@ def _turned(image: torch.Tensor, angle: float) -> torch.Tensor:
     return F.grid_sample(image, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
 
-def laid(places: torch.Tensor, pose: torch.Tensor, step: int, size: tuple[int, int], to_frame: bool) -> torch.Tensor:
+def laid(places: torch.Tensor, pose: torch.Tensor, step: int, size: tuple[int, int],
+         to_frame: bool) -> tuple[torch.Tensor, torch.Tensor]:
     """(N, D, h, w) places on a moments grid of ``step`` px over a photo of ``size`` → the same laid
     into the frame (``to_frame``: a bank photo's moments) or out of it onto the photo (a frame's
-    statistics over a test photo), by the photo's ``pose`` (``pose_of``); beyond the edge, the edge's."""
+    statistics over a test photo), by the photo's ``pose`` (``pose_of``), and (h, w) which of them
+    came from within the other's edge (beyond it, the edge's are repeated: a turned photo's corner
+    has no frame there, and replicated statistics had flagged every good photo's corners)."""
     h, w = places.shape[-2:]
     height, width = size
     angle, ty, tx = (float(v) for v in pose)
@@ -94,5 +97,7 @@ def laid(places: torch.Tensor, pose: torch.Tensor, step: int, size: tuple[int, i
     index_y = (source_y + centre_y - step / 2) / step
     index_x = (source_x + centre_x - step / 2) / step
     grid = torch.stack([index_x / max(w - 1, 1) * 2 - 1, index_y / max(h - 1, 1) * 2 - 1], dim=-1)
+    inside = (index_y >= 0) & (index_y <= h - 1) & (index_x >= 0) & (index_x <= w - 1)
     grid = grid[None].expand(places.shape[0], -1, -1, -1).to(places.device)
-    return F.grid_sample(places.float(), grid, mode="bilinear", padding_mode="border", align_corners=True)
+    moved = F.grid_sample(places.float(), grid, mode="bilinear", padding_mode="border", align_corners=True)
+    return moved, inside.to(places.device)

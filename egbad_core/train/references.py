@@ -88,7 +88,7 @@ def frame_reference(images: torch.Tensor, settings: Preset, reference: PatchRefe
     with torch.inference_mode():
         for row in bank:  # each photo's moments laid into the frame as the photo lies against the first
             pose = pose_of(reduced(images[row][None], factor), template, factor)
-            tally.add(laid(frame_moments(images[row][None], config, normalisation), pose, step, size, to_frame=True))
+            tally.add(*laid(frame_moments(images[row][None], config, normalisation), pose, step, size, to_frame=True))
         framed = replace(reference, frame=tally.statistics(), frame_size=size, frame_template=template)
         worst = torch.stack([smooth(photo_terms(images[row], normalisation, config, framed).frame[None, None],
                                     config.map_smoothing).max() for row in held[:PHOTOS_SCORED].tolist()])
