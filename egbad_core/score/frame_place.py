@@ -70,7 +70,8 @@ class FrameTally:
     def add(self, moments: torch.Tensor, inside: torch.Tensor | None = None) -> None:
         """(N, D, h, w) moments of N photos of the frame's size, laid into it; ``inside`` (h, w):
         the places they showed (a turned photo does not show the frame's corners), all if None."""
-        shown = torch.ones(moments.shape[-2:], dtype=torch.float64, device=moments.device) if inside is None else inside.double()
+        every = torch.ones(moments.shape[-2:], dtype=torch.float64, device=moments.device)
+        shown = every if inside is None else inside.double()
         moments = moments.double() * shown
         if self.sums is None or self.squares is None or self.seen is None:
             self.sums, self.squares, self.seen = torch.zeros_like(moments[0]), torch.zeros_like(moments[0]), shown * 0
