@@ -118,7 +118,7 @@ def frame_note(reference: object, sizes: list[tuple[int, int]], scale: float) ->
     frame = getattr(reference, "frame", None)
     if frame is None or not sizes:
         return None
-    height, width = getattr(reference, "frame_size")
+    height, width = reference.frame_size  # type: ignore[attr-defined]  (a patch reference with a frame)
     other = sum(1 for h, w in sizes if scaled_size(h, w, scale or 1.0) != (height, width))
     if not other:
         return None

@@ -9,10 +9,10 @@ photo's place is measured by how many spreads its moments lie from the nearest o
 same place of the frame, give or take ``REACH`` steps, once the frame is laid over the photo as
 the photo lies (``registration``: the fixture's turn and shift).
 
-The term is taken over the whole photo at once (``frame_map``: the moments are cheap, a strip of
-rows at a time) and each window is handed its cut of the map, as it is handed its cut of a region
-of interest: windows start anywhere, not on the moments' grid, and the photo's own grid is the
-frame's. Photos of another size than the frame have no same place, and go without the term.
+The photo's moments and the term are taken over the whole photo at once (``photo_terms``: a strip
+of rows at a time) and each window is handed its cut of both, as it is handed its cut of a region
+of interest (``tiling.overlays``; windows start on the moments' grid, so their cuts are their
+own moments). Photos of another size than the frame have no same place, and go without the term.
 """
 
 from __future__ import annotations

@@ -208,8 +208,8 @@ def patch_scoring_task(
 
     An image's R and Dis are the two terms at its worst place, so score = (1 − λ)·R + λ·Dis still
     holds row by row; ``residual_maps`` holds the anomaly maps themselves. ``over``: a region of
-    interest keeps the worst place within it; photo windows' cuts of their photo's same-place term
-    join the terms."""
+    interest keeps the worst place within it; photo windows' cuts of their photo's moments stand in
+    for their own, and their cuts of its same-place term join the terms."""
     start = time.perf_counter()
     device = networks.device
     over = over or Overlays()
