@@ -27,9 +27,9 @@ from egbad_core.events import run_to_end
 from egbad_core.model.checkpoints import load_checkpoint
 from egbad_core.model.references import ScoreStats
 from egbad_core.score import metrics
-from egbad_core.score.local import raw_maps
+from egbad_core.score.local import raw_maps, smoothed
 from egbad_core.score.same_place import laid_out
-from egbad_core.score.tensors import batches, smooth
+from egbad_core.score.tensors import batches
 from egbad_core.train.references import patch_reference
 
 TERMS = ("residual", "features", "moments", "same_place", "lines")
@@ -82,7 +82,7 @@ def _term_maps(checkpoint, pixels: torch.Tensor, settings) -> dict[str, np.ndarr
                     continue
                 unit = UNITS[name]
                 mean, spread = getattr(reference, f"{unit}_mean"), getattr(reference, f"{unit}_spread")
-                measured = (smooth(values.float()[:, None], score.map_smoothing)[:, 0] - mean) / spread
+                measured = (smoothed(values.float(), score, name) - mean) / spread
                 found.setdefault(name, []).append(measured.half())
     return {name: torch.cat(parts).float().numpy() for name, parts in found.items()}
 

@@ -32,12 +32,14 @@ def _photo(height, width, seed=0):
 
 
 def test_a_photo_is_scored_in_windows_into_one_map_of_its_own_size(request_):
-    photo = _photo(300, 460)
-    windows, scaled = photo_windows(request_, 300, 460, largest=256)
-    assert windows.overlap == 64 and windows.window == 256 and len(windows) == 6  # 2 × 3
-    assert scaled.settings.feature_grid == 8 * request_.settings.feature_grid  # D's step as at the 32-px working size
+    photo = _photo(420, 700)
+    windows, scaled = photo_windows(request_, 420, 700, largest=256)
+    # Twice the reach of the coarse moments (16 px) and the moments' two blurs (10 + 15 px), in 8s;
+    # a window at least four overlaps.
+    assert windows.overlap == 88 and windows.window == 352 and len(windows) == 6  # 2 × 3
+    assert scaled.settings.feature_grid == 11 * request_.settings.feature_grid  # D's step as at the 32-px working size
     result = run_to_end(photo_scoring_task(request_, photo, largest=256))
-    assert result.anomaly_map.shape == (300, 460) and np.isfinite(result.anomaly_map).all()
+    assert result.anomaly_map.shape == (420, 700) and np.isfinite(result.anomaly_map).all()
     assert result.score == pytest.approx(float(result.anomaly_map.max()))
     assert result.anomaly_map[result.worst] == pytest.approx(result.score)
 
@@ -51,8 +53,8 @@ def test_the_window_side_covers_the_photo_with_the_fewest_pixels_scored(request_
     assert cost(windows) < 0.9 * cost(smallest) and cost(windows) < 1.2 * 3000 * 4096
     # D's features a place every step as at the working size: the grid grows with the window.
     assert scaled.settings.feature_grid * 32 == request_.settings.feature_grid * windows.window
-    one, _ = photo_windows(request_, 300, 280)  # smaller than the largest window: one, just covering it
-    assert len(one) == 1 and 300 <= one.window < 300 + tile
+    one, _ = photo_windows(request_, 400, 380)  # smaller than the largest window: one, just covering it
+    assert len(one) == 1 and 400 <= one.window < 400 + tile
 
 
 def test_a_small_bright_defect_is_the_worst_place_of_a_large_photo(request_):
@@ -63,13 +65,16 @@ def test_a_small_bright_defect_is_the_worst_place_of_a_large_photo(request_):
     assert 94 <= row <= 112 and 164 <= column <= 182
 
 
-def test_the_photos_map_has_no_seams_where_windows_meet(request_):
+@pytest.mark.parametrize("shape", [(352, 800), (300, 460)])  # three windows meet; windows past the photo's edge
+def test_the_photos_map_has_no_seams_where_windows_meet(request_, shape):
     """With the residual left out (its 32-px tiles start where each window does), the stitched map
-    is the map of the photo scored whole."""
+    is the map of the photo scored whole, also where a window reaches past the photo's edge (the
+    photo's moments and 0 there, not the repeated edge's own, which had made its last rows hot)."""
     request = replace(request_, config=replace(request_.settings, lam=1.0))
-    photo = _photo(256, 600, seed=2)
-    tiled = run_to_end(photo_scoring_task(request, photo, largest=256)).anomaly_map  # three windows meet
-    _, scaled = photo_windows(request, 256, 600, largest=256)  # D's features at the working size's step, as the windows take them
+    photo = _photo(*shape, seed=2)
+    tiled = run_to_end(photo_scoring_task(request, photo, largest=256)).anomaly_map
+    windows, scaled = photo_windows(request, *shape, largest=256)
+    assert len(windows) == 3 or windows.window > shape[0]  # D's features at the working size's step, as the windows take them
     whole = run_to_end(scaled.task(photo[None], True)).residual_maps[0]
     assert np.abs(tiled - whole).max() < 1e-3 * np.abs(whole).max()
 

@@ -188,3 +188,25 @@ def test_folded_networks_give_the_eval_networks_outputs_and_leave_them_as_they_w
     for a, b in zip(expected, got):
         assert torch.allclose(a, b, atol=1e-5, rtol=1e-4)
     assert all(p.requires_grad for p in networks.discriminator.parameters())
+
+
+def test_a_blur_within_the_frame_keeps_a_flat_map_flat_to_its_edge():
+    from egbad_core.score.tensors import smooth, smooth_within
+
+    flat = torch.full((2, 1, 40, 30), 3.0)
+    assert torch.allclose(smooth_within(flat, 6.0), flat)
+    assert smooth(flat, 6.0)[0, 0, 0, 0] < 2.0  # zero padding dims the corner; within the frame does not
+
+
+def test_the_moments_second_blur_lowers_a_compact_hot_place_more_than_a_wide_one():
+    from egbad_core.score.local import smoothed
+
+    yy, xx = torch.meshgrid(torch.arange(96.0), torch.arange(96.0), indexing="ij")
+    compact = ((yy - 48).abs() <= 1) & ((xx - 48).abs() <= 1)
+    wide = (yy - 48) ** 2 + (xx - 48) ** 2 <= 14**2
+    maps = torch.stack([compact, wide]).float()
+    once = ScoreConfig(map_smoothing=2.0)
+    twice = ScoreConfig(map_smoothing=2.0, moment_smoothing=8.0)
+    before, after = smoothed(maps, once, "moments").amax(dim=(1, 2)), smoothed(maps, twice, "moments").amax(dim=(1, 2))
+    assert after[0] < 0.2 * before[0] and after[1] > 0.7 * before[1]
+    assert torch.equal(smoothed(maps, twice, "features"), smoothed(maps, once, "features"))  # the other terms as they were

@@ -17,10 +17,10 @@ from ..model.inference import folded
 from ..model.networks import Networks
 from ..model.references import PatchReference
 from .lines import line_responses, line_statistics, line_sums
-from .local import image_scores, local_features, local_maps, raw_maps
+from .local import image_scores, local_features, local_maps, raw_maps, smoothed
 from .moments import moments_of
 from .same_place import lay_out
-from .tensors import batches, smooth, spread_of
+from .tensors import batches, spread_of
 
 CANDIDATES = 60_000  # places the bank is chosen from, at most: an equal share of each image's most distinct
 HELD_OUT = 0.25  # share of the reference images kept out of the memory bank, to score as new normal images
@@ -127,7 +127,7 @@ def build_patch_reference(
 def _assembled(held_maps: list, config: ScoreConfig, memory: torch.Tensor, moment_memory: torch.Tensor | None,
                same: torch.Tensor | None, lines: torch.Tensor | None) -> PatchReference:
     """The reference record: each bank with its term's units from the held-out images' maps."""
-    worst = {name: _worst_places([getattr(m, name).float() for m in held_maps], config)
+    worst = {name: _worst_places([getattr(m, name).float() for m in held_maps], config, name)
              for name in ("residual", "features", "moments", "same_place", "lines") if getattr(held_maps[0], name) is not None}
     reference = PatchReference(memory.cpu(), *worst["residual"], *worst["features"])
     if moment_memory is not None:
@@ -141,7 +141,7 @@ def _assembled(held_maps: list, config: ScoreConfig, memory: torch.Tensor, momen
     return reference
 
 
-def _worst_places(maps: list[torch.Tensor], config: ScoreConfig) -> tuple[float, float]:
+def _worst_places(maps: list[torch.Tensor], config: ScoreConfig, term: str) -> tuple[float, float]:
     """Mean and spread of the held-out images' worst place in one term's smoothed map."""
-    worst = torch.cat([smooth(m[:, None], config.map_smoothing).flatten(1).max(dim=1).values for m in maps])
+    worst = torch.cat([smoothed(m, config, term).flatten(1).max(dim=1).values for m in maps])
     return float(worst.mean()), spread_of(worst)

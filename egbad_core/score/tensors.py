@@ -15,11 +15,26 @@ def smooth(images: torch.Tensor, sigma: float) -> torch.Tensor:
     reference's border pixels and so the scores of every checkpoint written so far."""
     if sigma <= 0:
         return images
-    radius = max(1, int(round(2.5 * sigma)))
+    radius = kernel_reach(sigma)
     steps = torch.arange(-radius, radius + 1, dtype=images.dtype, device=images.device)
     kernel = torch.exp(-(steps**2) / (2 * sigma * sigma))
     kernel = kernel / kernel.sum()
     return _blur_rows(_blur_columns(images, kernel), kernel)
+
+
+def kernel_reach(sigma: float) -> int:
+    """Pixels either side of the centre that ``smooth``'s kernel of ``sigma`` spans (0 for no blur)."""
+    return max(1, int(round(2.5 * sigma))) if sigma > 0 else 0
+
+
+def smooth_within(images: torch.Tensor, sigma: float, frame: torch.Tensor | None = None) -> torch.Tensor:
+    """Gaussian blur of each channel over the frame only (each pixel's weights summed to 1 inside
+    it): a wide blur that zero padding would dim at the frame's edge. ``frame`` (N, 1, H, W) bool:
+    the part of each image that is the frame (all of it where None)."""
+    if sigma <= 0:
+        return images
+    weight = images.new_ones((1, 1) + tuple(images.shape[-2:])) if frame is None else frame.to(images.dtype)
+    return smooth(images * weight, sigma) / smooth(weight, sigma).clamp_min(1e-6)
 
 
 BLUR_BLOCK = 32  # output pixels a band of the blur's matrix product makes at once, along a long side

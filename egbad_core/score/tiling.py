@@ -24,8 +24,9 @@ from ..model.references import PatchReference
 from .frame_place import PhotoTerms, photo_terms, step_of
 from .local import RESIDUAL_SMOOTHING, Overlays, patch_scoring_task
 from .nearest import grouped_search
+from .tensors import kernel_reach
 
-OVERLAP = 64  # px two neighbouring windows share: twice the reach of the coarse moments and the map's blur
+OVERLAP = 64  # px two neighbouring windows share where no settings say (``overlap_for`` gives a model's)
 WINDOW_FACTOR = 2  # photos are scored in windows at least this many times the model's working size a side
 LARGEST_WINDOW = 1216  # px a side: the widest window a photo is scored in
 PIXELS_AT_ONCE = LARGEST_WINDOW**2  # a pass's windows hold at most this many pixels (one of the largest, or a few smaller)
@@ -87,6 +88,16 @@ class Windows:
         return torch.stack([photo[:, origins[k][0] : origins[k][0] + size, origins[k][1] : origins[k][1] + size]
                             for k in chosen])
 
+    def shown(self, indices: range | list[int]) -> torch.Tensor | None:
+        """(K, window, window) bool: where each window at ``indices`` shows the photo, not the
+        padding past its edge; None where every window lies inside it."""
+        if self.window <= min(self.height, self.width):
+            return None
+        steps = torch.arange(self.window)
+        origins = [(top, left) for top in self.rows for left in self.columns]
+        return torch.stack([(steps[:, None] + origins[k][0] < self.height) & (steps[None, :] + origins[k][1] < self.width)
+                            for k in indices])
+
     def kept(self, index: int) -> tuple[int, int, int, int, int, int]:
         """Window ``index``'s kept part: (top, left) of the window, then the rows [y0, y1) and
         columns [x0, x1) it gives the stitched map, in the photo's pixels."""
@@ -113,9 +124,11 @@ class Windows:
 
 def overlap_for(settings: ScoreConfig) -> int:
     """Pixels two windows share: twice the reach of the widest term (the coarse moments' half
-    window, then the blur of the map), so that a place's score never sees a window's edge."""
+    window, then the blur of the map: the residual's and the map's, or the moments' two blurs
+    kernel after kernel), so that a place's score never sees a window's edge."""
     widest = max(settings.coarse_window, settings.moment_window, 4)
-    reach = widest // 2 + math.ceil(3 * math.hypot(settings.map_smoothing, RESIDUAL_SMOOTHING))
+    twice = kernel_reach(settings.map_smoothing) + kernel_reach(settings.moment_smoothing)
+    reach = widest // 2 + max(math.ceil(3 * math.hypot(settings.map_smoothing, RESIDUAL_SMOOTHING)), twice)
     return 8 * math.ceil(2 * reach / 8)
 
 
@@ -125,8 +138,8 @@ def window_layout(config: ModelConfig, settings: ScoreConfig, height: int, width
 
     A window is at least a few times the model's working size a side (its overlap is paid once per
     window) and at most ``largest``; between, the side that covers this photo with the fewest
-    pixels scored (4,096×3,000: 12 windows of 1,088 px, 1.15 times the photo's pixels, where
-    windows of 512 px had scored 1.34 times). The terms are local, so the side changes no place's
+    pixels scored (4,096×3,000: 12 windows of 1,120 px, 1.23 times the photo's pixels, where
+    windows of 512 px would score 1.49 times). The terms are local, so the side changes no place's
     score, and D's features are looked at with the same step as at the working size."""
     overlap, working = overlap_for(settings), config.working_size
     # A side in whole tiles (reconstructed side by side) and whole cells of D's feature grid.
@@ -157,22 +170,26 @@ def window_batches(windows: Windows, photo: torch.Tensor, inside: torch.Tensor |
 def overlays(windows: Windows, chosen: range | list[int], inside: torch.Tensor | None,
              terms: PhotoTerms | None) -> Overlays:
     """The windows' cuts of the region of interest (H, W), of the photo's same-place term and of its
-    moments (None without one; the moments also where a window does not start on their grid or
-    overhangs the photo: such a window takes its own)."""
+    moments (None without one; the moments also where a window does not start on their grid: such a
+    window takes its own), and where they overhang the photo."""
     frame, moments = (terms.frame, terms.moments) if terms is not None else (None, None)
     cuts = [None if whole is None else windows.cut(whole[None], chosen)[:, 0] for whole in (inside, frame)]
-    return Overlays(*cuts, None if moments is None else _moment_cuts(windows, chosen, moments))
+    return Overlays(*cuts, None if moments is None else _moment_cuts(windows, chosen, moments), windows.shown(chosen))
 
 
 def _moment_cuts(windows: Windows, chosen: range | list[int], moments: torch.Tensor) -> torch.Tensor | None:
     """(1, D, h, w) a photo's moments → (K, D, window/step, window/step) its windows' (their places are
-    the photo's there), or None where a window is not on the grid or does not lie inside the photo."""
+    the photo's there; past the edge of a photo the window overhangs, its edge's repeated, which
+    ``local.raw_maps`` sets to 0 with the terms), or None where a window is not on the grid."""
     step, side, cuts = windows.align, windows.window, []
+    places = side // step
     for index in chosen:
         top, left = windows.kept(index)[:2]
-        if step <= 1 or top % step or left % step or side % step or top + side > windows.height or left + side > windows.width:
+        if step <= 1 or top % step or left % step or side % step:
             return None
-        cuts.append(moments[0, :, top // step : (top + side) // step, left // step : (left + side) // step])
+        cut = moments[0, :, top // step : top // step + places, left // step : left // step + places]
+        short = (places - cut.shape[-1], places - cut.shape[-2])
+        cuts.append(F.pad(cut[None], (0, short[0], 0, short[1]), mode="replicate")[0] if any(short) else cut)
     return torch.stack(cuts)
 
 
