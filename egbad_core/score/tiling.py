@@ -82,19 +82,22 @@ class Windows:
             source = photo if photo.is_floating_point() else photo.float()
             padded = F.pad(source[None], (0, short[0], 0, short[1]), mode="replicate")[0]
             photo = padded if photo.is_floating_point() else padded.round().to(photo.dtype)
-        size, columns = self.window, self.columns
-        origins = [(top, left) for top in self.rows for left in columns]
+        size, origins = self.window, self.origins
         chosen = range(len(origins)) if indices is None else indices
         return torch.stack([photo[:, origins[k][0] : origins[k][0] + size, origins[k][1] : origins[k][1] + size]
                             for k in chosen])
+
+    @property
+    def origins(self) -> list[tuple[int, int]]:
+        """(top, left) of each window, row-major."""
+        return [(top, left) for top in self.rows for left in self.columns]
 
     def shown(self, indices: range | list[int]) -> torch.Tensor | None:
         """(K, window, window) bool: where each window at ``indices`` shows the photo, not the
         padding past its edge; None where every window lies inside it."""
         if self.window <= min(self.height, self.width):
             return None
-        steps = torch.arange(self.window)
-        origins = [(top, left) for top in self.rows for left in self.columns]
+        steps, origins = torch.arange(self.window), self.origins
         return torch.stack([(steps[:, None] + origins[k][0] < self.height) & (steps[None, :] + origins[k][1] < self.width)
                             for k in indices])
 

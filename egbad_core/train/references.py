@@ -15,8 +15,9 @@ from ..model.networks import Networks
 from ..model.references import PatchReference
 from ..score.frame_place import FrameTally, frame_moments, photo_terms, step_of
 from ..score.registration import laid, pose_of, reduced, reduction
+from ..score.local import smoothed
 from ..score.local_reference import build_patch_reference
-from ..score.tensors import smooth, spread_of
+from ..score.tensors import spread_of
 from ..score.tiling import photo_worst, window_starts
 from .fit import fit_inputs
 
@@ -90,8 +91,8 @@ def frame_reference(images: torch.Tensor, settings: Preset, reference: PatchRefe
             pose = pose_of(reduced(images[row][None], factor), template, factor)
             tally.add(*laid(frame_moments(images[row][None], config, normalisation), pose, step, size, to_frame=True))
         framed = replace(reference, frame=tally.statistics(), frame_size=size, frame_template=template)
-        worst = torch.stack([smooth(photo_terms(images[row], normalisation, config, framed).frame[None, None],
-                                    config.map_smoothing).max() for row in held[:PHOTOS_SCORED].tolist()])
+        worst = torch.stack([smoothed(photo_terms(images[row], normalisation, config, framed).frame[None], config, "frame").max()
+                             for row in held[:PHOTOS_SCORED].tolist()])
     return replace(framed, frame_mean=float(worst.mean()), frame_spread=spread_of(worst))
 
 
