@@ -24,7 +24,7 @@ from anomalib.models.image.padim.torch_model import PadimModel
 from PIL import Image
 from sklearn.metrics import roc_auc_score
 
-KINDS = ("scratch", "spot", "crack", "stain", "smear")
+KINDS = ("scratch", "spot", "crack", "stain", "smear", "contamination")  # the last: the second painter's
 MEAN, STD = np.array([0.485, 0.456, 0.406]), np.array([0.229, 0.224, 0.225])  # anomalib's pre-processing
 
 

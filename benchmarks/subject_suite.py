@@ -31,7 +31,7 @@ from egbad_core.score import metrics
 from egbad_core.score.explained import explained, variation_sums
 
 ROOT = Path(__file__).resolve().parent.parent
-KINDS = ("scratch", "spot", "crack", "stain", "smear")
+KINDS = ("scratch", "spot", "crack", "stain", "smear", "contamination")  # the last: the second painter's
 
 
 def per_kind(labels: list[str], scores: np.ndarray) -> dict[str, float | None]:
