@@ -10,6 +10,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+import make_second_painting as second  # noqa: E402
 import make_subjects  # noqa: E402
 import make_textures as paint  # noqa: E402
 from visible import pixel_figures  # noqa: E402
@@ -23,6 +24,43 @@ def test_a_smear_on_a_smooth_surface_changes_nothing_a_spot_does():
     spotted, spot_mask = paint.spot(flat.copy(), rng)
     assert make_subjects.visible_change(flat, smeared, smear_mask > 0.5) == 0.0
     assert make_subjects.visible_change(flat, spotted, spot_mask > 0.5) > 50.0
+
+
+def test_the_second_painter_draws_the_sizes_issue_19_names():
+    """Its defects are the issue's words: lines 2–3 px wide, contamination over 1–2% of the image,
+    a smear a 20–43 px rectangle; each mask covers what changed, nothing outside it changed."""
+    rng = np.random.default_rng(1)
+    surface = np.random.default_rng(2).uniform(0.3, 0.7, (128, 128, 3)).astype(np.float32)
+    for _ in range(6):
+        for kind, painter in second.PAINTERS.items():
+            painted, mask = painter(surface.copy(), rng)
+            changed = np.abs(painted - surface).max(axis=-1) > 0.02  # 5 grey levels
+            inside = mask > 0.5
+            assert changed[inside].mean() > 0.9, kind
+            outside = ~_grown(inside, 6)  # a soft edge reaches a few px at most
+            if kind == "contamination":  # its blur's tail, under a quarter of its strength (as a stain's mask)
+                assert np.abs(painted - surface).max(axis=-1)[outside].max() < 0.1
+            else:
+                assert not (changed & outside).any(), kind
+            area = inside.sum()
+            if kind in ("scratch", "crack"):
+                ends = max(np.ptp(np.nonzero(inside)[0]), np.ptp(np.nonzero(inside)[1]))
+                assert 1.5 <= area / max(ends, 1) <= 4.5 if kind == "scratch" else area > 0, kind
+            if kind == "contamination":
+                assert 0.008 * 128 * 128 <= area <= 0.03 * 128 * 128
+            if kind == "smear":
+                rows, columns = np.nonzero(inside)
+                assert 20 <= np.ptp(rows) + 1 <= 41 and 25 <= np.ptp(columns) + 1 <= 44
+
+
+def _grown(mask: np.ndarray, by: int) -> np.ndarray:
+    grown = mask.copy()
+    for axis in (0, 1):  # a square of 2·by + 1: along one axis, then that along the other
+        along = grown.copy()
+        for shift in range(1, by + 1):
+            along |= np.roll(grown, shift, axis) | np.roll(grown, -shift, axis)
+        grown = along
+    return grown
 
 
 def _image(path: Path, array: np.ndarray) -> None:

@@ -72,7 +72,8 @@ def photo_scoring_task(request: ScoreRequest, photo: torch.Tensor, stop: threadi
     start = time.perf_counter()
     request = request.frozen()  # folded once for the photo's windows (no cost where it was)
     windows, request = photo_windows(request, *photo.shape[-2:], largest)
-    inside = request.inside_of(tuple(photo.shape[-2:]))
+    region = request.inside_of(tuple(photo.shape[-2:]))
+    inside = None if region is None else region.inside
     whole = photo_terms(photo, request.checkpoint.settings.normalisation, request.settings, request.checkpoint.reference)
     stitched = torch.empty(windows.height, windows.width)
     rebuilt = torch.empty(photo.shape[0], windows.height, windows.width, dtype=torch.uint8)

@@ -50,14 +50,14 @@ class ScoreRequest:
         return replace(self, checkpoint=replace(self.checkpoint, networks=folded(self.checkpoint.networks)))
 
     def task(self, pixels: torch.Tensor, keep_images: bool = True, stop: threading.Event | None = None,
-             inside: torch.Tensor | Overlays | None = None) -> Task[Scores | None]:
-        """The scoring task over pixels as loaded, within ``inside`` where given (``inside_of``), or
-        with a photo's windows' ``Overlays`` (``run.photos``)."""
-        return scores_task(self.checkpoint, pixels, self.method, self.settings, keep_images, stop, inside)
+             over: Overlays | None = None) -> Task[Scores | None]:
+        """The scoring task over pixels as loaded, with what lies over them where given: the region
+        of interest (``inside_of``), or a photo's windows' cuts (``run.photos``)."""
+        return scores_task(self.checkpoint, pixels, self.method, self.settings, keep_images, stop, over)
 
-    def inside_of(self, shape: tuple[int, int]) -> torch.Tensor | None:
+    def inside_of(self, shape: tuple[int, int]) -> Overlays | None:
         """The region of interest laid over images of ``shape`` (height, width); None where there is none."""
-        return None if self.region is None else torch.from_numpy(self.region.at(shape))
+        return None if self.region is None else Overlays(torch.from_numpy(self.region.at(shape)))
 
     def stats(self) -> ScoreStats | None:
         """The training statistics that describe these scores (None where none do)."""

@@ -138,8 +138,7 @@ def score_one(request: ScoreRequest, images: ImageSet, stop: threading.Event | N
     if request.checkpoint.networks.config.full_resolution:
         scores = yield from photo_scores_task(request, images.pixels, stop)
     else:
-        inside = request.inside_of(tuple(images.pixels.shape[-2:]))
-        scores = yield from request.task(images.pixels, True, stop, inside)
+        scores = yield from request.task(images.pixels, True, stop, request.inside_of(tuple(images.pixels.shape[-2:])))
     return None if scores is None else request.detection(images, scores)
 
 

@@ -22,15 +22,14 @@ T = TypeVar("T")
 
 def scores_task(checkpoint: Checkpoint, pixels: torch.Tensor, method: str, config: ScoreConfig,
                 keep_images: bool = True, stop: threading.Event | None = None,
-                inside: torch.Tensor | Overlays | None = None) -> Task[Scores | None]:
+                over: Overlays | None = None) -> Task[Scores | None]:
     """The scoring task of ``method`` (egbad: the checkpoint's kind of model; anogan) over pixels
-    as loaded; ``inside``, a region of interest or a photo's windows' ``Overlays``, for a patch
-    model's maps only."""
+    as loaded; ``over``, a region of interest or a photo's windows' cuts, for a patch model's maps
+    only."""
     networks, normalisation = checkpoint.networks, checkpoint.settings.normalisation
     if method == "egbad" and networks.config.patch_model:
-        task = patch_scoring_task(networks, pixels, normalisation, config, checkpoint.reference, keep_images, stop,
-                                  inside if isinstance(inside, Overlays) else Overlays(inside))
-    elif inside is not None:
+        task = patch_scoring_task(networks, pixels, normalisation, config, checkpoint.reference, keep_images, stop, over)
+    elif over is not None:
         raise ValueError("a region of interest needs a patch model's maps")
     elif method == "egbad":
         task = scoring_task(networks, pixels, normalisation, config, checkpoint.reference, keep_images, stop)
