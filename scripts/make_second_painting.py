@@ -135,23 +135,13 @@ def repaint(name: str, photos: Path, first: Path, out: Path, test: int, seed: in
     if not (source / "train").is_dir():
         raise FileNotFoundError(f"{source} has no train folder; make it with scripts/make_subjects.py first")
     rng = np.random.default_rng([seed, zlib.crc32(("second " + name).encode())])
-    if subject.kind == "aligned":
-        fixture = make_subjects.Fixture(subject, photos)
-        view = lambda: fixture.view(rng)  # noqa: E731
-    else:
-        canvas = make_subjects.texture_canvas(subject, photos, make_subjects.TEXTURE_SIDE * 2)
-        side = make_subjects.TEXTURE_SIDE
-
-        def view() -> np.ndarray:
-            y, x = rng.integers(0, canvas.shape[0] - side), rng.integers(0, canvas.shape[1] - side)
-            return canvas[y : y + side, x : x + side].copy()
-
+    _, view = make_subjects.views(subject, photos, rng)
     folder = out / name
     (folder / "test").mkdir(parents=True, exist_ok=True)
     for linked in ("train", "test/good"):
         if not (folder / linked).exists():
             (folder / linked).symlink_to((source / linked).resolve(), target_is_directory=True)
-    gray = Image.open(next((source / "train" / "good").iterdir())).mode == "L"
+    gray = make_subjects.is_gray(subject)
     changes = []
     for i in range(test):
         kind = KINDS[i % len(KINDS)]

@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import sys
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -90,22 +91,12 @@ def make_subject(subject: Subject, photos: Path, out: Path, train: int, test: in
     """One MVTec-layout folder: train/good, test/good, test/<defect>, ground_truth/<defect>; its
     images ``side`` px a side (default: PART_SIDE for parts, TEXTURE_SIDE for textures)."""
     rng = np.random.default_rng([seed, zlib.crc32(subject.name.encode())])
-    if subject.kind == "aligned":
-        fixture = Fixture(subject, photos, side or PART_SIDE)
-        side, image = fixture.side, lambda: fixture.view(rng)
-    else:
-        canvas = texture_canvas(subject, photos, (side or TEXTURE_SIDE) * 2)
-        side = side or TEXTURE_SIDE
-
-        def image() -> np.ndarray:
-            y, x = rng.integers(0, canvas.shape[0] - side), rng.integers(0, canvas.shape[1] - side)
-            return canvas[y : y + side, x : x + side].copy()
-
+    side, image = views(subject, photos, rng, side)
     paint.CROP = side  # the painters draw in the image's own pixels
     folder = out / subject.name
     for sub in ("train/good", "test/good", *(f"test/{d}" for d in paint.DEFECTS), *(f"ground_truth/{d}" for d in paint.DEFECTS)):
         (folder / sub).mkdir(parents=True, exist_ok=True)
-    gray = subject.package == "krita-data" or subject.path.endswith("box.png")  # gray photographs stay gray
+    gray = is_gray(subject)
     for i in range(train):
         paint._save(image(), folder / "train" / "good" / f"{i:03d}.png", gray)
     for i in range(test):
@@ -120,6 +111,28 @@ def make_subject(subject: Subject, photos: Path, out: Path, train: int, test: in
         changes.append(f"test/{kind}/{i:03d}.png,{kind},{visible_change(clean, damaged, mask > 0.5):.2f}")
     (folder / CHANGES_FILE).write_text("file,kind,change\n" + "\n".join(changes) + "\n")
     return folder
+
+
+def views(subject: Subject, photos: Path, rng: np.random.Generator,
+          side: int | None = None) -> tuple[int, Callable[[], np.ndarray]]:
+    """The images' side and a new view of the subject on each call: a random crop of a texture, the
+    part in its fixture again (``side`` default: PART_SIDE for parts, TEXTURE_SIDE for textures)."""
+    if subject.kind == "aligned":
+        fixture = Fixture(subject, photos, side or PART_SIDE)
+        return fixture.side, lambda: fixture.view(rng)
+    canvas = texture_canvas(subject, photos, (side or TEXTURE_SIDE) * 2)
+    side = side or TEXTURE_SIDE
+
+    def crop() -> np.ndarray:
+        y, x = rng.integers(0, canvas.shape[0] - side), rng.integers(0, canvas.shape[1] - side)
+        return canvas[y : y + side, x : x + side].copy()
+
+    return side, crop
+
+
+def is_gray(subject: Subject) -> bool:
+    """Whether the subject's photograph is gray, and its images are saved so."""
+    return subject.package == "krita-data" or subject.path.endswith("box.png")
 
 
 def visible_change(clean: np.ndarray, damaged: np.ndarray, inside: np.ndarray) -> float:

@@ -160,10 +160,10 @@ def raw_maps(networks: Networks, x: torch.Tensor, config: ScoreConfig, memory: t
         else:
             moment_far = upsample(nearest_map(moments, moment_memory), size)
     lined = line_map(x, config.line_length, line_statistics) if config.line_length and line_statistics is not None else None
-    terms = [residual, far, moment_far, same, lined, over.frame]
+    terms, region = [residual, far, moment_far, same, lined, over.frame], over.inside
     if over.shown is not None:
         terms = [None if t is None else t.masked_fill(~over.shown, 0.0) for t in terms]
-    region = over.inside if over.shown is None else over.shown if over.inside is None else over.shown & over.inside
+        region = over.shown if region is None else over.shown & region
     return RawMaps(reconstruction, *terms, region)
 
 
