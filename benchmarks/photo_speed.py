@@ -8,10 +8,11 @@ dropped in turn, as ``egbad detect`` holds one photo at a time.
 
     python benchmarks/photo_speed.py [--photos 5] [--height 3000] [--width 4096] [--device cpu|cuda]
 
-Three ways in one run: the texture model as shipped (the windows share the photo's moments, taken
+Four ways in one run: the texture model as shipped (the windows share the photo's moments, taken
 once), the same with each window taking its own moments (the way before the twelfth session: the
-baseline of the ratio), and an aligned-part model, which also compares each place with the frame's
-same place (``score/frame_place.py``; its frame from photos like those scored).
+baseline of the ratio), the same without the line term (before the fifteenth session), and an
+aligned-part model, which also compares each place with the frame's same place
+(``score/frame_place.py``; its frame from photos like those scored) and has no line term.
 
 With ``--files DIR`` the photos are written there as JPEG files first and scored by ``egbad detect``
 in a child process, as a user runs it (decoding, thumbnails, pixel samples, results files): its
@@ -82,9 +83,17 @@ def _timed(request: ScoreRequest, args: argparse.Namespace) -> tuple[float, list
     return scoring, rates
 
 
-def _aligned(request: ScoreRequest, height: int, width: int) -> ScoreRequest:
-    """The request's model as an aligned-part model's: a frame of photos of this size beside its banks."""
+def _without_lines(request: ScoreRequest) -> ScoreRequest:
+    """The request's model without the line term (a texture's; ``auto`` gives aligned parts none)."""
     checkpoint = request.checkpoint
+    settings = replace(checkpoint.settings, score=replace(checkpoint.settings.score, line_length=0))
+    return ScoreRequest(replace(checkpoint, settings=settings)).frozen()
+
+
+def _aligned(request: ScoreRequest, height: int, width: int) -> ScoreRequest:
+    """The request's model as an aligned-part model's: a frame of photos of this size beside its
+    banks, and no line term, as ``auto`` sets them."""
+    checkpoint = _without_lines(request).checkpoint
     settings = checkpoint.settings
     tally = FrameTally()
     for index in range(3):
@@ -117,6 +126,7 @@ def main() -> int:
     scoring, rates = _timed(request, args)
     with patch.object(tiling, "_moment_cuts", lambda *_: None):
         own, _ = _timed(request, args)
+    plain, _ = _timed(_without_lines(request), args)
     aligned, _ = _timed(_aligned(request, args.height, args.width), args)
     total = args.photos * args.height * args.width / 1e6
     figures = {"photo": f"{args.width}×{args.height}", "photos": args.photos, "window": windows.window,
@@ -124,6 +134,7 @@ def main() -> int:
                "megapixels/s": round(total / scoring, 2),
                "best photo megapixels/s": round(max(rates), 2),
                "megapixels/s, each window its own moments": round(total / own, 2),
+               "megapixels/s without the line term": round(total / plain, 2),
                "aligned megapixels/s (same place of the frame)": round(total / aligned, 2),
                "peak RSS MB": round(_peak_rss_mb()), "peak RSS before the photos MB": round(before),
                "device": args.device, "threads": torch.get_num_threads(),

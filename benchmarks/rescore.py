@@ -6,7 +6,7 @@ image AUROC, each defect kind's, and each term's own AUROC (its map smoothed and
 units, the image's worst place), which shows what a combination of terms gains or loses.
 
     python benchmarks/rescore.py --texture-root /tmp/subj --keep /tmp/ck --subjects rock,reptile
-                                 [--set score.line_length=31 ...] [--seed 0]
+                                 [--set score.line_length=9 ...] [--seed 0]
 
 The checkpoints are quality.py's ``--keep`` ones (DIR/<subject>_<seed>.pt).
 """
@@ -75,7 +75,7 @@ def _term_maps(checkpoint, pixels: torch.Tensor, settings) -> dict[str, np.ndarr
     with torch.inference_mode():
         for _, batch in batches(pixels, 8):
             x = networks.layout(settings.normalisation.apply(batch))
-            raw = raw_maps(networks, x, score, reference.features, reference.moments, place_bank, reference.lines)
+            raw = raw_maps(networks, x, score, reference.features, reference.moments, place_bank, reference.line_bank)
             for name in TERMS:
                 values = getattr(raw, name)
                 if values is None:

@@ -153,7 +153,9 @@ def test_a_photo_model_exports_for_one_photo_size_and_the_readmes_lines_score_as
     assert main(["detect", "--checkpoint", str(path), "--data", str(root), "--out-dir", str(tmp_path / "d"), "--quiet"]) == 0
     rows = (tmp_path / "d" / "scores.csv").read_text().splitlines()
     app_score = float(next(r for r in rows if r.startswith("test/spot/000.png")).split(",")[5])
-    assert float(spoken["score"][0]) == pytest.approx(app_score, rel=1e-4)
+    # egbad detect searches a photo's windows in groups, a place's distance never below the truth
+    # (score/nearest.py, README: up to 0.2% on a score); the export's own check above is exact
+    assert app_score * (1 - 2e-3) <= float(spoken["score"][0]) <= app_score * (1 + 1e-4)
     odd = np.zeros((1, 1, 280, 500), np.float32)  # a photo of another size: onnxruntime names the one it takes
     with pytest.raises(Exception, match=r"Expected: 300"):
         ort.InferenceSession(str(tmp_path / "exported" / "model.onnx")).run(None, {"pixels": odd})

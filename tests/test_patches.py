@@ -190,7 +190,9 @@ def test_auto_picks_the_patch_preset_from_96_px_and_the_same_place_for_aligned_p
     assert session.choose_automatically(session.parse_source("demo")).name == "default"
     preset, reason = session.choose_preset("auto", source=session.parse_source(str(texture)))
     assert preset.name == "patch" and preset.model.working_size == 128 and reason.startswith("Preset auto: patch")
-    assert not preset.score.same_place
+    assert not preset.score.same_place and preset.score.line_length == 7  # a surface's even lines
+    parts, _ = session.choose_preset("auto", source=session.parse_source(str(tmp_path / "aligned")))
+    assert parts.score.same_place and parts.score.line_length == 0  # the same place instead
 
 
 def test_local_moments_are_each_windows_mean_and_spread_on_a_half_window_grid():

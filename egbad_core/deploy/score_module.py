@@ -58,7 +58,7 @@ class ScoreModule(nn.Module):
     def _patch_maps(self, x: torch.Tensor, over: Overlays | None = None) -> torch.Tensor:
         reference = self.reference
         raw = raw_maps(self.networks, x, self.config, reference.features, reference.moments, self.place_bank,
-                       reference.lines, over)
+                       reference.line_bank, over)
         return local_maps(raw, reference, self.config)[2]
 
     def _photo(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

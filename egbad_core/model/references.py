@@ -98,10 +98,12 @@ class PatchReference:
     places: torch.Tensor | None = None
     place_mean: float = 0.0
     place_spread: float = 1.0
-    # (2, D) textures: each line direction's mean and spread over the training images (score/lines.py)
+    # (2, D) textures: each line direction's mean and spread over the training images (score/lines.py),
+    # and (L, D) the coreset of training places' lines in those units
     lines: torch.Tensor | None = None
     line_mean: float = 0.0
     line_spread: float = 1.0
+    line_memory: torch.Tensor | None = None
     # (2, D, h, w) aligned photos: each place of the frame's moments, their mean and spread over the
     # bank photos (score/frame_place.py), for photos of ``frame_size`` (height, width) only
     frame: torch.Tensor | None = None
@@ -120,9 +122,10 @@ class PatchReference:
         if self.places is not None:  # half precision: 150 images' places at 256 px are 11 MB, not 22
             payload["places"] = self.places.half()
             payload["place_stats"] = torch.tensor([self.place_mean, self.place_spread], dtype=torch.float64)
-        if self.lines is not None:
-            payload["lines"] = self.lines
-            payload["line_stats"] = torch.tensor([self.line_mean, self.line_spread], dtype=torch.float64)
+        if self.lines is not None:  # "even_": the fifteenth session's even contrast (an older "lines" is not read)
+            payload["even_lines"] = self.lines
+            payload["even_line_bank"] = self.line_memory
+            payload["even_line_stats"] = torch.tensor([self.line_mean, self.line_spread], dtype=torch.float64)
         if self.frame is not None:  # half precision, as the places: 2,048-px photos' are 19 MB, not 38
             payload["frame"] = self.frame.half()
             payload["frame_stats"] = torch.tensor([self.frame_mean, self.frame_spread, *self.frame_size], dtype=torch.float64)
@@ -144,12 +147,16 @@ class PatchReference:
                 raise ValueError("its same-place moments are not a stack of training images' places")
             mean, spread = (float(v) for v in payload["place_stats"].tolist())
             reference = replace(reference, places=places.float(), place_mean=mean, place_spread=spread)
-        lines = payload.get("lines")
+        # An older opt-in line term's statistics ("lines") measured the contrast alone, which the
+        # line term no longer gives: such a checkpoint scores without it.
+        lines = payload.get("even_lines")
         if lines is not None:
-            if lines.dim() != 2 or lines.shape[0] != 2 or "line_stats" not in payload:
-                raise ValueError("its line statistics are not each direction's mean and spread")
-            mean, spread = (float(v) for v in payload["line_stats"].tolist())
-            reference = replace(reference, lines=lines.float(), line_mean=mean, line_spread=spread)
+            bank = payload.get("even_line_bank")
+            if (lines.dim() != 2 or lines.shape[0] != 2 or "even_line_stats" not in payload or bank is None
+                    or bank.dim() != 2 or bank.shape[1] != lines.shape[1]):
+                raise ValueError("its line statistics are not each direction's mean and spread with a bank of places")
+            mean, spread = (float(v) for v in payload["even_line_stats"].tolist())
+            reference = replace(reference, lines=lines.float(), line_mean=mean, line_spread=spread, line_memory=bank.float())
         frame = payload.get("frame")
         if frame is not None:
             if frame.dim() != 4 or frame.shape[0] != 2 or "frame_stats" not in payload:
@@ -165,4 +172,10 @@ class PatchReference:
             return t.to(device) if t is not None else None
 
         return replace(self, features=self.features.to(device), moments=moved(self.moments), places=moved(self.places),
-                       lines=moved(self.lines), frame=moved(self.frame), frame_template=moved(self.frame_template))
+                       lines=moved(self.lines), line_memory=moved(self.line_memory), frame=moved(self.frame),
+                       frame_template=moved(self.frame_template))
+
+    @property
+    def line_bank(self) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """The line term's directions' units and bank of places, as ``score.lines.line_map`` takes them."""
+        return None if self.lines is None else (self.lines, self.line_memory)

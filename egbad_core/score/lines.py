@@ -1,17 +1,23 @@
-"""Thin straight lines on a fine grain: the patch scorer's third description of a place.
+"""Thin straight lines on a busy surface: the patch scorer's third description of a place.
 
-A 1–3 px scratch on a surface whose own grain is as fine and as dark (paper's fibres) changes no
-8-px window's moments more than the grain does, and D sees 4×4 px at a time. What tells it apart
-is that it runs straight for tens of pixels, where the grain does not: the mean of the pixels
-along a line of ``length`` px, less the mean of the two lines ``FLANK`` px beside it, averages the
-grain away (its noise falls as the square root of the length) and keeps the scratch whole. Each
-of ``ORIENTATIONS`` directions is measured in its own spread over the training images, so a grain
-that runs one way (wood, fibres) is as normal as it is there; a place's value is its most unusual
-direction. The filters run as products in the frequency domain: 12 filters of 31×31 px cost two
-FFTs an image, where a convolution took 190 million multiplications at 128 px.
+A 2–3 px scratch of a mid tone on a surface whose own grain is as fine and as contrasted (rock's
+ridges, paper's fibres) changes no 8-px window's moments more than the grain does, and D sees 4×4
+px at a time. What tells it apart is that it runs straight and even: along a line of ``length`` px
+its tone barely changes, where a ridge of the surface, as bright, varies along its run. So each
+pixel and each of ``ORIENTATIONS`` directions gets the mean along the line less the mean of the
+two lines ``FLANK`` px beside it, over the spread of the pixels along the line (plus ``FLOOR``):
+a contrast held evenly along the line. Each direction is measured in its own units over the
+training images, a place every 2 px described by its 12 directions, and a place's value is its
+distance to the nearest training place's (a coreset bank, as the other terms'): a grain whose even
+lines run one way (bark's grooves) is normal where it is, a line across it is not. The filters run
+as one convolution of the gray and its square.
 
-Opt-in (``ScoreConfig.line_length``): on the report half it found more of paper's 1-px scratches
-(0.61 → 0.73) and cost raindrops' soft stains (0.86 → 0.79), one more term in the maximum.
+Issue 19, on the tuning half's textures with the second painter's mid-tone scratches (rock's 0.84,
+the weakest): the contrast alone (the line less its flanks, any length 9–31) found them no better
+(0.81); over the spread along a 7-px line, each place at its most unusual direction, 0.92, but on
+the report half bark's grooves made its cracks 0.85 → 0.73; against the bank of places, rock's
+scratches 0.99, the tuning half's mean 0.961 → 0.974 (benchmarks/RESULTS.md, fifteenth session).
+Checkpoints written before it have no line bank and score without it.
 """
 
 from __future__ import annotations
@@ -22,25 +28,36 @@ import math
 import torch
 import torch.nn.functional as F
 
+from .nearest import nearest_map
+
 ORIENTATIONS = 12  # directions, 15° apart: a 31-px line off by 7.5° strays 2 px at its ends
 FLANK = 3  # px between the line and each flank it is compared with (2 px let a 2-px line into both)
+# Added to the spread along a line before the contrast is divided by it, in the networks' units
+# (the patch preset's: 2% of the pixel range): an even line's spread is near 0, and a flat part of
+# the surface's contrast is as near; 1–4% did alike on the tuning half, 6% found fewer scratches.
+FLOOR = 0.04
+BANK_SIZE = 4096  # training places a reference keeps (greedy coreset), as many as the moments' bank
+BAND_PIXELS = 16_384  # pixels of an image whose responses are computed at once (rows of it, whole)
 
 
 @functools.lru_cache(maxsize=8)
-def ridge_kernels(length: int) -> torch.Tensor:
-    """(ORIENTATIONS, S, S) zero-sum filters: a 1-px line of ``length`` px through the centre, less
-    the mean of its two flanks; S = 2·(length // 2) + 1. Each line is drawn with bilinear weights, so a
-    slanted line weighs the pixels it crosses as an axis-aligned one does."""
+def line_kernels(length: int) -> torch.Tensor:
+    """(2, ORIENTATIONS, S, S): each direction's mean along a 1-px line of ``length`` px through the
+    centre, and that line less the mean of its two flanks (zero-sum); S = 2·(length // 2) + 1. Each
+    line is drawn with bilinear weights, so a slanted line weighs the pixels it crosses as an
+    axis-aligned one does."""
     reach = length // 2
     side = 2 * reach + 1
-    kernels = torch.zeros(ORIENTATIONS, side, side, dtype=torch.float64)
+    kernels = torch.zeros(2, ORIENTATIONS, side, side, dtype=torch.float64)
     steps = torch.linspace(-reach, reach, 4 * length, dtype=torch.float64)
     for k in range(ORIENTATIONS):
         angle = math.pi * k / ORIENTATIONS
         along, across = (math.cos(angle), math.sin(angle)), (-math.sin(angle), math.cos(angle))
         for offset, weight in ((0.0, 1.0), (FLANK, -0.5), (-FLANK, -0.5)):
             line = _drawn(reach + steps * along[0] + offset * across[0], reach + steps * along[1] + offset * across[1], side)
-            kernels[k] += weight * line / line.sum()
+            kernels[1, k] += weight * line / line.sum()
+            if not offset:
+                kernels[0, k] = line / line.sum()
     return kernels.float()
 
 
@@ -56,45 +73,39 @@ def _drawn(xs: torch.Tensor, ys: torch.Tensor, side: int) -> torch.Tensor:
     return image.view(side, side)
 
 
-@functools.lru_cache(maxsize=16)
-def _spectra(length: int, height: int, width: int, device: str) -> torch.Tensor:
-    """The kernels' spectra for a frame of height × width, each kernel's centre at the origin."""
-    kernels = ridge_kernels(length)
-    reach = kernels.shape[-1] // 2
-    placed = torch.zeros(ORIENTATIONS, height, width)
-    placed[:, : kernels.shape[-2], : kernels.shape[-1]] = kernels
-    placed = placed.roll((-reach, -reach), dims=(-2, -1))
-    return torch.fft.rfft2(placed).to(device)
+@functools.lru_cache(maxsize=8)
+def _weights(length: int, device: str) -> torch.Tensor:
+    """(3·ORIENTATIONS, 2, S, S) one convolution's weights over the gray and its square: the means
+    along the lines (of the gray, then of its square) and the lines less their flanks (of the gray)."""
+    along, ridge = line_kernels(length)
+    weights = torch.zeros(3 * ORIENTATIONS, 2, *along.shape[-2:])
+    weights[:ORIENTATIONS, 0], weights[ORIENTATIONS : 2 * ORIENTATIONS, 1], weights[2 * ORIENTATIONS :, 0] = along, along, ridge
+    return weights.to(device)
 
 
 def line_responses(x: torch.Tensor, length: int) -> torch.Tensor:
-    """(N, ORIENTATIONS, H, W) each direction's line-less-flanks mean of the image's gray (the
-    channels' mean) at every pixel; the frame mirrored at its edges."""
+    """(N, ORIENTATIONS, H, W) each direction's even contrast at every pixel of the image's gray (the
+    channels' mean): the line less its flanks over the spread along the line plus ``FLOOR``; the
+    frame mirrored at its edges."""
     gray = x.float().mean(dim=1, keepdim=True)
     reach = length // 2
     if min(gray.shape[-2:]) <= reach:  # too small to mirror: lines that long do not fit it
         return torch.zeros(gray.shape[0], ORIENTATIONS, *gray.shape[-2:], device=x.device)
-    height, width = gray.shape[-2:]
     padded = F.pad(gray, (reach, reach, reach, reach), mode="reflect")
-    # The mirrored frame is the kernel's reach wider on each side, so the circular product wraps
-    # nothing into the pixels kept; zeros beyond it make a size the FFT is quick at (158 px, twice a
-    # prime, took three times as long as 160).
-    frame = (_quick_size(padded.shape[-2]), _quick_size(padded.shape[-1]))
-    padded = F.pad(padded, (0, frame[1] - padded.shape[-1], 0, frame[0] - padded.shape[-2]))
-    spectrum = torch.fft.rfft2(padded) * _spectra(length, *frame, str(x.device))
-    return torch.fft.irfft2(spectrum, s=frame)[..., reach : reach + height, reach : reach + width]
+    weights = _weights(length, str(x.device))
+    # One convolution of the gray and its square, channels last, a band of rows of an image at a
+    # time (its 36 maps stay in the cache), the rest in place: at 256 px a quarter of the time that
+    # products of FFTs took (7 ms an image against 29), a photo's 1,120-px window 113 ms against 196
+    # whole, the kernels being 7 px.
+    height, rows = gray.shape[-2], max(1, BAND_PIXELS // gray.shape[-1])
+    return torch.cat([torch.cat([_even_contrast(image[..., top : min(height, top + rows) + 2 * reach, :], weights)
+                                 for top in range(0, height, rows)], dim=-2) for image in padded.split(1)])
 
 
-def _quick_size(length: int) -> int:
-    """The least size from ``length`` up with no prime factor above 5."""
-    while True:
-        rest = length
-        for p in (2, 3, 5):
-            while rest % p == 0:
-                rest //= p
-        if rest == 1:
-            return length
-        length += 1
+def _even_contrast(padded: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    both = torch.cat([padded, padded.square()], dim=1).contiguous(memory_format=torch.channels_last)
+    mean, mean_square, contrast = F.conv2d(both, weights).chunk(3, dim=1)
+    return contrast / torch.addcmul(mean_square, mean, mean, value=-1.0).clamp_min_(0.0).sqrt_().add_(FLOOR)
 
 
 def line_sums(responses: torch.Tensor) -> torch.Tensor:
@@ -113,8 +124,28 @@ def line_statistics(sums: torch.Tensor) -> torch.Tensor:
     return torch.stack([mean, spread]).float()
 
 
-def line_map(x: torch.Tensor, length: int, statistics: torch.Tensor) -> torch.Tensor:
-    """(N, H, W) each pixel's most unusual direction: the largest |response − mean| / spread."""
-    responses = line_responses(x, length)
+def line_step(height: int, width: int, grid: int) -> int:
+    """Pixels between the places of an image of this size: at most ``grid`` a side, as D's features
+    (2 px at 128 px, 4 at 256, the same in a photo's windows, whose grid grows with them); 0: every pixel."""
+    return max(1, -(-max(height, width) // grid)) if grid else 1
+
+
+def line_places(responses: torch.Tensor, statistics: torch.Tensor, step: int) -> torch.Tensor:
+    """(N, ORIENTATIONS, ⌈H/step⌉, ⌈W/step⌉) each direction's response in its units
+    (``line_statistics``), a place every ``step`` px holding its step×step pixels' value furthest
+    from 0: a 2-px line falls whole into one place whichever way it lies (every second pixel alone
+    found fewer on the tuning half: rock's scratches 0.96 against 0.99)."""
     mean, spread = (s.to(responses.device).view(1, -1, 1, 1) for s in statistics)
-    return ((responses - mean) / spread).abs().amax(dim=1)
+    if step > 1:  # pooled before they are measured, which keeps each block's order: a third less time
+        high, low = F.max_pool2d(responses, step, ceil_mode=True), -F.max_pool2d(-responses, step, ceil_mode=True)
+        high, low = (high - mean) / spread, (low - mean) / spread
+        return torch.where(high.abs() >= low.abs(), high, low)
+    return (responses - mean) / spread
+
+
+def line_map(x: torch.Tensor, length: int, bank: tuple[torch.Tensor, torch.Tensor], grid: int) -> torch.Tensor:
+    """(N, h, w) how far each place's lines lie from the nearest training place's, a place every
+    ``line_step`` px: ``bank`` is the directions' units and the training places (``line_places``),
+    as a reference keeps them."""
+    statistics, memory = bank
+    return nearest_map(line_places(line_responses(x, length), statistics, line_step(*x.shape[-2:], grid)), memory)

@@ -7,11 +7,12 @@ patches (random crops of the images kept at ``working_size``), and every place o
 gets EGBAD's two terms:
 
 * residual: |x − G(E(x))| over overlapping patches, blended, blurred a little;
-* discrimination: how unlike any training place the place looks, measured two ways — the distance
+* discrimination: how unlike any training place the place looks, measured in several ways — the distance
   from D's local features there (its conv stages, side by side) to their nearest neighbour in a
   memory bank of training features, thinned by a greedy k-center coreset as PatchCore does; and the
   same for the pixels' own mean and spread around the place (``score.moment_window``), which find
-  the stains and smears that D's 4×4-pixel view misses. The further out of the two counts.
+  the stains and smears that D's 4×4-pixel view misses; and on textures, thin lines held evenly
+  along their run (``lines.py``), which find a mid-tone scratch on a busy grain. The furthest out counts.
 
 Each term's map is smoothed and measured in units of a held-out training image's worst place, λ
 mixes them, the map is upsampled to the image, and the image's score is its worst place. Those
@@ -137,13 +138,13 @@ class RawMaps:
 
 def raw_maps(networks: Networks, x: torch.Tensor, config: ScoreConfig, memory: torch.Tensor,
              moment_memory: torch.Tensor | None, place_bank: torch.Tensor | None = None,
-             line_statistics: torch.Tensor | None = None, over: Overlays | None = None) -> RawMaps:
+             lines: tuple[torch.Tensor, torch.Tensor] | None = None, over: Overlays | None = None) -> RawMaps:
     """The terms against the banks; the moments only where there is a bank of them (a checkpoint
     written before them has none, whatever the config says); for an aligned set, whose training
     images' places were kept, the moments are measured against the same place's instead of every
     place's: on the tuning half that did as well (fruits 0.984 against 0.983 with both) and the
     bank's search had cost a fifth of the scoring time. ``place_bank``: those places as
-    ``same_place.lay_out`` sets them out. The line term only with ``line_statistics`` (a reference's).
+    ``same_place.lay_out`` sets them out. The line term only with ``lines`` (a reference's ``line_bank``).
     ``over``: photo windows' cuts of the moments and the same-place term taken over their photo; a
     window that overhangs its photo has its terms set to 0 past the photo's edge, so that they are
     blurred as the photo's own edge is when it is scored whole."""
@@ -159,7 +160,7 @@ def raw_maps(networks: Networks, x: torch.Tensor, config: ScoreConfig, memory: t
             same = upsample(place_distance(moments, place_bank), size)
         else:
             moment_far = upsample(nearest_map(moments, moment_memory), size)
-    lined = line_map(x, config.line_length, line_statistics) if config.line_length and line_statistics is not None else None
+    lined = upsample(line_map(x, config.line_length, lines, config.feature_grid), size) if config.line_length and lines else None
     terms, region = [residual, far, moment_far, same, lined, over.frame], over.inside
     if over.shown is not None:
         terms = [None if t is None else t.masked_fill(~over.shown, 0.0) for t in terms]
@@ -249,7 +250,7 @@ def patch_scoring_task(
             x = networks.layout(normalisation.apply(batch.to(device, non_blocking=True)))
             rows = slice(done - len(batch), done)
             cuts = _batch_cuts(over, rows, device)
-            raw = raw_maps(networks, x, config, reference.features, reference.moments, place_bank, reference.lines, cuts)
+            raw = raw_maps(networks, x, config, reference.features, reference.moments, place_bank, reference.line_bank, cuts)
             reconstruction = raw.reconstruction
             r, d, maps = local_maps(raw, reference, config)
             if cuts.inside is not None:

@@ -16,7 +16,8 @@ from ..config import Normalisation, ScoreConfig, autocast
 from ..model.inference import folded
 from ..model.networks import Networks
 from ..model.references import PatchReference
-from .lines import line_responses, line_statistics, line_sums
+from .lines import BANK_SIZE as LINE_BANK_SIZE
+from .lines import line_places, line_responses, line_statistics, line_step, line_sums
 from .local import image_scores, local_features, local_maps, raw_maps, smoothed
 from .moments import moments_of
 from .same_place import lay_out
@@ -76,13 +77,7 @@ def build_patch_reference(
     ``thorough`` chooses the banks by greedy coreset (a run's last checkpoint, and a stopped one);
     otherwise a random sample, some seconds quicker, for the checkpoints written along the way."""
     generator = torch.Generator().manual_seed(seed)
-    count = images.shape[0]
-    if held_last:
-        bank_images, held_images = images[: count - held_last], images[count - held_last :]
-    else:
-        order = torch.randperm(count, generator=generator)[: min(count, config.reference_images)]
-        held = max(1, int(round(len(order) * HELD_OUT)))
-        bank_images, held_images = images[order[held:]], images[order[:held]]
+    bank_images, held_images = _split(images, config, held_last, generator)
     device = networks.device
     networks = folded(networks)
     size = max(1, config.batch_size // 16)
@@ -97,10 +92,13 @@ def build_patch_reference(
     def places(described: torch.Tensor) -> torch.Tensor:
         return distinct_places(described, each, seed if thorough else None, generator)
 
+    def prepared(batch: torch.Tensor) -> torch.Tensor:
+        return networks.layout(normalisation.apply(batch.to(device)))
+
     with torch.inference_mode(), autocast(device.type, config.mixed_precision):
         features, moments, aligned, lined = [], [], [], None
         for _, batch in batches(bank_images, size):
-            x = networks.layout(normalisation.apply(batch.to(device)))
+            x = prepared(batch)
             features.append(places(local_features(networks, x, config.stages, config.feature_grid)))
             if config.line_length:
                 sums = line_sums(line_responses(x, config.line_length))
@@ -115,17 +113,32 @@ def build_patch_reference(
         moment_memory = bank(moments, config.moment_memory_size) if moments else None
         same = torch.cat(aligned) if aligned else None
         place_bank = lay_out(same) if same is not None else None
-        lines = line_statistics(lined) if lined is not None else None
-        held_maps = [raw_maps(networks, networks.layout(normalisation.apply(batch.to(device))), config, memory,
-                              moment_memory, place_bank, lines) for _, batch in batches(held_images, size)]
+        lines = None
+        if lined is not None:  # a second pass: the places are measured in the directions' units
+            statistics, step = line_statistics(lined), line_step(*bank_images.shape[-2:], config.feature_grid)
+            lines = (statistics, bank([places(line_places(line_responses(prepared(batch), config.line_length), statistics, step))
+                                       for _, batch in batches(bank_images, size)], LINE_BANK_SIZE))
+        held_maps = [raw_maps(networks, prepared(batch), config, memory, moment_memory, place_bank, lines)
+                     for _, batch in batches(held_images, size)]
     reference = _assembled(held_maps, config, memory, moment_memory, same, lines)
     on_device = reference.to(device)
     scores = torch.cat([image_scores(local_maps(m, on_device, config)[2], config) for m in held_maps])
     return reference, scores.double().cpu().numpy()
 
 
+def _split(images: torch.Tensor, config: ScoreConfig, held_last: int,
+           generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """The images the banks are chosen from, and those held out of them for the units."""
+    count = images.shape[0]
+    if held_last:
+        return images[: count - held_last], images[count - held_last :]
+    order = torch.randperm(count, generator=generator)[: min(count, config.reference_images)]
+    held = max(1, int(round(len(order) * HELD_OUT)))
+    return images[order[held:]], images[order[:held]]
+
+
 def _assembled(held_maps: list, config: ScoreConfig, memory: torch.Tensor, moment_memory: torch.Tensor | None,
-               same: torch.Tensor | None, lines: torch.Tensor | None) -> PatchReference:
+               same: torch.Tensor | None, lines: tuple[torch.Tensor, torch.Tensor] | None) -> PatchReference:
     """The reference record: each bank with its term's units from the held-out images' maps."""
     worst = {name: _worst_places([getattr(m, name).float() for m in held_maps], config, name)
              for name in ("residual", "features", "moments", "same_place", "lines") if getattr(held_maps[0], name) is not None}
@@ -137,7 +150,8 @@ def _assembled(held_maps: list, config: ScoreConfig, memory: torch.Tensor, momen
         reference = replace(reference, places=same.cpu(), place_mean=worst["same_place"][0],
                             place_spread=worst["same_place"][1])
     if lines is not None:
-        reference = replace(reference, lines=lines.cpu(), line_mean=worst["lines"][0], line_spread=worst["lines"][1])
+        reference = replace(reference, lines=lines[0].cpu(), line_memory=lines[1].cpu(), line_mean=worst["lines"][0],
+                            line_spread=worst["lines"][1])
     return reference
 
 
