@@ -122,7 +122,7 @@ class PatchReference:
         if self.places is not None:  # half precision: 150 images' places at 256 px are 11 MB, not 22
             payload["places"] = self.places.half()
             payload["place_stats"] = torch.tensor([self.place_mean, self.place_spread], dtype=torch.float64)
-        if self.lines is not None:  # "even_": the fifteenth session's even contrast (an older "lines" is not read)
+        if self.lines is not None:  # "even_": the contrast over its spread along the line (an older "lines" is not read)
             payload["even_lines"] = self.lines
             payload["even_line_bank"] = self.line_memory
             payload["even_line_stats"] = torch.tensor([self.line_mean, self.line_spread], dtype=torch.float64)

@@ -16,7 +16,8 @@ Issue 19, on the tuning half's textures with the second painter's mid-tone scrat
 the weakest): the contrast alone (the line less its flanks, any length 9–31) found them no better
 (0.81); over the spread along a 7-px line, each place at its most unusual direction, 0.92, but on
 the report half bark's grooves made its cracks 0.85 → 0.73; against the bank of places, rock's
-scratches 0.99, the tuning half's mean 0.961 → 0.974 (benchmarks/RESULTS.md, fifteenth session).
+scratches 1.00, the tuning half's textures 0.961 → 0.981, and then on the report half bark's
+scratches 0.76 → 0.93, paper's 0.71 → 1.00 (benchmarks/RESULTS.md, fifteenth session).
 Checkpoints written before it have no line bank and score without it.
 """
 
@@ -30,7 +31,7 @@ import torch.nn.functional as F
 
 from .nearest import nearest_map
 
-ORIENTATIONS = 12  # directions, 15° apart: a 31-px line off by 7.5° strays 2 px at its ends
+ORIENTATIONS = 12  # directions, 15° apart: a 7-px line off by 7.5° strays under half a pixel at its ends
 FLANK = 3  # px between the line and each flank it is compared with (2 px let a 2-px line into both)
 # Added to the spread along a line before the contrast is divided by it, in the networks' units
 # (the patch preset's: 2% of the pixel range): an even line's spread is near 0, and a flat part of
