@@ -87,7 +87,7 @@ def _without_lines(request: ScoreRequest) -> ScoreRequest:
     """The request's model without the line term (a texture's; ``auto`` gives aligned parts none)."""
     checkpoint = request.checkpoint
     settings = replace(checkpoint.settings, score=replace(checkpoint.settings.score, line_length=0))
-    return ScoreRequest(replace(checkpoint, settings=settings)).frozen()
+    return replace(request, checkpoint=replace(checkpoint, settings=settings))  # its networks already folded
 
 
 def _aligned(request: ScoreRequest, height: int, width: int) -> ScoreRequest:

@@ -35,8 +35,9 @@ def test_an_even_line_stands_out_where_a_ridge_as_bright_that_varies_along_its_r
 
 def _bank(training: torch.Tensor, length: int) -> tuple[torch.Tensor, torch.Tensor]:
     """The directions' units and every training place, as a reference keeps them (less the coreset)."""
-    statistics = lines.line_statistics(lines.line_sums(lines.line_responses(training, length)))
-    places = lines.line_places(lines.line_responses(training, length), statistics, 2)
+    responses = lines.line_responses(training, length)
+    statistics = lines.line_statistics(lines.line_sums(responses))
+    places = lines.line_places(responses, statistics, 2)
     return statistics, places.permute(0, 2, 3, 1).reshape(-1, lines.ORIENTATIONS)
 
 
