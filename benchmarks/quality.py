@@ -52,6 +52,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import baselines as simple  # noqa: E402
+from subjects import HALVES  # noqa: E402
 from egbad_core import session
 from egbad_core.score import metrics  # noqa: E402
 from egbad_core.events import run_to_end  # noqa: E402
@@ -183,7 +184,7 @@ def main() -> int:
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "out" / "quality.json"))
     parser.add_argument("--no-baselines", action="store_true")
     parser.add_argument("--suite", choices=("digits", "textures", "subjects"), default="digits")
-    parser.add_argument("--half", choices=("tuning", "report"), default="tuning", help="subjects suite: which half")
+    parser.add_argument("--half", choices=HALVES, default="tuning", help="subjects suite: which half")
     parser.add_argument("--subjects", help="subjects suite: only these, by name")
     parser.add_argument("--keep", help="subjects suite: a folder to save each trained model in")
     parser.add_argument("--materials", default="bricks,gravel,grass,stone,fabric,wood")

@@ -82,13 +82,27 @@ SUBJECTS: tuple[Subject, ...] = (
     Subject("truchet", GNOME, f"{_GNOME}/truchet-l.webp", "texture", "report", side=512),
     Subject("corrugated", GNOME, f"{_GNOME}/wood-l.webp", "texture", "report", side=512),
     Subject("trinkets", GNOME, f"{_GNOME}/pixels-l.webp", "aligned", "report"),
+    # ---- fresh: chosen in the seventeenth session before anything was scored on them, scored once
+    # with the shipped code and never tuned on; grey surfaces of strong contrast (the blind spot's
+    # kind: reptile's veils) and parts of the kinds the issue names (a printed page, a busy scene, a
+    # product, a soft object in colour)
+    Subject("vegetal", KRITA, f"{_PATTERNS}/20_texture-vegetal.png", "texture", "fresh"),
+    Subject("crackle", KRITA, f"{_PATTERNS}/19_texture-crackle.png", "texture", "fresh"),
+    Subject("chainmail", KRITA, f"{_PATTERNS}/21_texture-chainmail.png", "texture", "fresh"),
+    Subject("woody", KRITA, f"{_PATTERNS}/16_texture-woody.png", "texture", "fresh"),
+    Subject("sudoku", OPENCV, f"{_SAMPLES}/sudoku.png", "aligned", "fresh"),
+    Subject("board", OPENCV, f"{_SAMPLES}/board.jpg", "aligned", "fresh"),
+    Subject("player", OPENCV, f"{_SAMPLES}/messi5.jpg", "aligned", "fresh"),
+    Subject("orange", OPENCV, f"{_SAMPLES}/orange.jpg", "aligned", "fresh"),
 )
+
+HALVES = ("tuning", "report", "fresh")
 
 
 def half(name: str) -> tuple[Subject, ...]:
-    """The subjects of one half, "tuning" or "report"."""
-    if name not in ("tuning", "report"):
-        raise ValueError(f"no half named {name!r}: tuning or report")
+    """The subjects of one half: "tuning", "report" or "fresh" (a last look, never tuned on)."""
+    if name not in HALVES:
+        raise ValueError(f"no half named {name!r}: {', '.join(HALVES)}")
     return tuple(s for s in SUBJECTS if s.half == name)
 
 

@@ -13,7 +13,7 @@ Each test defect image carries one defect of the five kinds of make_textures.py 
 spot, crack, stain, smear), with its mask; sizes are in pixels of the image, so at 256 px a spot is
 8–20 px across, a stain or smear 15–30 px.
 
-    python scripts/make_subjects.py PHOTOS OUT [--half tuning|report|all] [--subjects a,b] [--train 300] [--test 100]
+    python scripts/make_subjects.py PHOTOS OUT [--half tuning|report|fresh|all] [--subjects a,b] [--train 300] [--test 100]
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "benchmarks"))
 
 import make_textures as paint  # noqa: E402
-from subjects import SUBJECTS, Subject  # noqa: E402
+from subjects import HALVES, SUBJECTS, Subject  # noqa: E402
 
 PART_SIDE = 256
 TEXTURE_SIDE = 128  # set for each texture: the painters' module-wide side is left at 256 by a part
@@ -149,7 +149,7 @@ def main(subjects: tuple[Subject, ...] = SUBJECTS, description: str = __doc__, t
     parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("photos", help="where the subjects' Debian packages were extracted")
     parser.add_argument("out")
-    parser.add_argument("--half", choices=("tuning", "report", "all"), default="all")
+    parser.add_argument("--half", choices=(*HALVES, "all"), default="all")
     parser.add_argument("--subjects", help="only these, by name")
     parser.add_argument("--train", type=int, default=train)
     parser.add_argument("--test", type=int, default=test, help="good test images; as many defect images")
