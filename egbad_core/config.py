@@ -211,6 +211,10 @@ class ScoreConfig:
     # weakest kinds up (reptile's stains 0.83 → 0.88, truchet's smears 0.81 → 0.84), wood's smears
     # 0.93 → 0.90. 0 in checkpoints written before it.
     moment_smoothing: float = 0.0
+    # Above 0, the moments also hold each place's tone layout over this many pixels (4×4 cells of
+    # its gray mean, their shape, spread and mean; score/moments.py ``local_shapes``): a veil over a
+    # grey surface of strong contrast. 0 in checkpoints written before it, and for aligned parts.
+    shape_window: int = 0
 
     @property
     def stages(self) -> tuple[int, ...]:
@@ -250,6 +254,8 @@ class ScoreConfig:
             raise EgbadError(f"the feature grid cannot be negative, not {self.feature_grid}.")
         if self.line_length and not 5 <= self.line_length <= 15:  # a convolution: its cost grows as the square
             raise EgbadError(f"the line length must be 0 (off) or 5 to 15 pixels, not {self.line_length}.")
+        if self.shape_window and (not self.moment_window or self.shape_window % 4 or self.shape_window < 8):
+            raise EgbadError(f"the shape window needs the moments and is a multiple of 4 pixels from 8, not {self.shape_window}.")
         if self.same_place and not self.moment_window:
             raise EgbadError("the same-place comparison needs the moments: set a moment window.")
         if self.image_score not in IMAGE_SCORES:
@@ -313,7 +319,7 @@ PATCH_PRESET = Preset(
                   refine_generator=True, refine_feature_weight=0.0),
     score=ScoreConfig(lam=0.9, feature_stages="1", memory_size=4096, map_smoothing=4.0, moment_window=8,
                       moment_detail=True, detail_floor=0.01, coarse_window=32, feature_grid=64,
-                      moment_smoothing=6.0, line_length=7),
+                      moment_smoothing=6.0, line_length=7, shape_window=24),
     normalisation=Normalisation(mean=0.5, std=0.5),
 )
 

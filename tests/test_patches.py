@@ -236,14 +236,14 @@ def test_the_patch_checkpoint_keeps_a_moments_bank_and_one_written_without_it_st
 
     root, source, checkpoint, _, _ = trained
     reference = checkpoint.reference
-    # a gray image's mean, spread and detail over 8 px and over 32
-    assert checkpoint.settings.score.moment_window == 8 and reference.moments.shape[1] == 6 and reference.places is None
+    # a gray image's mean, spread and detail over 8 px and over 32, and its layout over 24 px (18)
+    assert checkpoint.settings.score.moment_window == 8 and reference.moments.shape[1] == 6 + 18 and reference.places is None
     from egbad_core.config import ScoreConfig, from_dict, to_dict
 
     written_before = {k: v for k, v in to_dict(checkpoint.settings.score).items()
-                      if k not in ("detail_floor", "coarse_window")}
+                      if k not in ("detail_floor", "coarse_window", "shape_window")}
     before = from_dict(ScoreConfig, written_before)  # a checkpoint of last week: its banks' three columns
-    assert (before.detail_floor, before.coarse_window) == (0.0, 0)
+    assert (before.detail_floor, before.coarse_window, before.shape_window) == (0.0, 0, 0)
     payload = reference.to_payload()
     again = PatchReference.from_payload(payload)
     assert torch.equal(again.moments, reference.moments) and again.moment_spread == reference.moment_spread

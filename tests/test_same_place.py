@@ -16,7 +16,8 @@ ALIGNED_TINY = replace(
     model=ModelConfig(image_size=16, width=8, latent_size=8, spectral_norm=True, working_size=64),
     train=replace(PATCH_PRESET.train, epochs=1, refine_epochs=1, batch_size=16, crops_per_image=2, device="cpu",
                   preview_images=4),
-    score=replace(PATCH_PRESET.score, memory_size=256, reference_images=16, batch_size=64, same_place=True),
+    score=replace(PATCH_PRESET.score, memory_size=256, reference_images=16, batch_size=64, same_place=True,
+                  shape_window=0),  # as `auto` sets aligned parts
 )
 
 
@@ -153,6 +154,7 @@ def test_auto_compares_aligned_parts_place_by_place_and_says_so(tmp_path):
     preset, reason = session.choose_preset("auto", source=session.parse_source(str(root)))
     assert preset.name == "patch" and preset.score.same_place and preset.model.working_size == 128
     assert preset.score.memory_size == 2048 < PATCH_PRESET.score.memory_size  # the same place finds most there
+    assert preset.score.shape_window == 0 < PATCH_PRESET.score.shape_window  # a surface's bank only
     assert "line up with one another" in reason and "the same place" in reason
 
 
@@ -219,6 +221,51 @@ def test_the_coarse_window_finds_a_stain_whose_every_small_window_looks_like_a_d
     with pytest.raises(EgbadError, match="coarse window"):
         replace(PATCH_PRESET.score, coarse_window=6).validate()
 
+
+
+def test_a_veil_keeps_the_shape_windows_layout_at_a_fraction_of_its_spread_which_no_normal_place_has():
+    from egbad_core.score.moments import SHAPE_FLOOR, local_shapes
+
+    generator = torch.Generator().manual_seed(3)
+    y, x = torch.meshgrid(torch.arange(144), torch.arange(144), indexing="ij")
+    tones = torch.rand(4, 4, generator=generator) * 0.8  # scales of varied tone between dark gaps, every 48 px again
+    scales = torch.where((y % 12 < 2) | (x % 12 < 2), -0.9, tones[y // 12 % 4, x // 12 % 4]).float()
+    surface = (scales + 0.05 * torch.randn(144, 144, generator=generator))[None, None]
+    veiled = surface.clone()
+    veiled[..., 60:96, 60:96] = 0.5 * veiled[..., 60:96, 60:96] + 0.5 * 0.2  # 50% of a mid grey over 36 px
+    plain, after = local_shapes(surface, 24, 4, 36, 36), local_shapes(veiled, 24, 4, 36, 36)
+    assert plain.shape == (1, 18, 36, 36)  # 16 cells' shape, their log spread, their mean
+    inside = (slice(18, 21), slice(18, 21))  # places whose 24-px window lies inside the veil
+    layout = torch.cosine_similarity(after[0, :16][(slice(None), *inside)], plain[0, :16][(slice(None), *inside)], dim=0)
+    assert layout.min() > 0.99  # the same layout (a little flatter: the floor weighs more at half the spread)
+    spread_plain, spread_veiled = (torch.exp(t[0, 16][inside] / 2) - SHAPE_FLOOR for t in (plain, after))
+    assert torch.allclose(spread_veiled, 0.5 * spread_plain, rtol=0.02)  # kept at half its contrast
+    # a normal place's like is 48 px away; no normal place is as near a veiled one
+    normal = plain[0][:, 3:33, 3:33].flatten(1).t()
+    among = torch.cdist(normal, normal).fill_diagonal_(float("inf")).amin(1).max()
+    veil = after[0][(slice(None), *inside)].flatten(1).t()
+    assert torch.cdist(veil, plain[0].flatten(1).t()).amin(1).min() > 3 * among
+
+
+def test_the_shape_windows_cells_are_their_pixels_mean_about_each_place_of_the_moments_grid():
+    from egbad_core.config import ScoreConfig
+    from egbad_core.score.moments import SHAPE_FLOOR, moments_of
+
+    x = torch.rand(2, 3, 64, 48, generator=torch.Generator().manual_seed(4))
+    config = ScoreConfig(moment_window=8, moment_detail=True, detail_floor=0.01, coarse_window=32, shape_window=24)
+    found = moments_of(x, config)
+    assert found.shape == (2, 18 + 18, 16, 12)  # each channel's six moments, then the gray layout's 18
+    gray = x.mean(dim=1)
+    row, column = 7, 5  # a place inside the frame: its window is rows 30−12 … 30+12 (centre 4·7 + 2)
+    window = gray[:, 4 * row + 2 - 12 : 4 * row + 2 + 12, 4 * column + 2 - 12 : 4 * column + 2 + 12]
+    cells = window.reshape(2, 4, 6, 4, 6).mean(dim=(2, 4)).reshape(2, 16)
+    spread = cells.std(dim=1)
+    expected = (cells - cells.mean(dim=1, keepdim=True)) / (spread[:, None] + SHAPE_FLOOR) / 4
+    assert torch.allclose(found[:, 18:34, row, column], expected, atol=1e-4)
+    assert torch.allclose(found[:, 34, row, column], 2 * torch.log(spread + SHAPE_FLOOR), atol=1e-4)
+    assert torch.allclose(found[:, 35, row, column], cells.mean(dim=1), atol=1e-5)
+    with pytest.raises(EgbadError, match="shape window"):
+        replace(PATCH_PRESET.score, shape_window=22).validate()
 
 
 @pytest.mark.parametrize("coarse", [16, 32])

@@ -159,7 +159,7 @@ def raw_maps(networks: Networks, x: torch.Tensor, config: ScoreConfig, memory: t
         if place_bank is not None:  # aligned: the same place's moments, not every place's
             same = upsample(place_distance(moments, place_bank), size)
         else:
-            moment_far = upsample(nearest_map(moments, moment_memory), size)
+            moment_far = upsample(nearest_map(moments, moment_memory, exact=bool(config.shape_window)), size)
     lined = upsample(line_map(x, config.line_length, lines, config.feature_grid), size) if config.line_length and lines else None
     terms, region = [residual, far, moment_far, same, lined, over.frame], over.inside
     if over.shown is not None:

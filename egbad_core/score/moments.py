@@ -95,6 +95,37 @@ def _statistics(pooled: torch.Tensor, c: int, detail: bool, floor: float) -> lis
     return parts
 
 
+SHAPE_CELLS = 4  # a shape window is this many cells a side
+SHAPE_FLOOR = 0.05  # in the networks' units ([-1, 1] for the patch preset): a flat window's spread
+SHAPE_WEIGHT = 2.0  # the shape window's log spread, against its shape and mean
+
+
+def local_shapes(x: torch.Tensor, window: int, step: int, rows: int, columns: int) -> torch.Tensor:
+    """The tone's coarse layout around each place of the moments' grid (``step`` apart, ``rows`` ×
+    ``columns`` of them): the gray mean of each of SHAPE_CELLS² cells of a ``window``-px window,
+    as its shape (the cells less their mean, over their spread), the log of that spread and the
+    mean: (N, SHAPE_CELLS² + 2, rows, columns). A half-transparent veil over a grey surface of
+    strong contrast keeps the surface's pattern at a fraction of its contrast: each 8-px window
+    of it looks like a flatter part of the surface, but the cells' layout is one the surface has
+    only at full contrast (the tuning half's veils: rock 0.79 → 0.90)."""
+    cell = window // SHAPE_CELLS
+    gray = x.mean(dim=1, keepdim=True)
+    half = window // 2
+    means = F.avg_pool2d(F.pad(gray, (half,) * 4, mode="replicate"), cell, stride=1)
+    first = step - step // 2  # the first place's centre, as local_moments' windows lie
+    cells = torch.cat([means[..., first + i * cell :: step, first + j * cell :: step][..., :rows, :columns]
+                       for i in range(SHAPE_CELLS) for j in range(SHAPE_CELLS)], dim=1)
+    mean = cells.mean(dim=1, keepdim=True)
+    spread = cells.std(dim=1, keepdim=True)
+    shape = (cells - mean) / (spread + SHAPE_FLOOR) / SHAPE_CELLS
+    return torch.cat([shape, SHAPE_WEIGHT * torch.log(spread + SHAPE_FLOOR), mean], dim=1)
+
+
 def moments_of(x: torch.Tensor, config: ScoreConfig) -> torch.Tensor:
-    """``local_moments`` as the score settings ask for them."""
-    return local_moments(x, config.moment_window, config.moment_detail, config.detail_floor, config.coarse_window)
+    """``local_moments`` as the score settings ask for them, and beside them with a
+    ``shape_window`` the places' ``local_shapes``."""
+    moments = local_moments(x, config.moment_window, config.moment_detail, config.detail_floor, config.coarse_window)
+    if not config.shape_window:
+        return moments
+    shapes = local_shapes(x.float(), config.shape_window, max(1, config.moment_window // 2), *moments.shape[-2:])
+    return torch.cat([moments, shapes.to(moments.dtype)], dim=1)

@@ -129,7 +129,7 @@ def overlap_for(settings: ScoreConfig) -> int:
     """Pixels two windows share: twice the reach of the widest term (the coarse moments' half
     window, then the blur of the map: the residual's and the map's, or the moments' two blurs
     kernel after kernel), so that a place's score never sees a window's edge."""
-    widest = max(settings.coarse_window, settings.moment_window, 4)
+    widest = max(settings.coarse_window, settings.moment_window, settings.shape_window, 4)
     twice = kernel_reach(settings.map_smoothing) + kernel_reach(settings.moment_smoothing)
     reach = widest // 2 + max(math.ceil(3 * math.hypot(settings.map_smoothing, RESIDUAL_SMOOTHING)), twice)
     return 8 * math.ceil(2 * reach / 8)

@@ -117,7 +117,9 @@ def choose_preset(name: str, image_size: int | None = None, overrides: list[str]
         memory = preset.score.memory_size if preset.model.full_resolution else ALIGNED_MEMORY
         # No line term: the same place finds an aligned part's scratches (fruits', box's 1.00), and a
         # part's own straight edges are lines too (fruits 0.995 → 0.993, box 0.991 → 0.989 with it).
-        preset = replace(preset, score=replace(preset.score, same_place=True, memory_size=memory, line_length=0))
+        # No shape window either: the same place's mean and spread already see a veil there.
+        preset = replace(preset, score=replace(preset.score, same_place=True, memory_size=memory, line_length=0,
+                                               shape_window=0))
     if image_size:  # a patch model's working size; a whole-image model's one size
         side = {"working_size": image_size} if preset.model.patch_model else {"image_size": image_size}
         preset = replace(preset, model=replace(preset.model, **side))
