@@ -57,7 +57,8 @@ def _photo(height: int, width: int, seed: int) -> torch.Tensor:
 
 def _checkpoint(device: str, working: int) -> Checkpoint:
     settings = replace(PATCH_PRESET, model=replace(PATCH_PRESET.model, channels=3, working_size=working, photo_scale=1.0),
-                       train=replace(PATCH_PRESET.train, device=device))
+                       train=replace(PATCH_PRESET.train, device=device),
+                       score=replace(PATCH_PRESET.score, shape_window=0))  # as `auto` sets photos (train/choice.py)
     torch.manual_seed(0)
     networks = Networks(settings.model).place(device)
     networks.eval()

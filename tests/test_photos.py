@@ -328,9 +328,11 @@ def test_auto_keeps_large_photos_at_their_own_pixels_and_says_what_resizing_woul
     source = session.parse_source(str(root))
     photos, reason = session.choose_preset("auto", source=source)
     assert photos.model.photo_scale == 1.0 and photos.model.working_size == 256
+    assert photos.score.shape_window == 0  # no tone layouts: photos keep their rate
     assert "about 600 px a side" in reason and "keep their own pixels (a 5-px defect stays 5 px)" in reason
     resized, said = session.choose_preset("auto", overrides=["model.photo_scale=0"], source=source)
     assert resized.model.photo_scale == 0 and "resized as asked (a 5-px defect shrinks to 2.1 px)" in said
+    assert resized.score.shape_window == 24  # a texture at its working size, as any other
     half, told = session.choose_preset("auto", overrides=["model.photo_scale=0.5", "model.pixels_per_mm=20"], source=source)
     assert "photos kept at 0.5 of their own pixels (10 px/mm)" in told and "a 5-px defect stays 2.5 px" in told
     with pytest.raises(EgbadError, match="pixels per millimetre"):
