@@ -255,7 +255,8 @@ class ScoreConfig:
         if self.line_length and not 5 <= self.line_length <= 15:  # a convolution: its cost grows as the square
             raise EgbadError(f"the line length must be 0 (off) or 5 to 15 pixels, not {self.line_length}.")
         if self.shape_window and (not self.moment_window or self.shape_window % 4 or self.shape_window < 8):
-            raise EgbadError(f"the shape window needs the moments and is a multiple of 4 pixels from 8, not {self.shape_window}.")
+            raise EgbadError(f"the shape window needs the moments and is a multiple of 4 pixels from 8, "
+                             f"not {self.shape_window}.")
         if self.same_place and not self.moment_window:
             raise EgbadError("the same-place comparison needs the moments: set a moment window.")
         if self.image_score not in IMAGE_SCORES:
