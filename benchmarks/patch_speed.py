@@ -80,13 +80,17 @@ def main() -> int:
         figures["nearest feature ms"] = per_image(lambda: nearest.nearest_map(features, reference.features))
         figures["moments ms"] = per_image(lambda: moments_of(x, config))
         if reference.moments is not None:
-            figures["nearest moments ms"] = per_image(lambda: nearest.nearest_map(moments, reference.moments))
+            width = reference.moments.shape[1]  # the layouts, where they have a bank, lie after the moments
+            figures["nearest moments ms"] = per_image(lambda: nearest.nearest_map(moments[:, :width], reference.moments))
+        if reference.shapes is not None:
+            layouts = moments[:, -reference.shapes.shape[1]:]
+            figures["nearest layouts ms"] = per_image(lambda: nearest.nearest_map(layouts, reference.shapes, exact=True))
         bank = lay_out(reference.places) if reference.places is not None else None
         if bank is not None:
             figures["same place ms"] = per_image(lambda: place_distance(moments, bank))
         if reference.lines is not None:
             figures["lines ms"] = per_image(lambda: line_map(x, config.line_length, reference.line_bank, config.feature_grid))
-        raw = local.raw_maps(n, x, config, reference.features, reference.moments, bank, reference.line_bank)
+        raw = local.raw_maps(n, x, config, reference, bank)
         figures["maps ms"] = per_image(lambda: local.local_maps(raw, reference, config))
     # The task with each term the settings hold, and without the line term (a texture's), taken in
     # turns so that a slower minute of a shared machine falls on both.

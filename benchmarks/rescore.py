@@ -32,8 +32,9 @@ from egbad_core.score.same_place import laid_out
 from egbad_core.score.tensors import batches
 from egbad_core.train.references import patch_reference
 
-TERMS = ("residual", "features", "moments", "same_place", "lines")
-UNITS = {"residual": "residual", "features": "discrimination", "moments": "moment", "same_place": "place", "lines": "line"}
+TERMS = ("residual", "features", "moments", "same_place", "lines", "shapes")
+UNITS = {"residual": "residual", "features": "discrimination", "moments": "moment", "same_place": "place", "lines": "line",
+         "shapes": "shape"}
 
 
 def rebuilt(checkpoint, folder: Path, settings=None):
@@ -75,7 +76,7 @@ def _term_maps(checkpoint, pixels: torch.Tensor, settings) -> dict[str, np.ndarr
     with torch.inference_mode():
         for _, batch in batches(pixels, 8):
             x = networks.layout(settings.normalisation.apply(batch))
-            raw = raw_maps(networks, x, score, reference.features, reference.moments, place_bank, reference.line_bank)
+            raw = raw_maps(networks, x, score, reference, place_bank)
             for name in TERMS:
                 values = getattr(raw, name)
                 if values is None:

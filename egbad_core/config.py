@@ -211,9 +211,10 @@ class ScoreConfig:
     # weakest kinds up (reptile's stains 0.83 → 0.88, truchet's smears 0.81 → 0.84), wood's smears
     # 0.93 → 0.90. 0 in checkpoints written before it.
     moment_smoothing: float = 0.0
-    # Above 0, the moments also hold each place's tone layout over this many pixels (4×4 cells of
-    # its gray mean, their shape, spread and mean; score/moments.py ``local_shapes``): a veil over a
-    # grey surface of strong contrast. 0 in checkpoints written before it, and for aligned parts.
+    # Above 0, each place's tone layout over this many pixels (4×4 cells of its gray mean, their
+    # shape, spread and mean; score/moments.py ``local_shapes``) is a term of its own, against a
+    # bank of its own: a veil over a grey surface of strong contrast. 0 in checkpoints written
+    # before it, and for aligned parts; the seventeenth session's held it in the moments' bank.
     shape_window: int = 0
 
     @property

@@ -24,11 +24,16 @@ def signals_stop(stop: threading.Event, announce) -> Iterator[None]:
         yield  # signal handlers can only be set from the main thread
         return
 
+    asked: list[bool] = []
+
     def interrupted(_signal: int, _frame: object) -> None:
-        if stop.is_set():
+        if asked:
             raise KeyboardInterrupt
-        stop.set()
-        announce()
+        asked.append(True)
+        # From another thread: the signal may come while this one holds the stop's own lock (in
+        # its wait, between polls) or writes to stderr, and setting it or writing from here would
+        # wait on itself for ever (`egbad watch` hung so once in the test suite).
+        threading.Thread(target=lambda: (stop.set(), announce()), daemon=True).start()
 
     previous = {number: signal.signal(number, interrupted) for number in (signal.SIGINT, signal.SIGTERM)}
     try:

@@ -83,6 +83,35 @@ def test_out_of_memory_names_the_setting_to_lower(monkeypatch, capsys, tmp_path)
     assert "lower --batch-size (it was 512)" in err and "Traceback" not in err
 
 
+def test_a_signal_that_comes_while_the_stop_is_held_does_not_hang_and_a_second_interrupts():
+    import signal
+    import threading
+
+    from egbad_core.console import signals_stop
+
+    stop, said = threading.Event(), []
+    with signals_stop(stop, lambda: said.append("stopping")):
+        handler = signal.getsignal(signal.SIGINT)
+
+        def while_held() -> None:  # as when the signal lands inside the stop's own wait
+            with stop._cond:
+                handler(signal.SIGINT, None)
+
+        caller = threading.Thread(target=while_held, daemon=True)
+        caller.start()
+        caller.join(timeout=5)
+        assert not caller.is_alive()  # setting the stop there had waited on its own lock for ever
+        assert stop.wait(timeout=5)
+        for _ in range(500):  # the announcement follows the stop, from the same helper thread
+            if said:
+                break
+            threading.Event().wait(0.01)
+        assert said == ["stopping"]
+        with pytest.raises(KeyboardInterrupt):
+            handler(signal.SIGINT, None)  # the second Ctrl-C: at once
+    assert signal.getsignal(signal.SIGINT) is not handler  # the handlers put back
+
+
 @pytest.mark.parametrize("signal_name", ["SIGINT", "SIGTERM"])
 def test_ctrl_c_or_sigterm_during_train_stops_writes_the_stopped_checkpoint_and_the_json_line(tmp_path, signal_name):
     import signal

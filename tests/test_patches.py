@@ -236,8 +236,9 @@ def test_the_patch_checkpoint_keeps_a_moments_bank_and_one_written_without_it_st
 
     root, source, checkpoint, _, _ = trained
     reference = checkpoint.reference
-    # a gray image's mean, spread and detail over 8 px and over 32, and its layout over 24 px (18)
-    assert checkpoint.settings.score.moment_window == 8 and reference.moments.shape[1] == 6 + 18 and reference.places is None
+    # a gray image's mean, spread and detail over 8 px and over 32; its layouts over 24 px (18) in a bank of their own
+    assert checkpoint.settings.score.moment_window == 8 and reference.moments.shape[1] == 6 and reference.places is None
+    assert reference.shapes.shape[1] == 18 and reference.shape_spread > 0
     from egbad_core.config import ScoreConfig, from_dict, to_dict
 
     written_before = {k: v for k, v in to_dict(checkpoint.settings.score).items()
@@ -247,6 +248,7 @@ def test_the_patch_checkpoint_keeps_a_moments_bank_and_one_written_without_it_st
     payload = reference.to_payload()
     again = PatchReference.from_payload(payload)
     assert torch.equal(again.moments, reference.moments) and again.moment_spread == reference.moment_spread
+    assert torch.equal(again.shapes, reference.shapes) and again.shape_mean == reference.shape_mean
     older = {"kind": payload["kind"], "features": payload["features"], "stats": payload["stats"][:4]}
     old = PatchReference.from_payload(older)  # as written before the moments term
     assert old.moments is None
@@ -256,3 +258,39 @@ def test_the_patch_checkpoint_keeps_a_moments_bank_and_one_written_without_it_st
     assert np.isfinite(detection.scores.score).all() and detection.scores.residual_maps.shape == (8, 32, 32)
     with pytest.raises(ValueError):
         PatchReference.from_payload({**older, "moments": payload["moments"]})  # a bank without its spread
+
+
+def test_layouts_are_a_term_of_their_own_and_a_checkpoint_that_held_them_in_the_moments_bank_still_scores(trained):
+    from dataclasses import replace as changed
+
+    from egbad_core.score.local import local_maps, raw_maps
+    from egbad_core.score.moments import moments_of
+    from egbad_core.score.nearest import exact_distances
+    from egbad_core.score.tensors import upsample
+
+    root, source, checkpoint, _, _ = trained
+    reference, config = checkpoint.reference, checkpoint.settings.score
+    networks = checkpoint.networks.eval()
+    test = run_to_end(session.load_data({"data": str(root)}, 32)).test
+    x = checkpoint.settings.normalisation.apply(test.pixels)
+    with torch.inference_mode():
+        raw = raw_maps(networks, x, config, reference)
+        described = moments_of(x, config)
+    assert raw.shapes is not None and raw.shapes.shape == raw.moments.shape == (8, 32, 32)
+    # the layouts' map is their distance to the layouts' bank alone, measured in its own units
+    n, _, h, w = described.shape
+    alone = exact_distances(described[:, -18:].permute(0, 2, 3, 1).reshape(-1, 18), reference.shapes)
+    assert torch.allclose(raw.shapes, upsample(alone.view(n, h, w), (32, 32)), atol=1e-4)
+    d = local_maps(raw, reference, config)[1]
+    without = local_maps(changed(raw, shapes=None), reference, config)[1]
+    assert (d >= without - 1e-6).all() and (d > without + 1e-3).any()  # the furthest out of the descriptions
+    # The seventeenth session's checkpoints: the layouts beside the moments, one bank, searched whole.
+    rows = min(len(reference.moments), len(reference.shapes))
+    joined = changed(reference, moments=torch.cat([reference.moments[:rows], reference.shapes[:rows]], dim=1), shapes=None)
+    with torch.inference_mode():
+        old = raw_maps(networks, x, config, joined)
+    assert old.shapes is None
+    whole = exact_distances(described.permute(0, 2, 3, 1).reshape(-1, described.shape[1]), joined.moments)
+    assert torch.allclose(old.moments, upsample(whole.view(n, h, w), (32, 32)), atol=1e-4)
+    detection = run_to_end(session.detect(session.ScoreRequest(changed(checkpoint, reference=joined)), source))
+    assert np.isfinite(detection.scores.score).all()

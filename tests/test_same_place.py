@@ -128,8 +128,8 @@ def test_a_missing_piece_is_found_at_its_place_though_its_look_is_normal_elsewhe
     test = run_to_end(session.load_data({"data": str(root)}, 64)).test
     x = norm.apply(test.pixels)
     with torch.inference_mode():
-        raw = raw_maps(networks, x, config, reference.features, reference.moments, lay_out(reference.places))
-        bank = raw_maps(networks, x, everywhere, texture_reference.features, texture_reference.moments)
+        raw = raw_maps(networks, x, config, reference, lay_out(reference.places))
+        bank = raw_maps(networks, x, everywhere, texture_reference)
     missing = torch.tensor([label == "missing" for label in test.labels])
     left = (slice(None), slice(14, 26), slice(12, 24))  # where the left block belongs
     same = raw.same_place[left].flatten(1).max(dim=1).values
@@ -265,6 +265,12 @@ def test_the_shape_windows_cells_are_their_pixels_mean_about_each_place_of_the_m
     assert torch.allclose(found[:, 18:34, row, column], expected, atol=1e-4)
     assert torch.allclose(found[:, 34, row, column], 2 * torch.log(spread + SHAPE_FLOOR), atol=1e-4)
     assert torch.allclose(found[:, 35, row, column], cells.mean(dim=1), atol=1e-5)
+    # A place by the frame's edge takes the window moved in to lie inside it: the corner's is the
+    # top right 24 px, the same for the places whose windows would reach out past it.
+    corner = gray[:, :24, 24:].reshape(2, 4, 6, 4, 6).mean(dim=(2, 4)).reshape(2, 16)
+    assert torch.allclose(found[:, 35, 0, -1], corner.mean(dim=1), atol=1e-5)
+    assert torch.equal(found[:, 18:, 0, -1], found[:, 18:, 2, -3])  # centres 10 and 38: both moved to the edge
+    assert not torch.equal(found[:, 18:, 3, -4], found[:, 18:, 2, -3])  # centre 14 and 34: inside already
     with pytest.raises(EgbadError, match="shape window"):
         replace(PATCH_PRESET.score, shape_window=22).validate()
 

@@ -56,10 +56,8 @@ class ScoreModule(nn.Module):
         return self._whole(x)
 
     def _patch_maps(self, x: torch.Tensor, over: Overlays | None = None) -> torch.Tensor:
-        reference = self.reference
-        raw = raw_maps(self.networks, x, self.config, reference.features, reference.moments, self.place_bank,
-                       reference.line_bank, over)
-        return local_maps(raw, reference, self.config)[2]
+        raw = raw_maps(self.networks, x, self.config, self.reference, self.place_bank, over)
+        return local_maps(raw, self.reference, self.config)[2]
 
     def _photo(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """One photo's windows scored one by one and their kept parts stitched (``Windows.stitch``'s

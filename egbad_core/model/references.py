@@ -111,6 +111,11 @@ class PatchReference:
     frame_mean: float = 0.0
     frame_spread: float = 1.0
     frame_template: torch.Tensor | None = None  # (h, w) the reduced copy each photo's pose is found against
+    # (S, 18) textures: the coreset of training places' tone layouts (score/moments.py ``local_shapes``),
+    # a term of its own; checkpoints of the seventeenth session hold them in the moments' bank instead
+    shapes: torch.Tensor | None = None
+    shape_mean: float = 0.0
+    shape_spread: float = 1.0
 
     def to_payload(self) -> dict[str, torch.Tensor]:
         stats = [self.residual_mean, self.residual_spread, self.discrimination_mean, self.discrimination_spread]
@@ -131,6 +136,9 @@ class PatchReference:
             payload["frame_stats"] = torch.tensor([self.frame_mean, self.frame_spread, *self.frame_size], dtype=torch.float64)
             if self.frame_template is not None:
                 payload["frame_template"] = self.frame_template
+        if self.shapes is not None:
+            payload["shape_bank"] = self.shapes
+            payload["shape_stats"] = torch.tensor([self.shape_mean, self.shape_spread], dtype=torch.float64)
         return payload
 
     @classmethod
@@ -165,6 +173,12 @@ class PatchReference:
             template = payload.get("frame_template")
             reference = replace(reference, frame=frame.float(), frame_size=(int(height), int(width)), frame_mean=mean,
                                 frame_spread=spread, frame_template=None if template is None else template.float())
+        shapes = payload.get("shape_bank")
+        if shapes is not None:
+            if shapes.dim() != 2 or "shape_stats" not in payload or moments is None:
+                raise ValueError("its tone layouts are not a bank of places beside a bank of moments")
+            mean, spread = (float(v) for v in payload["shape_stats"].tolist())
+            reference = replace(reference, shapes=shapes.float(), shape_mean=mean, shape_spread=spread)
         return reference
 
     def to(self, device: torch.device) -> "PatchReference":
@@ -173,7 +187,7 @@ class PatchReference:
 
         return replace(self, features=self.features.to(device), moments=moved(self.moments), places=moved(self.places),
                        lines=moved(self.lines), line_memory=moved(self.line_memory), frame=moved(self.frame),
-                       frame_template=moved(self.frame_template))
+                       frame_template=moved(self.frame_template), shapes=moved(self.shapes))
 
     @property
     def line_bank(self) -> tuple[torch.Tensor, torch.Tensor] | None:

@@ -12,7 +12,9 @@ gets EGBAD's two terms:
   memory bank of training features, thinned by a greedy k-center coreset as PatchCore does; and the
   same for the pixels' own mean and spread around the place (``score.moment_window``), which find
   the stains and smears that D's 4×4-pixel view misses; and on textures, thin lines held evenly
-  along their run (``lines.py``), which find a mid-tone scratch on a busy grain. The furthest out counts.
+  along their run (``lines.py``), which find a mid-tone scratch on a busy grain, and the tone's
+  layout over a wider window (``moments.local_shapes``, a bank of its own), which finds a veil
+  that leaves the surface's pattern at a fraction of its contrast. The furthest out counts.
 
 Each term's map is smoothed and measured in units of a held-out training image's worst place, λ
 mixes them, the map is upsampled to the image, and the image's score is its worst place. Those
@@ -134,17 +136,18 @@ class RawMaps:
     lines: torch.Tensor | None = None  # (N, H, W) textures: the most unusual line direction (score/lines.py)
     frame: torch.Tensor | None = None  # (N, H, W) aligned photos: the moments against the frame's same place (frame_place.py)
     region: torch.Tensor | None = None  # (N, H, W) or (H, W) bool: the photo shown and the region of interest (None: all)
+    shapes: torch.Tensor | None = None  # (N, H, W) textures: the tone's layout against its own bank (moments.local_shapes)
 
 
-def raw_maps(networks: Networks, x: torch.Tensor, config: ScoreConfig, memory: torch.Tensor,
-             moment_memory: torch.Tensor | None, place_bank: torch.Tensor | None = None,
-             lines: tuple[torch.Tensor, torch.Tensor] | None = None, over: Overlays | None = None) -> RawMaps:
-    """The terms against the banks; the moments only where there is a bank of them (a checkpoint
-    written before them has none, whatever the config says); for an aligned set, whose training
-    images' places were kept, the moments are measured against the same place's instead of every
-    place's: on the tuning half that did as well (fruits 0.984 against 0.983 with both) and the
-    bank's search had cost a fifth of the scoring time. ``place_bank``: those places as
-    ``same_place.lay_out`` sets them out. The line term only with ``lines`` (a reference's ``line_bank``).
+def raw_maps(networks: Networks, x: torch.Tensor, config: ScoreConfig, banks: PatchReference,
+             place_bank: torch.Tensor | None = None, over: Overlays | None = None) -> RawMaps:
+    """The terms against ``banks`` (a reference's, whose units need not be known yet): the moments
+    only where there is a bank of them (a checkpoint written before them has none, whatever the
+    config says); for an aligned set, whose training images' places were kept, the moments are
+    measured against the same place's instead of every place's: on the tuning half that did as
+    well (fruits 0.984 against 0.983 with both) and the bank's search had cost a fifth of the
+    scoring time. ``place_bank``: those places as ``same_place.lay_out`` sets them out. The line
+    term only where there is a line bank, the tone layouts only where there is a bank of them.
     ``over``: photo windows' cuts of the moments and the same-place term taken over their photo; a
     window that overhangs its photo has its terms set to 0 past the photo's edge, so that they are
     blurred as the photo's own edge is when it is scored whole."""
@@ -152,27 +155,35 @@ def raw_maps(networks: Networks, x: torch.Tensor, config: ScoreConfig, memory: t
     reconstruction = reconstruct(networks, x)
     residual = residual_map(x, reconstruction)
     size = residual.shape[-2:]
-    far = upsample(nearest_map(local_features(networks, x, config.stages, config.feature_grid), memory).float(), size)
-    moment_far = same = None
-    if config.moment_window and (moment_memory is not None or place_bank is not None):
-        moments = over.moments if over.moments is not None else moments_of(x, config)
+    far = upsample(nearest_map(local_features(networks, x, config.stages, config.feature_grid), banks.features).float(), size)
+    moment_far = same = shaped = None
+    if config.moment_window and (banks.moments is not None or place_bank is not None):
+        described = over.moments if over.moments is not None else moments_of(x, config)
         if place_bank is not None:  # aligned: the same place's moments, not every place's
-            same = upsample(place_distance(moments, place_bank), size)
+            same = upsample(place_distance(described, place_bank), size)
         else:
-            moment_far = upsample(nearest_map(moments, moment_memory, exact=bool(config.shape_window)), size)
-    lined = upsample(line_map(x, config.line_length, lines, config.feature_grid), size) if config.line_length and lines else None
-    terms, region = [residual, far, moment_far, same, lined, over.frame], over.inside
+            width = 0 if banks.shapes is None else banks.shapes.shape[1]
+            moments, shapes = (described[:, :-width], described[:, -width:]) if width else (described, None)
+            # Layouts are searched exactly: k-means groups their rows loosely. So is a moments' bank
+            # that holds them beside the moments (checkpoints of the seventeenth session).
+            joined = bool(config.shape_window) and shapes is None
+            moment_far = upsample(nearest_map(moments, banks.moments, exact=joined), size)
+            if shapes is not None:
+                shaped = upsample(nearest_map(shapes, banks.shapes, exact=True), size)
+    lined = upsample(line_map(x, config.line_length, banks.line_bank, config.feature_grid), size) \
+        if config.line_length and banks.line_bank else None
+    terms, region = [residual, far, moment_far, same, lined, over.frame, shaped], over.inside
     if over.shown is not None:
         terms = [None if t is None else t.masked_fill(~over.shown, 0.0) for t in terms]
         region = over.shown if region is None else over.shown & region
-    return RawMaps(reconstruction, *terms, region)
+    return RawMaps(reconstruction, *terms[:6], region, terms[6])
 
 
 def local_maps(raw: RawMaps, reference: PatchReference, config: ScoreConfig) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(R, Dis, the anomaly map (1 − λ)·R + λ·Dis) per place, all (N, H, W): each term smoothed and
     measured against its reference. Dis is the furthest out of the place's descriptions: D's
-    features, the pixels' local moments where the model keeps them, and for an aligned set those
-    moments against the same place's in the training images."""
+    features, the pixels' local moments where the model keeps them and their tone layouts, and for
+    an aligned set those moments against the same place's in the training images."""
 
     def measured(values: torch.Tensor, mean: float, spread: float, term: str = "") -> torch.Tensor:
         return (smoothed(values.float(), config, term, raw.region) - mean) / spread
@@ -181,6 +192,8 @@ def local_maps(raw: RawMaps, reference: PatchReference, config: ScoreConfig) -> 
     d = measured(raw.features, reference.discrimination_mean, reference.discrimination_spread)
     if raw.moments is not None:
         d = torch.maximum(d, measured(raw.moments, reference.moment_mean, reference.moment_spread, "moments"))
+    if raw.shapes is not None:
+        d = torch.maximum(d, measured(raw.shapes, reference.shape_mean, reference.shape_spread, "shapes"))
     if raw.same_place is not None:
         d = torch.maximum(d, measured(raw.same_place, reference.place_mean, reference.place_spread))
     if raw.lines is not None:
@@ -192,14 +205,14 @@ def local_maps(raw: RawMaps, reference: PatchReference, config: ScoreConfig) -> 
 
 def smoothed(values: torch.Tensor, config: ScoreConfig, term: str = "", region: torch.Tensor | None = None) -> torch.Tensor:
     """(N, H, W) one term's map as it is measured: blurred by ``map_smoothing``, and the moments'
-    blurred again by ``moment_smoothing`` over the frame only. A stain or smear is wide, and the
-    moments' map of a good busy surface has compact hot places that the wider blur averages away
-    (rock's stains 0.90 → 0.94 on the tuning half at σ 6); the first blur's zero padding still
+    and the layouts' blurred again by ``moment_smoothing`` over the frame only. A stain or smear
+    is wide, and the moments' map of a good busy surface has compact hot places that the wider blur
+    averages away (rock's stains 0.90 → 0.94 on the tuning half at σ 6); the first blur's zero padding still
     dims the frame's outer pixels, as every term's, where windows reaching past the edge are
     measured on fewer pixels. ``region`` ((N,) H, W): what the second blur averages over instead of
     the frame (a photo's window overhangs it; places outside a region of interest never count)."""
     once = smooth(values[:, None], config.map_smoothing)
-    if term == "moments" and config.moment_smoothing:
+    if term in ("moments", "shapes") and config.moment_smoothing:
         frame = None if region is None else region.expand(values.shape)[:, None]
         once = smooth_within(once, config.moment_smoothing, frame)
     return once[:, 0]
@@ -250,7 +263,7 @@ def patch_scoring_task(
             x = networks.layout(normalisation.apply(batch.to(device, non_blocking=True)))
             rows = slice(done - len(batch), done)
             cuts = _batch_cuts(over, rows, device)
-            raw = raw_maps(networks, x, config, reference.features, reference.moments, place_bank, reference.line_bank, cuts)
+            raw = raw_maps(networks, x, config, reference, place_bank, cuts)
             reconstruction = raw.reconstruction
             r, d, maps = local_maps(raw, reference, config)
             if cuts.inside is not None:

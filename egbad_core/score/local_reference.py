@@ -8,6 +8,7 @@ of those; the units come from the rest of the images, which the banks never saw.
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Callable
 
 import numpy as np
 import torch
@@ -19,7 +20,7 @@ from ..model.references import PatchReference
 from .lines import BANK_SIZE as LINE_BANK_SIZE
 from .lines import line_places, line_responses, line_statistics, line_step, line_sums
 from .local import image_scores, local_features, local_maps, raw_maps, smoothed
-from .moments import moments_of
+from .moments import SHAPE_COLUMNS, moments_of
 from .same_place import lay_out
 from .tensors import batches, spread_of
 
@@ -96,35 +97,47 @@ def build_patch_reference(
         return networks.layout(normalisation.apply(batch.to(device)))
 
     with torch.inference_mode(), autocast(device.type, config.mixed_precision):
-        features, moments, aligned, lined = [], [], [], None
-        for _, batch in batches(bank_images, size):
-            x = prepared(batch)
-            features.append(places(local_features(networks, x, config.stages, config.feature_grid)))
-            if config.line_length:
-                sums = line_sums(line_responses(x, config.line_length))
-                lined = sums if lined is None else lined + sums
-            if config.moment_window:
-                described = moments_of(x, config)
-                if config.same_place:  # place by place, instead of a bank of every place's
-                    aligned.append(described.float())
-                else:
-                    moments.append(places(described))
-        memory = bank(features, config.memory_size)
-        moment_memory = bank(moments, config.moment_memory_size) if moments else None
+        features, moments, shapes, aligned, lined = _bank_rows(networks, bank_images, config, prepared, places)
         same = torch.cat(aligned) if aligned else None
         place_bank = lay_out(same) if same is not None else None
-        lines = None
+        banks = PatchReference(bank(features, config.memory_size), 0.0, 1.0, 0.0, 1.0,
+                               moments=bank(moments, config.moment_memory_size) if moments else None,
+                               shapes=bank(shapes, config.moment_memory_size) if shapes else None)
         if lined is not None:  # a second pass, in the directions' units known only now: the first pass's
             # blocks kept would be 6 floats a pixel at 128 px, 1.6 GB for a photo model's bank windows
             statistics, step = line_statistics(lined), line_step(*bank_images.shape[-2:], config.feature_grid)
-            lines = (statistics, bank([places(line_places(line_responses(prepared(batch), config.line_length), statistics, step))
-                                       for _, batch in batches(bank_images, size)], LINE_BANK_SIZE))
-        held_maps = [raw_maps(networks, prepared(batch), config, memory, moment_memory, place_bank, lines)
-                     for _, batch in batches(held_images, size)]
-    reference = _assembled(held_maps, config, memory, moment_memory, same, lines)
+            banks = replace(banks, lines=statistics, line_memory=bank(
+                [places(line_places(line_responses(prepared(batch), config.line_length), statistics, step))
+                 for _, batch in batches(bank_images, size)], LINE_BANK_SIZE))
+        held_maps = [raw_maps(networks, prepared(batch), config, banks, place_bank) for _, batch in batches(held_images, size)]
+    reference = _assembled(held_maps, config, banks, same)
     on_device = reference.to(device)
     scores = torch.cat([image_scores(local_maps(m, on_device, config)[2], config) for m in held_maps])
     return reference, scores.double().cpu().numpy()
+
+
+def _bank_rows(networks: Networks, images: torch.Tensor, config: ScoreConfig, prepared: Callable[[torch.Tensor], torch.Tensor],
+               places: Callable[[torch.Tensor], torch.Tensor]) -> tuple:
+    """The bank images' places for each bank (D's features, the moments, the layouts: each image's
+    most distinct by ``places``), or the moments place by place for an aligned set, and the line
+    responses' sums for their units."""
+    features, moments, shapes, aligned, lined = [], [], [], [], None
+    for _, batch in batches(images, max(1, config.batch_size // 16)):
+        x = prepared(batch)
+        features.append(places(local_features(networks, x, config.stages, config.feature_grid)))
+        if config.line_length:
+            sums = line_sums(line_responses(x, config.line_length))
+            lined = sums if lined is None else lined + sums
+        if config.moment_window:
+            described = moments_of(x, config)
+            if config.same_place:  # place by place, instead of a bank of every place's
+                aligned.append(described.float())
+            elif config.shape_window:  # the layouts in a bank of their own, chosen in their own space
+                moments.append(places(described[:, :-SHAPE_COLUMNS]))
+                shapes.append(places(described[:, -SHAPE_COLUMNS:]))
+            else:
+                moments.append(places(described))
+    return features, moments, shapes, aligned, lined
 
 
 def _split(images: torch.Tensor, config: ScoreConfig, held_last: int,
@@ -138,21 +151,19 @@ def _split(images: torch.Tensor, config: ScoreConfig, held_last: int,
     return images[order[held:]], images[order[:held]]
 
 
-def _assembled(held_maps: list, config: ScoreConfig, memory: torch.Tensor, moment_memory: torch.Tensor | None,
-               same: torch.Tensor | None, lines: tuple[torch.Tensor, torch.Tensor] | None) -> PatchReference:
+def _assembled(held_maps: list, config: ScoreConfig, banks: PatchReference, same: torch.Tensor | None) -> PatchReference:
     """The reference record: each bank with its term's units from the held-out images' maps."""
     worst = {name: _worst_places([getattr(m, name).float() for m in held_maps], config, name)
-             for name in ("residual", "features", "moments", "same_place", "lines") if getattr(held_maps[0], name) is not None}
-    reference = PatchReference(memory.cpu(), *worst["residual"], *worst["features"])
-    if moment_memory is not None:
-        reference = replace(reference, moments=moment_memory.cpu(), moment_mean=worst["moments"][0],
-                            moment_spread=worst["moments"][1])
+             for name in ("residual", "features", "moments", "same_place", "lines", "shapes")
+             if getattr(held_maps[0], name) is not None}
+    reference = replace(banks.to(torch.device("cpu")), residual_mean=worst["residual"][0],
+                        residual_spread=worst["residual"][1], discrimination_mean=worst["features"][0],
+                        discrimination_spread=worst["features"][1])
+    for name, unit in (("moments", "moment"), ("same_place", "place"), ("lines", "line"), ("shapes", "shape")):
+        if name in worst:
+            reference = replace(reference, **{f"{unit}_mean": worst[name][0], f"{unit}_spread": worst[name][1]})
     if same is not None:
-        reference = replace(reference, places=same.cpu(), place_mean=worst["same_place"][0],
-                            place_spread=worst["same_place"][1])
-    if lines is not None:
-        reference = replace(reference, lines=lines[0].cpu(), line_memory=lines[1].cpu(), line_mean=worst["lines"][0],
-                            line_spread=worst["lines"][1])
+        reference = replace(reference, places=same.cpu())
     return reference
 
 

@@ -98,22 +98,30 @@ def _statistics(pooled: torch.Tensor, c: int, detail: bool, floor: float) -> lis
 SHAPE_CELLS = 4  # a shape window is this many cells a side
 SHAPE_FLOOR = 0.05  # in the networks' units ([-1, 1] for the patch preset): a flat window's spread
 SHAPE_WEIGHT = 2.0  # the shape window's log spread, against its shape and mean
+SHAPE_COLUMNS = SHAPE_CELLS**2 + 2  # a layout's columns: the cells' shape, their log spread and mean
 
 
 def local_shapes(x: torch.Tensor, window: int, step: int, rows: int, columns: int) -> torch.Tensor:
     """The tone's coarse layout around each place of the moments' grid (``step`` apart, ``rows`` ×
     ``columns`` of them): the gray mean of each of SHAPE_CELLS² cells of a ``window``-px window,
     as its shape (the cells less their mean, over their spread), the log of that spread and the
-    mean: (N, SHAPE_CELLS² + 2, rows, columns). A half-transparent veil over a grey surface of
+    mean: (N, SHAPE_COLUMNS, rows, columns). A half-transparent veil over a grey surface of
     strong contrast keeps the surface's pattern at a fraction of its contrast: each 8-px window
     of it looks like a flatter part of the surface, but the cells' layout is one the surface has
     only at full contrast (the tuning half's veils: rock 0.79 → 0.89, the report half's reptile 0.54 → 0.87)."""
     cell = window // SHAPE_CELLS
     gray = x.mean(dim=1, keepdim=True)
-    half = window // 2
-    means = F.avg_pool2d(F.pad(gray, (half,) * 4, mode="replicate"), cell, stride=1)
+    height, width = gray.shape[-2:]
+    if min(height, width) < window:  # a frame smaller than the window: its edges repeated out to it
+        gray = F.pad(gray, (0, max(0, window - width), 0, max(0, window - height)), mode="replicate")
+        height, width = gray.shape[-2:]
+    means = F.avg_pool2d(gray, cell, stride=1)  # every cell's mean, by its top left pixel
     first = step - step // 2  # the first place's centre, as local_moments' windows lie
-    cells = torch.cat([means[..., first + i * cell :: step, first + j * cell :: step][..., :rows, :columns]
+    # Each window centred on its place, moved in where it would reach past the frame: padding had
+    # filled it with flat edges, a layout that looks like a veil (rock's layouts alone 0.88 → 0.92).
+    tops, lefts = ((first + step * torch.arange(count, device=x.device) - window // 2).clamp(0, length - window)
+                   for count, length in ((rows, height), (columns, width)))
+    cells = torch.cat([means[..., (tops + i * cell)[:, None], (lefts + j * cell)[None, :]]
                        for i in range(SHAPE_CELLS) for j in range(SHAPE_CELLS)], dim=1)
     mean = cells.mean(dim=1, keepdim=True)
     spread = cells.std(dim=1, keepdim=True)
@@ -123,7 +131,8 @@ def local_shapes(x: torch.Tensor, window: int, step: int, rows: int, columns: in
 
 def moments_of(x: torch.Tensor, config: ScoreConfig) -> torch.Tensor:
     """``local_moments`` as the score settings ask for them, and beside them with a
-    ``shape_window`` the places' ``local_shapes``."""
+    ``shape_window`` the places' ``local_shapes`` (the last SHAPE_COLUMNS columns): one
+    description of each place, cut in two where the layouts have a bank of their own."""
     moments = local_moments(x, config.moment_window, config.moment_detail, config.detail_floor, config.coarse_window)
     if not config.shape_window:
         return moments
