@@ -6,7 +6,7 @@ The networks' weights do not change the work, so untrained networks of the patch
 photos of noise against a reference built from windows of others. Each photo is made, scored and
 dropped in turn, as ``egbad detect`` holds one photo at a time.
 
-    python benchmarks/photo_speed.py [--photos 5] [--height 3000] [--width 4096] [--device cpu|cuda]
+    python benchmarks/photo_speed.py [--photos 5] [--height 3000] [--width 4096] [--device cpu|cuda] [--shape-window 24]
 
 Four ways in one run: the texture model as shipped (the windows share the photo's moments, taken
 once), the same with each window taking its own moments (the way before the twelfth session: the
@@ -55,10 +55,11 @@ def _photo(height: int, width: int, seed: int) -> torch.Tensor:
     return (128 + 40 * texture).clamp_(0, 255).to(torch.uint8)
 
 
-def _checkpoint(device: str, working: int) -> Checkpoint:
+def _checkpoint(device: str, working: int, shape_window: int = 0) -> Checkpoint:
+    """``shape_window`` 0: no tone layouts, as `auto` sets photos (train/choice.py)."""
     settings = replace(PATCH_PRESET, model=replace(PATCH_PRESET.model, channels=3, working_size=working, photo_scale=1.0),
                        train=replace(PATCH_PRESET.train, device=device),
-                       score=replace(PATCH_PRESET.score, shape_window=0))  # as `auto` sets photos (train/choice.py)
+                       score=replace(PATCH_PRESET.score, shape_window=shape_window))
     torch.manual_seed(0)
     networks = Networks(settings.model).place(device)
     networks.eval()
@@ -67,8 +68,8 @@ def _checkpoint(device: str, working: int) -> Checkpoint:
     return Checkpoint(networks=networks, settings=settings, reference=reference)
 
 
-def _request(device: str, working: int) -> ScoreRequest:
-    return ScoreRequest(_checkpoint(device, working)).frozen()
+def _request(device: str, working: int, shape_window: int = 0) -> ScoreRequest:
+    return ScoreRequest(_checkpoint(device, working, shape_window)).frozen()
 
 
 def _timed(request: ScoreRequest, args: argparse.Namespace) -> tuple[float, list[float]]:
@@ -116,11 +117,12 @@ def main() -> int:
     parser.add_argument("--working", type=int, default=256)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--files", type=Path, help="write the photos here and score them with egbad detect")
+    parser.add_argument("--shape-window", type=int, default=0, help="the tone layouts' window (0: none, as auto sets photos)")
     args = parser.parse_args()
     if args.files:
         return _by_the_command(args)
     limit_heap_growth()  # the C allocator as egbad and egbad-gui set it: the figures below are the product's
-    request = _request(args.device, args.working)
+    request = _request(args.device, args.working, args.shape_window)
     windows, _ = photo_windows(request, args.height, args.width)
     run_to_end(photo_scoring_task(request, _photo(512, 512, 0)))  # warm up
     before = _peak_rss_mb()
