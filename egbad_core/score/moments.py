@@ -108,7 +108,7 @@ def local_shapes(x: torch.Tensor, window: int, step: int, rows: int, columns: in
     mean: (N, SHAPE_COLUMNS, rows, columns). A half-transparent veil over a grey surface of
     strong contrast keeps the surface's pattern at a fraction of its contrast: each 8-px window
     of it looks like a flatter part of the surface, but the cells' layout is one the surface has
-    only at full contrast (the tuning half's veils: rock 0.79 → 0.89, the report half's reptile 0.54 → 0.87)."""
+    only at full contrast (the tuning half's veils: rock 0.79 → 0.84, the report half's reptile 0.54 → 0.92)."""
     cell = window // SHAPE_CELLS
     gray = x.mean(dim=1, keepdim=True)
     height, width = gray.shape[-2:]
@@ -118,7 +118,7 @@ def local_shapes(x: torch.Tensor, window: int, step: int, rows: int, columns: in
     means = F.avg_pool2d(gray, cell, stride=1)  # every cell's mean, by its top left pixel
     first = step - step // 2  # the first place's centre, as local_moments' windows lie
     # Each window centred on its place, moved in where it would reach past the frame: padding had
-    # filled it with flat edges, a layout that looks like a veil (rock's layouts alone 0.88 → 0.92).
+    # filled it with flat edges, a layout that looks like a veil (rock's veils by the layouts alone 0.81 → 0.88).
     tops, lefts = ((first + step * torch.arange(count, device=x.device) - window // 2).clamp(0, length - window)
                    for count, length in ((rows, height), (columns, width)))
     cells = torch.cat([means[..., (tops + i * cell)[:, None], (lefts + j * cell)[None, :]]
