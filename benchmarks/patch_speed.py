@@ -26,7 +26,7 @@ from egbad_core.score import local, nearest
 from egbad_core.score.lines import line_map
 from egbad_core.score.local_reference import build_patch_reference
 from egbad_core.score.method import reusing_heap
-from egbad_core.score.moments import moments_of
+from egbad_core.score.moments import cut_layouts, moments_of
 from egbad_core.score.same_place import lay_out, place_distance
 from egbad_core.system.memory import heap_for_scoring, limit_heap_growth
 
@@ -79,11 +79,10 @@ def main() -> int:
         figures["D features ms"] = per_image(lambda: local.local_features(n, x, config.stages, config.feature_grid))
         figures["nearest feature ms"] = per_image(lambda: nearest.nearest_map(features, reference.features))
         figures["moments ms"] = per_image(lambda: moments_of(x, config))
+        kept, layouts = cut_layouts(moments, reference.shapes is not None)
         if reference.moments is not None:
-            width = reference.moments.shape[1]  # the layouts, where they have a bank, lie after the moments
-            figures["nearest moments ms"] = per_image(lambda: nearest.nearest_map(moments[:, :width], reference.moments))
-        if reference.shapes is not None:
-            layouts = moments[:, -reference.shapes.shape[1]:]
+            figures["nearest moments ms"] = per_image(lambda: nearest.nearest_map(kept, reference.moments))
+        if layouts is not None:
             figures["nearest layouts ms"] = per_image(lambda: nearest.nearest_map(layouts, reference.shapes, exact=True))
         bank = lay_out(reference.places) if reference.places is not None else None
         if bank is not None:

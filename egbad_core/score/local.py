@@ -38,7 +38,7 @@ from ..model.inference import folded
 from ..model.networks import Networks, WholeConv
 from ..model.references import PatchReference
 from .lines import line_map
-from .moments import moments_of
+from .moments import cut_layouts, moments_of
 from .nearest import nearest_map
 from .same_place import laid_out, place_distance
 from .scores import Scores
@@ -124,6 +124,12 @@ class Overlays:
     shown: torch.Tensor | None = None  # (N, H, W) bool: where a window shows its photo (None: everywhere)
 
 
+# Each term of RawMaps measured against a reference, and the prefix of its units there
+# (``PatchReference.<unit>_mean``, ``<unit>_spread``); the frame's units come with its photos' frame.
+TERM_UNITS = {"residual": "residual", "features": "discrimination", "moments": "moment", "same_place": "place",
+              "lines": "line", "shapes": "shape"}
+
+
 @dataclass
 class RawMaps:
     """A batch's local terms before they are smoothed and standardised."""
@@ -162,8 +168,7 @@ def raw_maps(networks: Networks, x: torch.Tensor, config: ScoreConfig, banks: Pa
         if place_bank is not None:  # aligned: the same place's moments, not every place's
             same = upsample(place_distance(described, place_bank), size)
         else:
-            width = 0 if banks.shapes is None else banks.shapes.shape[1]
-            moments, shapes = (described[:, :-width], described[:, -width:]) if width else (described, None)
+            moments, shapes = cut_layouts(described, banks.shapes is not None)
             # Layouts are searched exactly: k-means groups their rows loosely. So is a moments' bank
             # that holds them beside the moments (checkpoints of the seventeenth session).
             joined = bool(config.shape_window) and shapes is None

@@ -19,8 +19,8 @@ from ..model.networks import Networks
 from ..model.references import PatchReference
 from .lines import BANK_SIZE as LINE_BANK_SIZE
 from .lines import line_places, line_responses, line_statistics, line_step, line_sums
-from .local import image_scores, local_features, local_maps, raw_maps, smoothed
-from .moments import SHAPE_COLUMNS, moments_of
+from .local import TERM_UNITS, image_scores, local_features, local_maps, raw_maps, smoothed
+from .moments import cut_layouts, moments_of
 from .same_place import lay_out
 from .tensors import batches, spread_of
 
@@ -97,7 +97,7 @@ def build_patch_reference(
         return networks.layout(normalisation.apply(batch.to(device)))
 
     with torch.inference_mode(), autocast(device.type, config.mixed_precision):
-        features, moments, shapes, aligned, lined = _bank_rows(networks, bank_images, config, prepared, places)
+        features, moments, shapes, aligned, lined = _bank_rows(networks, bank_images, config, size, prepared, places)
         same = torch.cat(aligned) if aligned else None
         place_bank = lay_out(same) if same is not None else None
         banks = PatchReference(bank(features, config.memory_size), 0.0, 1.0, 0.0, 1.0,
@@ -116,13 +116,13 @@ def build_patch_reference(
     return reference, scores.double().cpu().numpy()
 
 
-def _bank_rows(networks: Networks, images: torch.Tensor, config: ScoreConfig, prepared: Callable[[torch.Tensor], torch.Tensor],
-               places: Callable[[torch.Tensor], torch.Tensor]) -> tuple:
+def _bank_rows(networks: Networks, images: torch.Tensor, config: ScoreConfig, size: int,
+               prepared: Callable[[torch.Tensor], torch.Tensor], places: Callable[[torch.Tensor], torch.Tensor]) -> tuple:
     """The bank images' places for each bank (D's features, the moments, the layouts: each image's
     most distinct by ``places``), or the moments place by place for an aligned set, and the line
     responses' sums for their units."""
     features, moments, shapes, aligned, lined = [], [], [], [], None
-    for _, batch in batches(images, max(1, config.batch_size // 16)):
+    for _, batch in batches(images, size):
         x = prepared(batch)
         features.append(places(local_features(networks, x, config.stages, config.feature_grid)))
         if config.line_length:
@@ -132,11 +132,11 @@ def _bank_rows(networks: Networks, images: torch.Tensor, config: ScoreConfig, pr
             described = moments_of(x, config)
             if config.same_place:  # place by place, instead of a bank of every place's
                 aligned.append(described.float())
-            elif config.shape_window:  # the layouts in a bank of their own, chosen in their own space
-                moments.append(places(described[:, :-SHAPE_COLUMNS]))
-                shapes.append(places(described[:, -SHAPE_COLUMNS:]))
-            else:
-                moments.append(places(described))
+            else:  # the layouts, where asked for, in a bank of their own, chosen in their own space
+                kept, layouts = cut_layouts(described, bool(config.shape_window))
+                moments.append(places(kept))
+                if layouts is not None:
+                    shapes.append(places(layouts))
     return features, moments, shapes, aligned, lined
 
 
@@ -153,15 +153,11 @@ def _split(images: torch.Tensor, config: ScoreConfig, held_last: int,
 
 def _assembled(held_maps: list, config: ScoreConfig, banks: PatchReference, same: torch.Tensor | None) -> PatchReference:
     """The reference record: each bank with its term's units from the held-out images' maps."""
-    worst = {name: _worst_places([getattr(m, name).float() for m in held_maps], config, name)
-             for name in ("residual", "features", "moments", "same_place", "lines", "shapes")
-             if getattr(held_maps[0], name) is not None}
-    reference = replace(banks.to(torch.device("cpu")), residual_mean=worst["residual"][0],
-                        residual_spread=worst["residual"][1], discrimination_mean=worst["features"][0],
-                        discrimination_spread=worst["features"][1])
-    for name, unit in (("moments", "moment"), ("same_place", "place"), ("lines", "line"), ("shapes", "shape")):
-        if name in worst:
-            reference = replace(reference, **{f"{unit}_mean": worst[name][0], f"{unit}_spread": worst[name][1]})
+    reference = banks.to(torch.device("cpu"))
+    for name, unit in TERM_UNITS.items():
+        if getattr(held_maps[0], name) is not None:
+            mean, spread = _worst_places([getattr(m, name).float() for m in held_maps], config, name)
+            reference = replace(reference, **{f"{unit}_mean": mean, f"{unit}_spread": spread})
     if same is not None:
         reference = replace(reference, places=same.cpu())
     return reference

@@ -129,6 +129,14 @@ def local_shapes(x: torch.Tensor, window: int, step: int, rows: int, columns: in
     return torch.cat([shape, SHAPE_WEIGHT * torch.log(spread + SHAPE_FLOOR), mean], dim=1)
 
 
+def cut_layouts(described: torch.Tensor, layouts: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``moments_of``'s description → (the moments, the layouts) where ``layouts`` (a bank of their
+    own), else (the whole description, None)."""
+    if not layouts:
+        return described, None
+    return described[:, :-SHAPE_COLUMNS], described[:, -SHAPE_COLUMNS:]
+
+
 def moments_of(x: torch.Tensor, config: ScoreConfig) -> torch.Tensor:
     """``local_moments`` as the score settings ask for them, and beside them with a
     ``shape_window`` the places' ``local_shapes`` (the last SHAPE_COLUMNS columns): one

@@ -60,8 +60,8 @@ def grouped_search() -> Iterator[None]:
 def nearest_map(features: torch.Tensor, memory: torch.Tensor, exact: bool = False) -> torch.Tensor:
     """(N, F, h, w) features → (N, h, w) Euclidean distance to the nearest memory row: exact, or
     within ``grouped_search`` in groups for a large search (the furthest places of each image exact)
-    unless ``exact``: a bank whose rows k-means does not group tightly (the moments with their
-    tone layouts: a grouped distance there was up to 10% above the true one, away from the worst places)."""
+    unless ``exact``: a bank whose rows k-means does not group tightly (the tone layouts, alone or
+    beside the moments: a grouped distance there was up to 10% above the true one, away from the worst places)."""
     n, f, h, w = features.shape
     queries = features.permute(0, 2, 3, 1).reshape(-1, f)
     if (exact or not _grouping.get() or queries.shape[0] < GROUPED_FROM * memory.shape[0]
