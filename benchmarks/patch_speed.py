@@ -26,7 +26,7 @@ from egbad_core.score import local, nearest
 from egbad_core.score.lines import line_map
 from egbad_core.score.local_reference import build_patch_reference
 from egbad_core.score.method import reusing_heap
-from egbad_core.score.moments import cut_layouts, moments_of
+from egbad_core.score.moments import layouts_of, moments_of
 from egbad_core.score.same_place import lay_out, place_distance
 from egbad_core.system.memory import heap_for_scoring, limit_heap_growth
 
@@ -73,17 +73,19 @@ def main() -> int:
     with torch.inference_mode(), heap_for_scoring():  # as every scoring run holds it
         rebuilt = local.reconstruct(n, x)
         features = local.local_features(n, x, config.stages, config.feature_grid)
-        moments = moments_of(x, config)
+        joined = reference.shapes is None  # the layouts, if any, in the moments' bank (seventeenth session)
+        moments = moments_of(x, config, layouts=joined)
         figures["reconstruct ms"] = per_image(lambda: local.reconstruct(n, x))
         figures["residual ms"] = per_image(lambda: local.residual_map(x, rebuilt))
         figures["D features ms"] = per_image(lambda: local.local_features(n, x, config.stages, config.feature_grid))
         figures["nearest feature ms"] = per_image(lambda: nearest.nearest_map(features, reference.features))
-        figures["moments ms"] = per_image(lambda: moments_of(x, config))
-        kept, layouts = cut_layouts(moments, reference.shapes is not None)
-        if reference.moments is not None:
-            figures["nearest moments ms"] = per_image(lambda: nearest.nearest_map(kept, reference.moments))
-        if layouts is not None:
+        figures["moments ms"] = per_image(lambda: moments_of(x, config, layouts=joined))
+        if not joined:
+            layouts = layouts_of(x, config)
+            figures["layouts ms"] = per_image(lambda: layouts_of(x, config))
             figures["nearest layouts ms"] = per_image(lambda: nearest.nearest_map(layouts, reference.shapes, exact=True))
+        if reference.moments is not None:
+            figures["nearest moments ms"] = per_image(lambda: nearest.nearest_map(moments, reference.moments))
         bank = lay_out(reference.places) if reference.places is not None else None
         if bank is not None:
             figures["same place ms"] = per_image(lambda: place_distance(moments, bank))

@@ -213,8 +213,9 @@ class ScoreConfig:
     moment_smoothing: float = 0.0
     # Above 0, each place's tone layout over this many pixels (4×4 cells of its gray mean, their
     # shape, spread and mean; score/moments.py ``local_shapes``) is a term of its own, against a
-    # bank of its own: a veil over a grey surface of strong contrast. 0 in checkpoints written
-    # before it, and for aligned parts; the seventeenth session's held it in the moments' bank.
+    # bank of its own, a place every 2 px at 128 (``layout_step``): a veil over a grey surface of
+    # strong contrast. 0 in checkpoints written before it, and for aligned parts; the seventeenth
+    # session's held it in the moments' bank.
     shape_window: int = 0
 
     @property

@@ -264,7 +264,7 @@ def test_layouts_are_a_term_of_their_own_and_a_checkpoint_that_held_them_in_the_
     from dataclasses import replace as changed
 
     from egbad_core.score.local import local_maps, raw_maps
-    from egbad_core.score.moments import moments_of
+    from egbad_core.score.moments import layouts_of, moments_of
     from egbad_core.score.nearest import exact_distances
     from egbad_core.score.tensors import upsample
 
@@ -275,12 +275,14 @@ def test_layouts_are_a_term_of_their_own_and_a_checkpoint_that_held_them_in_the_
     x = checkpoint.settings.normalisation.apply(test.pixels)
     with torch.inference_mode():
         raw = raw_maps(networks, x, config, reference)
-        described = moments_of(x, config)
+        described, layouts = moments_of(x, config), layouts_of(x, config)
     assert raw.shapes is not None and raw.shapes.shape == raw.moments.shape == (8, 32, 32)
-    # the layouts' map is their distance to the layouts' bank alone, measured in its own units
+    # the layouts' map is their distance (on their own grid, a place every pixel at 32 px) to the
+    # layouts' bank alone, measured in its own units
+    assert layouts.shape == (8, 18, 32, 32)
+    alone = exact_distances(layouts.permute(0, 2, 3, 1).reshape(-1, 18), reference.shapes)
+    assert torch.allclose(raw.shapes, alone.view(8, 32, 32), atol=1e-4)
     n, _, h, w = described.shape
-    alone = exact_distances(described[:, -18:].permute(0, 2, 3, 1).reshape(-1, 18), reference.shapes)
-    assert torch.allclose(raw.shapes, upsample(alone.view(n, h, w), (32, 32)), atol=1e-4)
     d = local_maps(raw, reference, config)[1]
     without = local_maps(changed(raw, shapes=None), reference, config)[1]
     assert (d >= without - 1e-6).all() and (d > without + 1e-3).any()  # the furthest out of the descriptions

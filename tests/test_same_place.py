@@ -275,6 +275,26 @@ def test_the_shape_windows_cells_are_their_pixels_mean_about_each_place_of_the_m
         replace(PATCH_PRESET.score, shape_window=22).validate()
 
 
+def test_the_layouts_of_an_image_scored_whole_lie_on_the_feature_grid_never_coarser_than_the_moments():
+    from egbad_core.config import ScoreConfig
+    from egbad_core.score.moments import layout_step, layouts_of, moments_of
+
+    config = ScoreConfig(moment_window=8, moment_detail=True, detail_floor=0.01, coarse_window=32, shape_window=24,
+                         feature_grid=64)
+    assert [layout_step(side, side, config) for side in (32, 96, 128, 256, 512)] == [1, 2, 2, 4, 4]
+    assert layout_step(128, 128, replace(config, feature_grid=0)) == 4  # no grid asked for: the moments'
+    x = torch.rand(2, 1, 128, 96, generator=torch.Generator().manual_seed(5))
+    found = layouts_of(x, config)
+    assert found.shape == (2, 18, 64, 48)  # a place every 2 px
+    row, column = 20, 15  # centre (2·20 + 1, 2·15 + 1): the window rows 29 … 52, columns 19 … 42
+    cells = x[:, 0, 29:53, 19:43].reshape(2, 4, 6, 4, 6).mean(dim=(2, 4)).reshape(2, 16)
+    assert torch.allclose(found[:, 17, row, column], cells.mean(dim=1), atol=1e-5)
+    # at 256 px the grids are one: the layouts are those the moments' description holds beside them
+    big = torch.rand(1, 1, 256, 256, generator=torch.Generator().manual_seed(6))
+    assert torch.allclose(layouts_of(big, config), moments_of(big, config)[:, -18:], atol=1e-6)
+    assert moments_of(big, config, layouts=False).shape[1] == 6
+
+
 @pytest.mark.parametrize("coarse", [16, 32])
 def test_the_coarse_windows_built_from_the_fine_ones_are_the_plain_windows_to_the_frame_edges(coarse):
     import torch.nn.functional as F

@@ -38,7 +38,7 @@ from ..model.inference import folded
 from ..model.networks import Networks, WholeConv
 from ..model.references import PatchReference
 from .lines import line_map
-from .moments import cut_layouts, moments_of
+from .moments import cut_layouts, layouts_of, moments_of
 from .nearest import nearest_map
 from .same_place import laid_out, place_distance
 from .scores import Scores
@@ -164,11 +164,10 @@ def raw_maps(networks: Networks, x: torch.Tensor, config: ScoreConfig, banks: Pa
     far = upsample(nearest_map(local_features(networks, x, config.stages, config.feature_grid), banks.features).float(), size)
     moment_far = same = shaped = None
     if config.moment_window and (banks.moments is not None or place_bank is not None):
-        described = over.moments if over.moments is not None else moments_of(x, config)
+        moments, shapes = _described(x, config, banks.shapes is not None, over)
         if place_bank is not None:  # aligned: the same place's moments, not every place's
-            same = upsample(place_distance(described, place_bank), size)
+            same = upsample(place_distance(moments, place_bank), size)
         else:
-            moments, shapes = cut_layouts(described, banks.shapes is not None)
             # Layouts are searched exactly: k-means groups their rows loosely. So is a moments' bank
             # that holds them beside the moments (checkpoints of the seventeenth session).
             joined = bool(config.shape_window) and shapes is None
@@ -182,6 +181,18 @@ def raw_maps(networks: Networks, x: torch.Tensor, config: ScoreConfig, banks: Pa
         terms = [None if t is None else t.masked_fill(~over.shown, 0.0) for t in terms]
         region = over.shown if region is None else over.shown & region
     return RawMaps(reconstruction, *terms[:6], region, terms[6])
+
+
+def _described(x: torch.Tensor, config: ScoreConfig, own_bank: bool, over: Overlays) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The places' moments and, where the layouts have a bank of their own, the layouts: on their
+    own grid for an image scored whole, cut from the photo's description for a photo's window (its
+    windows share the whole photo's places); else joined to the moments (one bank, or an aligned
+    set's places)."""
+    if over.moments is not None:
+        return cut_layouts(over.moments, own_bank)
+    if own_bank:
+        return moments_of(x, config, layouts=False), layouts_of(x, config)
+    return moments_of(x, config), None
 
 
 def local_maps(raw: RawMaps, reference: PatchReference, config: ScoreConfig) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

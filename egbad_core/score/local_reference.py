@@ -20,7 +20,7 @@ from ..model.references import PatchReference
 from .lines import BANK_SIZE as LINE_BANK_SIZE
 from .lines import line_places, line_responses, line_statistics, line_step, line_sums
 from .local import TERM_UNITS, image_scores, local_features, local_maps, raw_maps, smoothed
-from .moments import cut_layouts, moments_of
+from .moments import layouts_of, moments_of
 from .same_place import lay_out
 from .tensors import batches, spread_of
 
@@ -129,14 +129,12 @@ def _bank_rows(networks: Networks, images: torch.Tensor, config: ScoreConfig, si
             sums = line_sums(line_responses(x, config.line_length))
             lined = sums if lined is None else lined + sums
         if config.moment_window:
-            described = moments_of(x, config)
             if config.same_place:  # place by place, instead of a bank of every place's
-                aligned.append(described.float())
+                aligned.append(moments_of(x, config).float())
             else:  # the layouts, where asked for, in a bank of their own, chosen in their own space
-                kept, layouts = cut_layouts(described, bool(config.shape_window))
-                moments.append(places(kept))
-                if layouts is not None:
-                    shapes.append(places(layouts))
+                moments.append(places(moments_of(x, config, layouts=False)))
+                if config.shape_window:
+                    shapes.append(places(layouts_of(x, config)))
     return features, moments, shapes, aligned, lined
 
 

@@ -102,7 +102,7 @@ SHAPE_COLUMNS = SHAPE_CELLS**2 + 2  # a layout's columns: the cells' shape, thei
 
 
 def local_shapes(x: torch.Tensor, window: int, step: int, rows: int, columns: int) -> torch.Tensor:
-    """The tone's coarse layout around each place of the moments' grid (``step`` apart, ``rows`` ×
+    """The tone's coarse layout around each place of a grid (``step`` apart, ``rows`` ×
     ``columns`` of them): the gray mean of each of SHAPE_CELLS² cells of a ``window``-px window,
     as its shape (the cells less their mean, over their spread), the log of that spread and the
     mean: (N, SHAPE_COLUMNS, rows, columns). A half-transparent veil over a grey surface of
@@ -130,19 +130,41 @@ def local_shapes(x: torch.Tensor, window: int, step: int, rows: int, columns: in
 
 
 def cut_layouts(described: torch.Tensor, layouts: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """``moments_of``'s description → (the moments, the layouts) where ``layouts`` (a bank of their
-    own), else (the whole description, None)."""
+    """``moments_of``'s description with the layouts joined → (the moments, the layouts) where
+    ``layouts`` (a bank of their own), else (the whole description, None)."""
     if not layouts:
         return described, None
     return described[:, :-SHAPE_COLUMNS], described[:, -SHAPE_COLUMNS:]
 
 
-def moments_of(x: torch.Tensor, config: ScoreConfig) -> torch.Tensor:
-    """``local_moments`` as the score settings ask for them, and beside them with a
-    ``shape_window`` the places' ``local_shapes`` (the last SHAPE_COLUMNS columns): one
-    description of each place, cut in two where the layouts have a bank of their own."""
+def layout_step(height: int, width: int, config: ScoreConfig) -> int:
+    """Pixels between the places of ``layouts_of``'s grid: at most ``feature_grid`` places a side, as
+    D's features and the lines (2 px at 128, 4 at 256), never further apart than the moments' places.
+    A veil of 14–20 px against a 24-px window: on the moments' 4-px grid at 128 px the window that
+    holds most of it was often missed (the tuning half's veils, rock 0.84 → 0.86, hardgrain 0.93 → 0.96
+    on a 2-px grid; benchmarks/RESULTS.md, nineteenth session)."""
+    moment_step = max(1, config.moment_window // 2)
+    if not config.feature_grid:
+        return moment_step
+    return min(moment_step, max(1, -(-max(height, width) // config.feature_grid)))
+
+
+def layouts_of(x: torch.Tensor, config: ScoreConfig) -> torch.Tensor:
+    """(N, SHAPE_COLUMNS, h, w) the tone layouts (``local_shapes``) of an image scored whole, a place
+    every ``layout_step`` px, for a bank of their own."""
+    height, width = x.shape[-2:]
+    step = layout_step(height, width, config)
+    return local_shapes(x.float(), config.shape_window, step, -(-height // step), -(-width // step))
+
+
+def moments_of(x: torch.Tensor, config: ScoreConfig, layouts: bool = True) -> torch.Tensor:
+    """``local_moments`` as the score settings ask for them, and with ``layouts`` and a
+    ``shape_window`` beside them the places' ``local_shapes`` on the moments' grid (the last
+    SHAPE_COLUMNS columns): one description of each place, as a photo's whole frame is described
+    before its windows take their cuts, an aligned set's places are kept, and the seventeenth
+    session's checkpoints held both in one bank."""
     moments = local_moments(x, config.moment_window, config.moment_detail, config.detail_floor, config.coarse_window)
-    if not config.shape_window:
+    if not (layouts and config.shape_window):
         return moments
     shapes = local_shapes(x.float(), config.shape_window, max(1, config.moment_window // 2), *moments.shape[-2:])
     return torch.cat([moments, shapes.to(moments.dtype)], dim=1)
