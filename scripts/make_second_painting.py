@@ -16,7 +16,7 @@ Each subject's training images and good test images are the first painting's (li
 kept from a ``quality.py --keep`` run score them as they were trained); the defect images are new
 views of the same surface or part with the second painter's defects, and their masks.
 
-    python scripts/make_second_painting.py PHOTOS FIRST OUT [--subjects a,b] [--test 100] [--seed 0]
+    python scripts/make_second_painting.py PHOTOS FIRST OUT [--subjects a,b] [--test 100] [--seed 0] [--side 256]
 """
 
 from __future__ import annotations
@@ -128,14 +128,15 @@ def smear(crop: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.nd
 PAINTERS = {"scratch": scratch, "spot": spot, "crack": crack, "contamination": contamination, "smear": smear}
 
 
-def repaint(name: str, photos: Path, first: Path, out: Path, test: int, seed: int) -> Path:
-    """OUT/<name>: the first painting's training and good test images linked, new defect images."""
+def repaint(name: str, photos: Path, first: Path, out: Path, test: int, seed: int, side: int | None = None) -> Path:
+    """OUT/<name>: the first painting's training and good test images linked, new defect images
+    (``side``: the first painting's, where it was made with make_subjects.py's ``--side``)."""
     subject = by_name(name)
     source = first / name
     if not (source / "train").is_dir():
         raise FileNotFoundError(f"{source} has no train folder; make it with scripts/make_subjects.py first")
     rng = np.random.default_rng([seed, zlib.crc32(("second " + name).encode())])
-    _, view = make_subjects.views(subject, photos, rng)
+    _, view = make_subjects.views(subject, photos, rng, side)
     folder = out / name
     (folder / "test").mkdir(parents=True, exist_ok=True)
     for linked in ("train", "test/good"):
@@ -164,11 +165,13 @@ def main() -> int:
     parser.add_argument("--subjects", help="only these, by name (default: every subject FIRST holds)")
     parser.add_argument("--test", type=int, default=100, help="defect images a subject")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--side", type=int, help="the images' side, as make_subjects.py --side made FIRST")
     args = parser.parse_args()
     names = args.subjects.split(",") if args.subjects else [s.name for s in SUBJECTS if (Path(args.first) / s.name).is_dir()]
     for name in names:
         try:
-            print(repaint(name, Path(args.photos), Path(args.first), Path(args.out), args.test, args.seed), flush=True)
+            print(repaint(name, Path(args.photos), Path(args.first), Path(args.out), args.test, args.seed, args.side),
+                  flush=True)
         except (FileNotFoundError, KeyError) as error:
             print(f"{name}: {error}", file=sys.stderr)
             return 2

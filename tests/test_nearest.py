@@ -15,6 +15,13 @@ def _clumped(rows: int, seed: int) -> torch.Tensor:
 def test_exact_distances_are_the_nearest_rows_distances():
     bank, queries = _clumped(300, 0), _clumped(50, 1)
     assert torch.allclose(nearest.exact_distances(queries, bank), torch.cdist(queries, bank).amin(dim=1), atol=1e-4)
+    # A bank of several blocks (the last one short) and queries of several chunks: each query's
+    # nearest row found whichever block holds it, the queries near the last rows too.
+    bank = _clumped(2 * nearest.BANK_BLOCK + 276, 2)
+    queries = torch.cat([_clumped(2 * nearest.NEAREST_CHUNK + 452, 3), bank[-40:] + 0.01])
+    found = nearest.exact_distances(queries, bank)
+    assert torch.allclose(found, torch.cdist(queries, bank).amin(dim=1), atol=1e-3)
+    assert found[-40:].max() < 0.05
 
 
 def test_a_large_search_is_grouped_never_below_the_truth_and_exact_at_each_images_worst_places():
