@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from ..config import ScoreConfig
+from .lines import line_step
 
 
 def local_moments(x: torch.Tensor, window: int, detail: bool = False, floor: float = 0.0,
@@ -146,7 +147,7 @@ def layout_step(height: int, width: int, config: ScoreConfig) -> int:
     moment_step = max(1, config.moment_window // 2)
     if not config.feature_grid:
         return moment_step
-    return min(moment_step, max(1, -(-max(height, width) // config.feature_grid)))
+    return min(moment_step, line_step(height, width, config.feature_grid))
 
 
 def layouts_of(x: torch.Tensor, config: ScoreConfig) -> torch.Tensor:
