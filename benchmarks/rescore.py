@@ -27,7 +27,7 @@ from egbad_core.events import run_to_end
 from egbad_core.model.checkpoints import load_checkpoint
 from egbad_core.model.references import ScoreStats
 from egbad_core.score import metrics
-from egbad_core.score.local import TERM_UNITS, raw_maps, smoothed
+from egbad_core.score.local import measured_terms, raw_maps
 from egbad_core.score.same_place import laid_out
 from egbad_core.score.tensors import batches
 from egbad_core.train.references import patch_reference
@@ -74,12 +74,7 @@ def _term_maps(checkpoint, pixels: torch.Tensor, settings) -> dict[str, np.ndarr
         for _, batch in batches(pixels, 8):
             x = networks.layout(settings.normalisation.apply(batch))
             raw = raw_maps(networks, x, score, reference, place_bank)
-            for name, unit in TERM_UNITS.items():
-                values = getattr(raw, name)
-                if values is None:
-                    continue
-                mean, spread = getattr(reference, f"{unit}_mean"), getattr(reference, f"{unit}_spread")
-                measured = (smoothed(values.float(), score, name) - mean) / spread
+            for name, measured in measured_terms(raw, reference, score):
                 found.setdefault(name, []).append(measured.half())
     return {name: torch.cat(parts).float().numpy() for name, parts in found.items()}
 

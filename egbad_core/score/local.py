@@ -26,6 +26,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
+from typing import Iterator
 
 import numpy as np
 import torch
@@ -180,7 +181,7 @@ def raw_maps(networks: Networks, x: torch.Tensor, config: ScoreConfig, banks: Pa
     if over.shown is not None:
         terms = [None if t is None else t.masked_fill(~over.shown, 0.0) for t in terms]
         region = over.shown if region is None else over.shown & region
-    return RawMaps(reconstruction, *terms[:6], region, terms[6])
+    return RawMaps(reconstruction, *terms[:6], region=region, shapes=terms[6])
 
 
 def _described(x: torch.Tensor, config: ScoreConfig, own_bank: bool, over: Overlays) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -200,23 +201,23 @@ def local_maps(raw: RawMaps, reference: PatchReference, config: ScoreConfig) -> 
     measured against its reference. Dis is the furthest out of the place's descriptions: D's
     features, the pixels' local moments where the model keeps them and their tone layouts, and for
     an aligned set those moments against the same place's in the training images."""
-
-    def measured(values: torch.Tensor, mean: float, spread: float, term: str = "") -> torch.Tensor:
-        return (smoothed(values.float(), config, term, raw.region) - mean) / spread
-
-    r = measured(raw.residual, reference.residual_mean, reference.residual_spread)
-    d = measured(raw.features, reference.discrimination_mean, reference.discrimination_spread)
-    if raw.moments is not None:
-        d = torch.maximum(d, measured(raw.moments, reference.moment_mean, reference.moment_spread, "moments"))
-    if raw.shapes is not None:
-        d = torch.maximum(d, measured(raw.shapes, reference.shape_mean, reference.shape_spread, "shapes"))
-    if raw.same_place is not None:
-        d = torch.maximum(d, measured(raw.same_place, reference.place_mean, reference.place_spread))
-    if raw.lines is not None:
-        d = torch.maximum(d, measured(raw.lines, reference.line_mean, reference.line_spread))
-    if raw.frame is not None:
-        d = torch.maximum(d, measured(raw.frame, reference.frame_mean, reference.frame_spread))
+    r = d = None
+    for name, measured in measured_terms(raw, reference, config):
+        if name == "residual":
+            r = measured
+        else:
+            d = measured if d is None else torch.maximum(d, measured)
     return r, d, (1.0 - config.lam) * r + config.lam * d
+
+
+def measured_terms(raw: RawMaps, reference: PatchReference, config: ScoreConfig) -> Iterator[tuple[str, torch.Tensor]]:
+    """(name, (N, H, W)) each term ``raw`` holds, smoothed and measured in its units against
+    ``reference`` (TERM_UNITS, and the frame's own), one at a time: a photo's windows' maps are large."""
+    for name, unit in {**TERM_UNITS, "frame": "frame"}.items():
+        values = getattr(raw, name)
+        if values is not None:
+            mean, spread = getattr(reference, f"{unit}_mean"), getattr(reference, f"{unit}_spread")
+            yield name, (smoothed(values.float(), config, name, raw.region) - mean) / spread
 
 
 def smoothed(values: torch.Tensor, config: ScoreConfig, term: str = "", region: torch.Tensor | None = None) -> torch.Tensor:
