@@ -217,6 +217,15 @@ class ScoreConfig:
     # strong contrast. 0 in checkpoints written before it, and for aligned parts; the seventeenth
     # session's held it in the moments' bank.
     shape_window: int = 0
+    # The layouts' bank (greedy coreset) and how many of its units the layouts' map counts for in the
+    # maximum of the terms. A veil's layout lies just off the normal ones, nearer than the coreset's
+    # first rows reach in the crowded part of the space: the patch preset's 8,192 rows and ×2 found the
+    # tuning half's veils (100 a subject) at rock 0.83 → 0.91, hardgrain 0.93 → 0.97, and a good
+    # image's layouts run less far out than its moments do (rock's worst 3.3 units against 7.7), so a
+    # doubled unit raises their false alarms no higher than the other terms'. 4,096 and 1 in
+    # checkpoints written before them (benchmarks/RESULTS.md, twentieth session).
+    shape_memory_size: int = 4096
+    shape_weight: float = 1.0
 
     @property
     def stages(self) -> tuple[int, ...]:
@@ -259,6 +268,9 @@ class ScoreConfig:
         if self.shape_window and (not self.moment_window or self.shape_window % 4 or self.shape_window < 8):
             raise EgbadError(f"the shape window needs the moments and is a multiple of 4 pixels from 8, "
                              f"not {self.shape_window}.")
+        if self.shape_memory_size < 1 or self.shape_weight <= 0:
+            raise EgbadError(f"the layouts' memory size and weight must be positive, not {self.shape_memory_size} "
+                             f"and {self.shape_weight}.")
         if self.same_place and not self.moment_window:
             raise EgbadError("the same-place comparison needs the moments: set a moment window.")
         if self.image_score not in IMAGE_SCORES:
@@ -322,7 +334,8 @@ PATCH_PRESET = Preset(
                   refine_generator=True, refine_feature_weight=0.0),
     score=ScoreConfig(lam=0.9, feature_stages="1", memory_size=4096, map_smoothing=4.0, moment_window=8,
                       moment_detail=True, detail_floor=0.01, coarse_window=32, feature_grid=64,
-                      moment_smoothing=6.0, line_length=7, shape_window=24),
+                      moment_smoothing=6.0, line_length=7, shape_window=24,
+                      shape_memory_size=8192, shape_weight=2.0),
     normalisation=Normalisation(mean=0.5, std=0.5),
 )
 

@@ -20,7 +20,8 @@ TINY_PATCH = replace(
     model=ModelConfig(image_size=16, width=8, latent_size=8, spectral_norm=True, working_size=32),
     train=replace(PATCH_PRESET.train, epochs=1, refine_epochs=1, batch_size=16, crops_per_image=2, device="cpu",
                   preview_images=4),
-    score=replace(PATCH_PRESET.score, memory_size=64, reference_images=12, batch_size=64),
+    # the layouts' bank as before the preset's 8,192: an exported photo graph unrolls its search
+    score=replace(PATCH_PRESET.score, memory_size=64, reference_images=12, batch_size=64, shape_memory_size=4096),
 )
 
 
@@ -296,3 +297,30 @@ def test_layouts_are_a_term_of_their_own_and_a_checkpoint_that_held_them_in_the_
     assert torch.allclose(old.moments, upsample(whole.view(n, h, w), (32, 32)), atol=1e-4)
     detection = run_to_end(session.detect(session.ScoreRequest(changed(checkpoint, reference=joined)), source))
     assert np.isfinite(detection.scores.score).all()
+
+
+def test_the_layouts_bank_is_as_large_as_asked_and_their_map_counts_its_weight_in_units(trained):
+    from dataclasses import replace as changed
+
+    from egbad_core.score.local import local_maps, measured_terms, raw_maps
+    from egbad_core.score.local_reference import build_patch_reference
+
+    root, _, checkpoint, _, _ = trained
+    networks, settings = checkpoint.networks.eval(), checkpoint.settings
+    assert PATCH_PRESET.score.shape_memory_size == 8192 and PATCH_PRESET.score.shape_weight == 2.0
+    train = run_to_end(session.load_data({"data": str(root)}, 32)).train.pixels
+    config = changed(settings.score, shape_memory_size=20, moment_memory_size=30)
+    reference, _ = build_patch_reference(networks, train, settings.normalisation, config)
+    assert reference.shapes.shape[0] == 20 and reference.moments.shape[0] == 30  # each bank its own size
+    x = settings.normalisation.apply(run_to_end(session.load_data({"data": str(root)}, 32)).test.pixels)
+    with torch.inference_mode():
+        raw = raw_maps(networks, x, config, reference)
+    once = dict(measured_terms(raw, reference, changed(config, shape_weight=1.0)))
+    twice = dict(measured_terms(raw, reference, changed(config, shape_weight=2.0)))
+    assert torch.allclose(twice["shapes"], 2.0 * once["shapes"])
+    assert all(torch.equal(twice[name], once[name]) for name in once if name != "shapes")
+    d = local_maps(raw, reference, changed(config, shape_weight=2.0))[1]
+    others = torch.stack([once[name] for name in once if name not in ("residual", "shapes")]).amax(dim=0)
+    assert torch.allclose(d, torch.maximum(others, 2.0 * once["shapes"]))
+    with pytest.raises(EgbadError, match="layouts"):
+        changed(settings.score, shape_weight=0.0).validate()

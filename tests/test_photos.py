@@ -15,6 +15,9 @@ from egbad_core.errors import EgbadError
 from egbad_core.events import run_to_end
 from egbad_core.run.photos import photo_scoring_task, photo_windows
 from egbad_core.run.scoring import ScoreRequest
+from egbad_core.score.frame_place import photo_terms
+from egbad_core.score.lines import line_step
+from egbad_core.score.local import Overlays
 from test_patches import TINY_PATCH, texture_folder
 
 
@@ -65,17 +68,23 @@ def test_a_small_bright_defect_is_the_worst_place_of_a_large_photo(request_):
     assert 94 <= row <= 112 and 164 <= column <= 182
 
 
-@pytest.mark.parametrize("shape", [(352, 800), (300, 460)])  # three windows meet; windows past the photo's edge
+@pytest.mark.parametrize("shape", [(352, 700), (300, 460)])  # three windows meet; windows past the photo's edge
 def test_the_photos_map_has_no_seams_where_windows_meet(request_, shape):
     """With the residual left out (its 32-px tiles start where each window does), the stitched map
     is the map of the photo scored whole, also where a window reaches past the photo's edge (the
-    photo's moments and 0 there, not the repeated edge's own, which had made its last rows hot)."""
+    photo's moments and 0 there, not the repeated edge's own, which had made its last rows hot).
+    The photo scored whole takes its places on the windows' grid: its longer side is within D's grid
+    at the windows' scale (at 800 px it took every second place, the windows every one); and it is
+    handed its own description of its places, as its windows are (their layouts lie on the moments'
+    grid, an image scored whole has them on a finer one at 128 px)."""
     request = replace(request_, config=replace(request_.settings, lam=1.0))
     photo = _photo(*shape, seed=2)
     tiled = run_to_end(photo_scoring_task(request, photo, largest=256)).anomaly_map
     windows, scaled = photo_windows(request, *shape, largest=256)
-    assert len(windows) == 3 or windows.window > shape[0]  # D's features at the working size's step, as the windows take them
-    whole = run_to_end(scaled.task(photo[None], True)).residual_maps[0]
+    assert len(windows) == 3 or windows.window > shape[0]
+    assert line_step(*shape, scaled.settings.feature_grid) == line_step(windows.window, windows.window, scaled.settings.feature_grid)
+    described = photo_terms(photo, scaled.checkpoint.settings.normalisation, scaled.settings, scaled.checkpoint.reference)
+    whole = run_to_end(scaled.task(photo[None], True, over=Overlays(moments=described.moments))).residual_maps[0]
     assert np.abs(tiled - whole).max() < 1e-3 * np.abs(whole).max()
 
 

@@ -212,12 +212,14 @@ def local_maps(raw: RawMaps, reference: PatchReference, config: ScoreConfig) -> 
 
 def measured_terms(raw: RawMaps, reference: PatchReference, config: ScoreConfig) -> Iterator[tuple[str, torch.Tensor]]:
     """(name, (N, H, W)) each term ``raw`` holds, smoothed and measured in its units against
-    ``reference`` (TERM_UNITS, and the frame's own), one at a time: a photo's windows' maps are large."""
+    ``reference`` (TERM_UNITS, and the frame's own), the layouts' counting ``shape_weight`` of them,
+    one at a time: a photo's windows' maps are large."""
     for name, unit in {**TERM_UNITS, "frame": "frame"}.items():
         values = getattr(raw, name)
         if values is not None:
             mean, spread = getattr(reference, f"{unit}_mean"), getattr(reference, f"{unit}_spread")
-            yield name, (smoothed(values.float(), config, name, raw.region) - mean) / spread
+            measured = (smoothed(values.float(), config, name, raw.region) - mean) / spread
+            yield name, measured * config.shape_weight if name == "shapes" else measured
 
 
 def smoothed(values: torch.Tensor, config: ScoreConfig, term: str = "", region: torch.Tensor | None = None) -> torch.Tensor:

@@ -102,7 +102,7 @@ def build_patch_reference(
         place_bank = lay_out(same) if same is not None else None
         banks = PatchReference(bank(features, config.memory_size), 0.0, 1.0, 0.0, 1.0,
                                moments=bank(moments, config.moment_memory_size) if moments else None,
-                               shapes=bank(shapes, config.moment_memory_size) if shapes else None)
+                               shapes=bank(shapes, config.shape_memory_size) if shapes else None)
         if lined is not None:  # a second pass, in the directions' units known only now: the first pass's
             # blocks kept would be 6 floats a pixel at 128 px, 1.6 GB for a photo model's bank windows
             statistics, step = line_statistics(lined), line_step(*bank_images.shape[-2:], config.feature_grid)
