@@ -308,11 +308,11 @@ def test_the_layouts_bank_is_as_large_as_asked_and_their_map_counts_its_weight_i
     root, _, checkpoint, _, _ = trained
     networks, settings = checkpoint.networks.eval(), checkpoint.settings
     assert PATCH_PRESET.score.shape_memory_size == 8192 and PATCH_PRESET.score.shape_weight == 2.0
-    train = run_to_end(session.load_data({"data": str(root)}, 32)).train.pixels
+    data = run_to_end(session.load_data({"data": str(root)}, 32))
     config = changed(settings.score, shape_memory_size=20, moment_memory_size=30)
-    reference, _ = build_patch_reference(networks, train, settings.normalisation, config)
+    reference, _ = build_patch_reference(networks, data.train.pixels, settings.normalisation, config)
     assert reference.shapes.shape[0] == 20 and reference.moments.shape[0] == 30  # each bank its own size
-    x = settings.normalisation.apply(run_to_end(session.load_data({"data": str(root)}, 32)).test.pixels)
+    x = settings.normalisation.apply(data.test.pixels)
     with torch.inference_mode():
         raw = raw_maps(networks, x, config, reference)
     once = dict(measured_terms(raw, reference, changed(config, shape_weight=1.0)))
