@@ -263,8 +263,10 @@ class ScoreConfig:
                              f"and {self.moment_smoothing}.")
         if self.feature_grid < 0:
             raise EgbadError(f"the feature grid cannot be negative, not {self.feature_grid}.")
-        if self.line_length and not 5 <= self.line_length <= 15:  # a convolution: its cost grows as the square
-            raise EgbadError(f"the line length must be 0 (off) or 5 to 15 pixels, not {self.line_length}.")
+        # A convolution: its cost grows as the square; and the flanks 3 px beside the line need a
+        # kernel 7 px wide (at 5 they fell outside it and every map was NaN).
+        if self.line_length and not 6 <= self.line_length <= 15:
+            raise EgbadError(f"the line length must be 0 (off) or 6 to 15 pixels, not {self.line_length}.")
         if self.shape_window and (not self.moment_window or self.shape_window % 4 or self.shape_window < 8):
             raise EgbadError(f"the shape window needs the moments and is a multiple of 4 pixels from 8, "
                              f"not {self.shape_window}.")

@@ -13,6 +13,7 @@ from egbad_core import session
 from egbad_core.cli import main
 from egbad_core.errors import EgbadError
 from egbad_core.events import run_to_end
+from egbad_core.score import nearest
 from test_patches import TINY_PATCH, texture_folder
 
 ort = pytest.importorskip("onnxruntime")  # the test extra installs it (it takes the deploy extra)
@@ -159,3 +160,44 @@ def test_a_photo_model_exports_for_one_photo_size_and_the_readmes_lines_score_as
     odd = np.zeros((1, 1, 280, 500), np.float32)  # a photo of another size: onnxruntime names the one it takes
     with pytest.raises(Exception, match=r"Expected: 300"):
         ort.InferenceSession(str(tmp_path / "exported" / "model.onnx")).run(None, {"pixels": odd})
+
+
+class _Search(torch.nn.Module):
+    def __init__(self, bank):
+        super().__init__()
+        self.bank = bank
+
+    def forward(self, queries):
+        return nearest.exact_distances(queries, self.bank)
+
+
+def test_an_exported_search_takes_its_places_in_a_few_large_chunks_and_finds_the_nearest_rows(tmp_path):
+    # A graph holds each chunk's products as nodes of its own: in the app's small chunks a photo
+    # window's graph grew to thousands of products and took minutes to export.
+    generator = torch.Generator().manual_seed(0)
+    bank = torch.randn(2 * nearest.BANK_BLOCK + 100, 6, generator=generator)
+    queries = torch.randn(3 * nearest.NEAREST_CHUNK + 10, 6, generator=generator)
+    assert len(queries) <= nearest.EXPORTED_CHUNK
+    with torch.no_grad():
+        program = torch.onnx.export(_Search(bank).eval(), (queries,), dynamo=True, optimize=False, verbose=False)
+    products = sum(node.op_type == "MatMul" for node in program.model.graph)
+    assert products == 3  # one a block of the bank, not one a block for each of four chunks
+    found = ort.InferenceSession(program.model_proto.SerializeToString()).run(None, {"queries": queries.numpy()})[0]
+    assert np.allclose(found, torch.cdist(queries, bank).amin(dim=1).numpy(), atol=1e-3)
+
+
+def test_an_export_made_before_any_scoring_keeps_nothing_of_its_trace_and_draws_no_kernels(patch_model, tmp_path):
+    # The line term's weights are kept between calls; made first while the graph was traced they
+    # had been the trace's own tensors, and every later scoring in the process failed.
+    from egbad_core.score import lines
+
+    root, path = patch_model
+    lines._kept_weights.cache_clear()
+    done = session.export_onnx(session.load_checkpoint(path), tmp_path / "out")  # its check scores after the trace
+    assert done.difference is not None and done.difference <= 1e-4
+    kept = lines._kept_weights(session.load_checkpoint(path).settings.score.line_length, "cpu")
+    assert type(kept) is torch.Tensor and kept.numpy().shape[0] == 3 * lines.ORIENTATIONS
+    import onnx
+
+    ops = {node.op_type for node in onnx.load(str(done.model)).graph.node}
+    assert not any(op.startswith("Scatter") for op in ops)  # the kernels are one constant, not drawn

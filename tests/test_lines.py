@@ -87,9 +87,12 @@ def test_the_line_length_is_checked_and_on_for_patches_only():
     # places 2 px apart at 128 px, 4 at 256, and in a photo's 512-px window whose grid grows with it
     assert [lines.line_step(*size, grid) for size, grid in (((128, 128), 64), ((256, 200), 64), ((512, 512), 128))] == [2, 4, 4]
     assert lines.line_step(96, 96, 0) == 1
-    for wrong in (3, 17):
+    for wrong in (3, 5, 17):  # at 5 the flanks fall outside the kernel
         with pytest.raises(EgbadError, match="line length"):
             replace(PATCH_PRESET.score, line_length=wrong).validate()
+    for length in range(6, 16):  # every length allowed has its flanks inside
+        replace(PATCH_PRESET.score, line_length=length).validate()
+        assert torch.isfinite(lines.line_kernels(length)).all()
 
 
 def test_a_model_asked_for_lines_keeps_their_units_scores_with_them_and_reads_back(tmp_path):

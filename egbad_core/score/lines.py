@@ -26,6 +26,7 @@ from __future__ import annotations
 import functools
 import math
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -41,16 +42,22 @@ BANK_SIZE = 4096  # training places a reference keeps (greedy coreset), as many 
 BAND_PIXELS = 16_384  # pixels of an image whose responses are computed at once (rows of it, whole)
 
 
-@functools.lru_cache(maxsize=8)
 def line_kernels(length: int) -> torch.Tensor:
     """(2, ORIENTATIONS, S, S): each direction's mean along a 1-px line of ``length`` px through the
     centre, and that line less the mean of its two flanks (zero-sum); S = 2·(length // 2) + 1. Each
     line is drawn with bilinear weights, so a slanted line weighs the pixels it crosses as an
     axis-aligned one does."""
+    return torch.from_numpy(_kernel_values(length).copy())
+
+
+@functools.lru_cache(maxsize=8)
+def _kernel_values(length: int) -> np.ndarray:
+    """``line_kernels`` drawn with NumPy: a graph traced for an export takes them as one constant,
+    where drawn with torch each window's graph had held the drawing (15,785 nodes against 2,452)."""
     reach = length // 2
     side = 2 * reach + 1
-    kernels = torch.zeros(2, ORIENTATIONS, side, side, dtype=torch.float64)
-    steps = torch.linspace(-reach, reach, 4 * length, dtype=torch.float64)
+    kernels = np.zeros((2, ORIENTATIONS, side, side))
+    steps = np.linspace(-reach, reach, 4 * length)
     for k in range(ORIENTATIONS):
         angle = math.pi * k / ORIENTATIONS
         along, across = (math.cos(angle), math.sin(angle)), (-math.sin(angle), math.cos(angle))
@@ -59,29 +66,45 @@ def line_kernels(length: int) -> torch.Tensor:
             kernels[1, k] += weight * line / line.sum()
             if not offset:
                 kernels[0, k] = line / line.sum()
-    return kernels.float()
+    kernels = kernels.astype(np.float32)
+    kernels.flags.writeable = False  # shared by every call
+    return kernels
 
 
-def _drawn(xs: torch.Tensor, ys: torch.Tensor, side: int) -> torch.Tensor:
+def _drawn(xs: np.ndarray, ys: np.ndarray, side: int) -> np.ndarray:
     """A (side, side) image of points at (xs, ys), each spread over its four pixels bilinearly."""
-    image = torch.zeros(side * side, dtype=torch.float64)
-    x0, y0 = xs.floor(), ys.floor()
+    image = np.zeros(side * side)
+    x0, y0 = np.floor(xs), np.floor(ys)
     for dx, dy in ((0, 0), (1, 0), (0, 1), (1, 1)):
         px, py = x0 + dx, y0 + dy
-        weight = (1 - (xs - px).abs()) * (1 - (ys - py).abs())
+        weight = (1 - np.abs(xs - px)) * (1 - np.abs(ys - py))
         keep = (px >= 0) & (px < side) & (py >= 0) & (py < side) & (weight > 0)
-        image.index_add_(0, (py[keep] * side + px[keep]).long(), weight[keep])
-    return image.view(side, side)
+        np.add.at(image, (py[keep] * side + px[keep]).astype(np.int64), weight[keep])
+    return image.reshape(side, side)
+
+
+def _weights(length: int, device: str) -> torch.Tensor:
+    """(3·ORIENTATIONS, 2, S, S) one convolution's weights over the gray and its square: the means
+    along the lines (of the gray, then of its square) and the lines less their flanks (of the gray).
+    Kept for the next call, except while a graph is traced for an export: a tensor made then is the
+    trace's own, and kept it had broken every later scoring in the process (".numpy() is not
+    supported for tensor subclasses") where an export came before any scoring."""
+    if torch.compiler.is_exporting():
+        return _made_weights(length, device)
+    return _kept_weights(length, device)
 
 
 @functools.lru_cache(maxsize=8)
-def _weights(length: int, device: str) -> torch.Tensor:
-    """(3·ORIENTATIONS, 2, S, S) one convolution's weights over the gray and its square: the means
-    along the lines (of the gray, then of its square) and the lines less their flanks (of the gray)."""
-    along, ridge = line_kernels(length)
-    weights = torch.zeros(3 * ORIENTATIONS, 2, *along.shape[-2:])
+def _kept_weights(length: int, device: str) -> torch.Tensor:
+    return _made_weights(length, device)
+
+
+def _made_weights(length: int, device: str) -> torch.Tensor:
+    along, ridge = _kernel_values(length)
+    side = along.shape[-1]
+    weights = np.zeros((3 * ORIENTATIONS, 2, side, side), np.float32)
     weights[:ORIENTATIONS, 0], weights[ORIENTATIONS : 2 * ORIENTATIONS, 1], weights[2 * ORIENTATIONS :, 0] = along, along, ridge
-    return weights.to(device)
+    return torch.from_numpy(weights).to(device)
 
 
 def line_responses(x: torch.Tensor, length: int) -> torch.Tensor:

@@ -21,6 +21,7 @@ from typing import Iterator
 import torch
 
 NEAREST_CHUNK = 1024  # places whose nearest bank rows are found in one matrix product
+EXPORTED_CHUNK = 8192  # and in an exported graph, which holds each chunk's products as nodes of its own
 BANK_BLOCK = 512  # bank rows a product takes at a time (its 2 MB block stays in the cache)
 GROUPED_FROM = 16  # a search of at least this many places per bank row is made in groups
 ROWS_PER_CLUSTER = 64  # the bank is grouped by k-means into clusters of about this many rows,
@@ -92,10 +93,11 @@ def exact_distances(queries: torch.Tensor, memory: torch.Tensor) -> torch.Tensor
 
 def _nearest_in(queries: torch.Tensor, bank: torch.Tensor) -> torch.Tensor:
     """exact_distances against a bank already laid out by ``_augmented``."""
-    ones = torch.full((NEAREST_CHUNK, 1), -1.0, dtype=queries.dtype, device=queries.device)
+    size = EXPORTED_CHUNK if torch.compiler.is_exporting() else NEAREST_CHUNK
+    ones = torch.full((size, 1), -1.0, dtype=queries.dtype, device=queries.device)
     blocks = bank.split(BANK_BLOCK, dim=1)
     out = []
-    for chunk in queries.split(NEAREST_CHUNK):
+    for chunk in queries.split(size):
         augmented = torch.cat([chunk, ones[: chunk.shape[0]]], dim=1)
         nearest = augmented.mm(blocks[0]).amax(dim=1)
         for block in blocks[1:]:
