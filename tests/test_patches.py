@@ -192,6 +192,11 @@ def test_auto_picks_the_patch_preset_from_96_px_and_the_same_place_for_aligned_p
     preset, reason = session.choose_preset("auto", source=session.parse_source(str(texture)))
     assert preset.name == "patch" and preset.model.working_size == 128 and reason.startswith("Preset auto: patch")
     assert not preset.score.same_place and preset.score.line_length == 7  # a surface's even lines
+    assert preset.score.shape_memory_size == 8192  # the layouts' bank for 128-px textures' small veils
+    large, _ = session.choose_preset("auto", image_size=256, source=session.parse_source(str(texture)))
+    assert large.model.working_size == 256 and large.score.shape_memory_size == 4096  # a veil fills the window there
+    asked, _ = session.choose_preset("patch", image_size=256, overrides=["score.shape_memory_size=6000"])
+    assert asked.score.shape_memory_size == 6000
     parts, _ = session.choose_preset("auto", source=session.parse_source(str(tmp_path / "aligned")))
     assert parts.score.same_place and parts.score.line_length == 0  # the same place instead
 

@@ -88,7 +88,7 @@ def test_smoothing_keeps_a_flat_image_and_spreads_a_spot():
 
 
 
-@pytest.mark.parametrize("shape", [(2, 3, 17, 5), (1, 1, 600, 530), (1, 2, 40, 1100)])
+@pytest.mark.parametrize("shape", [(2, 3, 17, 5), (3, 1, 256, 100), (1, 1, 600, 530), (1, 2, 40, 1100)])
 def test_the_blur_is_a_gaussian_convolution_with_zero_padding_on_short_and_long_sides(shape):
     """Matrix products (one for a short side, blocks along a long one) give the convolution's sums,
     zero padding included, so the stored references' border pixels do not move."""

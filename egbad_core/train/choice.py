@@ -18,6 +18,8 @@ PHOTO_FROM = 2 * MAX_WORKING_SIZE  # photos larger than this (median side) keep 
 KEPT = "⟨kept⟩"  # where the reason names how the images are kept, filled in once the settings are final
 SAME = "⟨same⟩"  # and whether each place is also compared with the same place in the training images
 ALIGNED_MEMORY = 2048  # D's bank for aligned sets, whose same-place comparison finds most: half the textures'
+LAYOUTS_HALVED_FROM = 256  # working sizes from this keep the tone layouts' bank at
+LARGE_IMAGES_LAYOUTS_BANK = 4096  # rows (the patch preset's 8,192 is for smaller images)
 
 
 @dataclass(frozen=True)
@@ -125,7 +127,16 @@ def choose_preset(name: str, image_size: int | None = None, overrides: list[str]
         preset = replace(preset, model=replace(preset.model, **side))
         preset.model.validate()
     preset = with_overrides(preset, list(overrides)) if overrides else preset
-    if preset.model.full_resolution and "score.shape_window" not in {o.partition("=")[0].strip() for o in overrides}:
+    asked = {o.partition("=")[0].strip() for o in overrides}
+    if (preset.model.patch_model and preset.model.working_size >= LAYOUTS_HALVED_FROM
+            and "score.shape_memory_size" not in asked):
+        # The tone layouts' bank of 8,192 rows finds the veils of 128-px textures (14–20 px, inside
+        # the layouts' 24-px window) that 4,096 miss: rock's 0.86 → 0.91 on the tuning half. At 256 px
+        # a veil of 1–2% of the image (29–40 px) fills the window and 4,096 rows find as many
+        # (reptile 0.998, woody 0.997 against 0.999, 0.996) in half the search (10 → 5 ms an image).
+        preset = replace(preset, score=replace(preset.score, shape_memory_size=min(preset.score.shape_memory_size,
+                                                                                   LARGE_IMAGES_LAYOUTS_BANK)))
+    if preset.model.full_resolution and "score.shape_window" not in asked:
         # Photos at camera resolution keep issue 20's rate: the tone layouts' search, exact there
         # (k-means groups them loosely), took 1.61 → 1.30 megapixels/s (floor 1.5) in the moments'
         # bank; in a bank of their own they add an exact search of every place beside the grouped one.
