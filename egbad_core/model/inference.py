@@ -10,7 +10,6 @@ differ from the plain networks by float rounding only (tests/test_models.py).
 
 from __future__ import annotations
 
-import torch
 from torch import nn
 from torch.nn.utils import fuse_conv_bn_eval, fuse_linear_bn_eval, parametrize
 

@@ -103,7 +103,6 @@ def _kept_weights(length: int, device: str) -> torch.Tensor:
 
 def _made_weights(length: int, device: str) -> torch.Tensor:
     along, ridge = _kernel_values(length)
-    side = along.shape[-1]
     weights = np.concatenate([along, along, ridge])[:, None].astype(np.float32)
     return torch.from_numpy(weights).to(device)
 
