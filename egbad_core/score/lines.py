@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 
 from .nearest import nearest_map
+from .tensors import exporting
 
 ORIENTATIONS = 12  # directions, 15° apart: a 7-px line off by 7.5° strays under half a pixel at its ends
 FLANK = 3  # px between the line and each flank it is compared with (2 px let a 2-px line into both)
@@ -91,7 +92,7 @@ def _weights(length: int, device: str) -> torch.Tensor:
     Kept for the next call, except while a graph is traced for an export: a tensor made then is the
     trace's own, and kept it had broken every later scoring in the process (".numpy() is not
     supported for tensor subclasses") where an export came before any scoring."""
-    if torch.compiler.is_exporting():
+    if exporting():
         return _made_weights(length, device)
     return _kept_weights(length, device)
 

@@ -20,6 +20,8 @@ from typing import Iterator
 
 import torch
 
+from .tensors import exporting
+
 NEAREST_CHUNK = 1024  # places whose nearest bank rows are found in one matrix product
 EXPORTED_CHUNK = 8192  # and in an exported graph, which holds each chunk's products as nodes of its own
 BANK_BLOCK = 512  # bank rows a product takes at a time (its 2 MB block stays in the cache)
@@ -93,7 +95,7 @@ def exact_distances(queries: torch.Tensor, memory: torch.Tensor) -> torch.Tensor
 
 def _nearest_in(queries: torch.Tensor, bank: torch.Tensor) -> torch.Tensor:
     """exact_distances against a bank already laid out by ``_augmented``."""
-    size = EXPORTED_CHUNK if torch.compiler.is_exporting() else NEAREST_CHUNK
+    size = EXPORTED_CHUNK if exporting() else NEAREST_CHUNK
     ones = torch.full((size, 1), -1.0, dtype=queries.dtype, device=queries.device)
     blocks = bank.split(BANK_BLOCK, dim=1)
     out = []

@@ -8,6 +8,13 @@ import torch
 import torch.nn.functional as F
 
 
+def exporting() -> bool:
+    """Whether a graph is being traced for an export (``torch.onnx.export``): a tensor made then is
+    the trace's own, never to be kept, and each step of a Python loop becomes nodes of the graph."""
+    check = getattr(torch.compiler, "is_exporting", None)  # not in every torch the pins admit
+    return bool(check and check())
+
+
 def smooth(images: torch.Tensor, sigma: float) -> torch.Tensor:
     """Gaussian blur of each channel with zero padding; σ = 0 returns the images unchanged.
 
