@@ -171,7 +171,7 @@ class _Search(torch.nn.Module):
         return nearest.exact_distances(queries, self.bank)
 
 
-def test_an_exported_search_takes_its_places_in_a_few_large_chunks_and_finds_the_nearest_rows(tmp_path):
+def test_an_exported_search_takes_its_places_in_a_few_large_chunks_and_finds_the_nearest_rows():
     # A graph holds each chunk's products as nodes of its own: in the app's small chunks a photo
     # window's graph grew to thousands of products and took minutes to export.
     generator = torch.Generator().manual_seed(0)
@@ -187,16 +187,17 @@ def test_an_exported_search_takes_its_places_in_a_few_large_chunks_and_finds_the
 
 
 def test_an_export_made_before_any_scoring_keeps_nothing_of_its_trace_and_draws_no_kernels(patch_model, tmp_path):
-    # The line term's weights are kept between calls; made first while the graph was traced they
-    # had been the trace's own tensors, and every later scoring in the process failed.
+    # The line term's weights had been kept between calls; made first while the graph was traced
+    # they had been the trace's own tensors, and every later scoring in the process failed.
     from egbad_core.score import lines
 
     root, path = patch_model
-    lines._kept_weights.cache_clear()
-    done = session.export_onnx(session.load_checkpoint(path), tmp_path / "out")  # its check scores after the trace
+    lines._kernel_values.cache_clear()
+    checkpoint = session.load_checkpoint(path)
+    done = session.export_onnx(checkpoint, tmp_path / "out")  # its check scores after the trace
     assert done.difference is not None and done.difference <= 1e-4
-    kept = lines._kept_weights(session.load_checkpoint(path).settings.score.line_length, "cpu")
-    assert type(kept) is torch.Tensor and kept.numpy().shape[0] == 3 * lines.ORIENTATIONS
+    weights = lines._weights(checkpoint.settings.score.line_length, "cpu")
+    assert type(weights) is torch.Tensor and weights.numpy().shape[0] == 3 * lines.ORIENTATIONS
     import onnx
 
     ops = {node.op_type for node in onnx.load(str(done.model)).graph.node}

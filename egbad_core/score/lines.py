@@ -31,7 +31,6 @@ import torch
 import torch.nn.functional as F
 
 from .nearest import nearest_map
-from .tensors import exporting
 
 ORIENTATIONS = 12  # directions, 15° apart: a 7-px line off by 7.5° strays under half a pixel at its ends
 FLANK = 3  # px between the line and each flank it is compared with (2 px let a 2-px line into both)
@@ -88,24 +87,12 @@ def _weights(length: int, device: str) -> torch.Tensor:
     """(3·ORIENTATIONS, 1, S, S) one convolution's weights, in three groups over the gray, its square
     and the gray again: the means along the lines, of the gray and of its square, and the lines less
     their flanks. In groups, each map takes only the channel it reads (over both channels, half the
-    products had been with zeros: at 256 px 6.1 → 4.4 ms an image).
-    Kept for the next call, except while a graph is traced for an export: a tensor made then is the
-    trace's own, and kept it had broken every later scoring in the process (".numpy() is not
-    supported for tensor subclasses") where an export came before any scoring."""
-    if exporting():
-        return _made_weights(length, device)
-    return _kept_weights(length, device)
-
-
-@functools.lru_cache(maxsize=8)
-def _kept_weights(length: int, device: str) -> torch.Tensor:
-    return _made_weights(length, device)
-
-
-def _made_weights(length: int, device: str) -> torch.Tensor:
+    products had been with zeros: at 256 px 6.1 → 4.4 ms an image). Made on each call from the
+    kernels NumPy keeps (on the CPU without a copy): no tensor is kept, so none made while a graph is
+    traced for an export outlives the trace (a kept one had broken every later scoring in the
+    process, ".numpy() is not supported for tensor subclasses", where an export came first)."""
     along, ridge = _kernel_values(length)
-    weights = np.concatenate([along, along, ridge])[:, None].astype(np.float32)
-    return torch.from_numpy(weights).to(device)
+    return torch.from_numpy(np.concatenate([along, along, ridge])[:, None]).to(device)
 
 
 def line_responses(x: torch.Tensor, length: int) -> torch.Tensor:

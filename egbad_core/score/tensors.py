@@ -9,8 +9,8 @@ import torch.nn.functional as F
 
 
 def exporting() -> bool:
-    """Whether a graph is being traced for an export (``torch.onnx.export``): a tensor made then is
-    the trace's own, never to be kept, and each step of a Python loop becomes nodes of the graph."""
+    """Whether a graph is being traced for an export (``torch.onnx.export``), where each step of a
+    Python loop becomes nodes of the graph."""
     check = getattr(torch.compiler, "is_exporting", None)  # not in every torch the pins admit
     return bool(check and check())
 
